@@ -1,0 +1,65 @@
+# Spool: `make run` serves the app, `make test` checks everything. Both set up what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Django 6 needs Python >= 3.12. A pyenv shim can exist and still fail, so each
+# candidate must actually run and report a recent enough version.
+PY_OK := import sys; sys.exit(sys.version_info < (3, 12))
+PYTHON ?= $(shell \
+  for p in python3.13 python3.12 python3 \
+           $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 \
+           $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3; do \
+    if [ -x "$$(command -v $$p 2>/dev/null)" ] && $$p -c '$(PY_OK)' 2>/dev/null; then \
+      command -v $$p; exit 0; fi; \
+  done)
+
+.PHONY: help run test check lint typecheck pytest chromium clean
+
+help:
+	@echo "make run    - set up and serve Spool on http://$(HOST):$(PORT)/"
+	@echo "make test   - set up and run lint, type checks and all tests"
+
+$(BIN)/python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "Spool needs Python 3.12 or newer (3.13 preferred): install python3.13 or 'pyenv install 3.13'." >&2; \
+	  exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime
+	$(BIN)/pip install --quiet ".[dev]"
+	@touch $@
+
+run: $(VENV)/.runtime
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/daphne -b $(HOST) -p $(PORT) chatapp.asgi:application
+
+# Browser tests drive Debian's chromium (Playwright cannot download browsers here).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Debian's chromium for the browser tests..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; }
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy chatapp streaming
+
+pytest: $(VENV)/.dev chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,149 @@
+"""Benchmark: incremental markdown vs naive whole-text re-render vs one-shot.
+
+Usage::
+
+    .venv/bin/python bench/markdown_bench.py [--tps 60] [--repeat 3]
+
+Each document of bench/corpus/ is cut into tokens (a regex close to BPE word
+pieces: ~4 characters each) that arrive at ``--tps`` tokens per second of
+simulated time; every ``FRAME_MS`` the text that arrived is fed as one delta,
+as the run does. Measured in the same process, on the same text:
+
+- one-shot: ``render_markdown(final text)`` once (median of ``--repeat``);
+- incremental: ``StreamingMarkdown.feed`` per frame + ``finish``;
+- naive: ``render_markdown(text so far)`` per frame (the old placeholder).
+
+CPU is the thread's CPU time. Bytes are HTML payload bytes (UTF-8) the run
+would send: every new block once, the tail when ``tail_changed``, a replace;
+the naive renderer sends its whole output every frame. Targets (issue 4):
+incremental CPU <= 3x one-shot and >= 10x cheaper than naive on the
+5,000-token answer; worst frame <= 5 ms; bytes <= 3x the final HTML on the
+realistic answers, <= 5x on the 300-line code block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from streaming.markdown import StreamingMarkdown, render_markdown  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+FRAME_MS = 50  # the run's frame interval: ~20 paints/s
+DEFAULT_TPS = 60  # a typical hosted model's output speed, tokens per second
+_TOKEN_RE = re.compile(r"\s*[A-Za-z]+|\s*\d{1,3}|\s*[^\sA-Za-z\d]|\s+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Word-piece-like tokens whose concatenation is ``text``."""
+    tokens = _TOKEN_RE.findall(text)
+    assert "".join(tokens) == text
+    return tokens
+
+
+def frames(text: str, tps: float) -> list[str]:
+    """The deltas of each ``FRAME_MS`` frame when tokens arrive at ``tps`` per second."""
+    per_frame: dict[int, list[str]] = {}
+    for k, token in enumerate(tokenize(text)):
+        per_frame.setdefault(int(k / tps * 1000 // FRAME_MS), []).append(token)
+    return ["".join(per_frame[f]) for f in sorted(per_frame)]
+
+
+def cpu_ms(fn: Callable[[], object]) -> float:
+    start = time.thread_time_ns()
+    fn()
+    return (time.thread_time_ns() - start) / 1e6
+
+
+@dataclass
+class Result:
+    cpu_ms: float
+    worst_frame_ms: float
+    bytes_sent: int
+
+
+def run_incremental(deltas: list[str]) -> tuple[Result, StreamingMarkdown]:
+    renderer = StreamingMarkdown()
+    sent = 0
+    total = worst = 0.0
+    for delta in [*deltas, None]:
+        start = time.thread_time_ns()
+        frame = renderer.feed(delta) if delta is not None else renderer.finish()
+        elapsed = (time.thread_time_ns() - start) / 1e6
+        total += elapsed
+        worst = max(worst, elapsed)
+        sent += sum(len(block.encode()) for block in frame.new_blocks)
+        if frame.tail_changed:
+            sent += len(frame.tail.encode())
+        if frame.replace is not None:
+            sent += len(frame.replace.encode())
+    return Result(total, worst, sent), renderer
+
+
+def run_naive(deltas: list[str]) -> Result:
+    text = ""
+    sent = 0
+    total = worst = 0.0
+    for delta in deltas:
+        text += delta
+        start = time.thread_time_ns()
+        html = render_markdown(text)
+        elapsed = (time.thread_time_ns() - start) / 1e6
+        total += elapsed
+        worst = max(worst, elapsed)
+        sent += len(html.encode())
+    return Result(total, worst, sent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tps", type=float, default=DEFAULT_TPS, help="tokens per second")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    args = parser.parse_args()
+    for path in CORPUS.glob("*.md"):
+        render_markdown(path.read_text())  # warm caches: Pygments lexers, regexes
+    print(f"frames every {FRAME_MS} ms, {args.tps:g} tokens/s, median of {args.repeat} runs")
+    header = (
+        f"{'document':<16}{'tokens':>7}{'frames':>7}{'one-shot':>10}{'incr':>9}{'naive':>10}"
+        f"{'incr/1shot':>11}{'naive/incr':>11}{'worst':>8}{'naive worst':>12}"
+        f"{'bytes':>7}{'naive bytes':>12}{'repl':>5}"
+    )
+    print(header)
+    print(f"{'':<16}{'':>7}{'':>7}{'ms':>10}{'ms':>9}{'ms':>10}{'':>11}{'':>11}{'ms':>8}"
+          f"{'ms':>12}{'/final':>7}{'/final':>12}")  # fmt: skip
+    for path in sorted(CORPUS.glob("*.md")):
+        text = path.read_text()
+        deltas = frames(text, args.tps)
+        final = render_markdown(text)
+        final_bytes = len(final.encode())
+        one_shot = statistics.median(
+            cpu_ms(lambda: render_markdown(text)) for _ in range(args.repeat)
+        )
+        runs = [run_incremental(deltas) for _ in range(args.repeat)]
+        renderer = runs[0][1]
+        assert renderer.html == final, f"{path.name}: streamed HTML differs from one-shot"
+        incr = Result(
+            statistics.median(r.cpu_ms for r, _ in runs),
+            statistics.median(r.worst_frame_ms for r, _ in runs),
+            runs[0][0].bytes_sent,
+        )
+        naive = run_naive(deltas)
+        print(
+            f"{path.stem:<16}{len(tokenize(text)):>7}{len(deltas):>7}{one_shot:>10.1f}"
+            f"{incr.cpu_ms:>9.1f}{naive.cpu_ms:>10.0f}{incr.cpu_ms / one_shot:>11.2f}"
+            f"{naive.cpu_ms / incr.cpu_ms:>11.1f}{incr.worst_frame_ms:>8.2f}"
+            f"{naive.worst_frame_ms:>12.2f}{incr.bytes_sent / final_bytes:>7.2f}"
+            f"{naive.bytes_sent / final_bytes:>12.1f}{renderer.full_replacements:>5}"
+        )
+
+
+if __name__ == "__main__":
+    main()

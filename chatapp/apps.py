@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ChatappConfig(AppConfig):
+    name = "chatapp"
+    verbose_name = "Spool chat"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,117 @@
+"""Conversations and messages: the transcript is the source of truth.
+
+An assistant message is written by exactly one run (see streaming/runs.py);
+its life is ``pending -> streaming -> complete | stopped | failed |
+interrupted | truncated``. Only services and the run store write these rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+
+
+class Conversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    model = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar = ["-updated_at"]
+        indexes: ClassVar = [
+            # The sidebar: a user's conversations, most recent first.
+            models.Index(fields=["user", "-updated_at"], name="conv_user_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.id}"
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        STREAMING = "streaming", "Streaming"
+        COMPLETE = "complete", "Complete"
+        STOPPED = "stopped", "Stopped"
+        FAILED = "failed", "Failed"
+        INTERRUPTED = "interrupted", "Interrupted"
+        TRUNCATED = "truncated", "Truncated"
+
+    LIVE_STATUSES: ClassVar[frozenset[str]] = frozenset({Status.PENDING, Status.STREAMING})
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    # An assistant message answers one user message; Retry adds another answer to it.
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    html = models.TextField(blank=True, help_text="Rendered, sanitised HTML of content.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    correlation_id = models.CharField(max_length=32, blank=True, db_index=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Last time a run wrote this row; a live status with a stale checkpoint
+    # and no run owning it means the process died (see selectors).
+    checkpoint_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    # Metrics (milliseconds unless named otherwise).
+    ttft_ms = models.FloatField(null=True, blank=True, help_text="Send to first token shown.")
+    provider_ttft_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens_estimated = models.BooleanField(default=False)
+    tokens_per_s = models.FloatField(null=True, blank=True)
+    bytes_sent = models.PositiveBigIntegerField(default=0)
+    reconnects = models.PositiveIntegerField(default=0)
+
+    # Transient, not stored: the live HTML of a streaming answer, set by
+    # chatapp.live from the run's event log for the page render.
+    live_blocks: str = ""
+    live_tail: str = ""
+
+    class Meta:
+        ordering: ClassVar = ["created_at"]
+        indexes: ClassVar = [
+            # The transcript of one conversation, in order.
+            models.Index(fields=["conversation", "created_at"], name="msg_conv_order"),
+            # Crash recovery and the per-user concurrency limit look up live runs.
+            models.Index(
+                fields=["status"],
+                name="msg_live",
+                condition=models.Q(status__in=["pending", "streaming"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.status}: {self.content[:60]}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE_STATUSES
+
+    @property
+    def is_assistant(self) -> bool:
+        return self.role == self.Role.ASSISTANT

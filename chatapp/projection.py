@@ -1,0 +1,91 @@
+"""The HTML projection: run events -> named SSE events that htmx swaps in.
+
+| log event | SSE event | swapped into |
+|-----------|-----------|--------------|
+| block     | block     | ``.blocks`` (beforeend) |
+| tail      | tail      | ``.tail`` (innerHTML) |
+| replace   | replace   | ``.msg-body`` (innerHTML, fresh .blocks/.tail) |
+| announce  | announce  | ``#sr-answer`` (beforeend, a ``<p>``) |
+| status    | status    | ``#sr-status`` |
+| error     | alert     | ``#sr-alert`` |
+| final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
+
+Block and tail HTML was rendered once by the run; only the few transition
+fragments (snapshot, done) are rendered here, per subscriber.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+
+from chatapp.models import Message
+from streaming import sse
+from streaming.events import Event, EventType
+from streaming.snapshot import Snapshot
+
+# What #sr-status says once per transition (A11Y.md, section 4).
+STATUS_TEXT = {
+    "streaming": "Generating answer…",
+    "complete": "Answer complete.",
+    "stopped": "Stopped. Partial answer kept.",
+    "interrupted": "Answer interrupted. Partial answer kept.",
+    "truncated": "Answer cut short at the length limit.",
+    "failed": "Answer failed.",
+}
+
+
+def body_html(blocks_html: str, tail_html: str) -> str:
+    return render_to_string(
+        "chat/_message_body.html", {"blocks_html": blocks_html, "tail_html": tail_html}
+    )
+
+
+def snapshot_frame(snapshot: Snapshot) -> bytes:
+    return sse.frame(
+        body_html(snapshot.blocks_html, snapshot.tail_html), event="snapshot", id=snapshot.offset
+    )
+
+
+def _done_html(message_id: UUID) -> str:
+    message = Message.objects.select_related("conversation").get(id=message_id)
+    return render_to_string(
+        "chat/_done.html", {"message": message, "conversation": message.conversation}
+    )
+
+
+async def done_frame(message: Message, offset: int | None) -> bytes:
+    """The final footer (and the composer back in Send mode), from the saved row."""
+    html = await sync_to_async(_done_html)(message.id)
+    return sse.frame(html, event="done", id=offset)
+
+
+async def project(event: Event, message: Message) -> list[bytes]:
+    data, offset = event.data, event.offset
+    match event.type:
+        case EventType.BLOCK:
+            return [sse.frame(data["html"], event="block", id=offset)]
+        case EventType.TAIL:
+            return [sse.frame(data["html"], event="tail", id=offset)]
+        case EventType.REPLACE:
+            return [sse.frame(body_html(data["html"], ""), event="replace", id=offset)]
+        case EventType.ANNOUNCE:
+            return [sse.frame(format_html("<p>{}</p>", data["text"]), event="announce", id=offset)]
+        case EventType.STATUS:
+            text = STATUS_TEXT.get(data["state"], "")
+            return [sse.frame(text, event="status", id=offset)] if text else []
+        case EventType.ERROR:
+            what = data["message"]
+            return [sse.frame(format_html("<p>{}</p>", what), event="alert", id=offset)]
+        case EventType.FINAL:
+            text = STATUS_TEXT.get(data["status"], "")
+            # Only the last frame carries the id: a cut between the two
+            # replays both rather than losing ``done``.
+            return [sse.frame(text, event="status"), await done_frame(message, offset)]
+        case _:
+            # delta, usage, tool events: the JSON projection's business. The id
+            # still advances on the next HTML event.
+            return []

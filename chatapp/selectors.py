@@ -1,0 +1,93 @@
+"""Reads: every query the views and services make, scoped to the owner.
+
+Anything fetched by id goes through a ``…_for_user`` selector, so another
+user's conversation is simply not found (404), never "forbidden".
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from chatapp.models import Conversation, Message
+from streaming.providers.base import ChatMessage
+
+# The model sees at most this many earlier messages; older context is dropped.
+PROMPT_HISTORY_LIMIT = 40
+
+
+def conversation_list(*, user: User) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(user=user).only("id", "title", "updated_at")
+
+
+def conversation_for_user(
+    *, user: User, conversation_id: UUID | str
+) -> Conversation:
+    try:
+        return Conversation.objects.get(id=conversation_id, user=user)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such conversation.") from None
+
+
+async def amessage_for_user(
+    *, user: User, message_id: UUID | str
+) -> Message:
+    try:
+        return await Message.objects.select_related("conversation").aget(
+            id=message_id, conversation__user=user
+        )
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such message.") from None
+
+
+def message_for_user(*, user: User, message_id: UUID | str) -> Message:
+    try:
+        return Message.objects.select_related("conversation").get(
+            id=message_id, conversation__user=user
+        )
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such message.") from None
+
+
+def conversation_messages(*, conversation: Conversation) -> list[Message]:
+    return list(conversation.messages.order_by("created_at"))
+
+
+def conversation_has_live_answer(*, conversation: Conversation) -> bool:
+    return conversation.messages.filter(status__in=Message.LIVE_STATUSES).exists()
+
+
+def live_run_count(*, user: User) -> int:
+    return Message.objects.filter(
+        conversation__user=user, status__in=Message.LIVE_STATUSES
+    ).count()
+
+
+def prompt_for(*, answer: Message) -> list[ChatMessage]:
+    """The messages the model sees for ``answer``.
+
+    Every user message up to the one answered, each followed by its latest
+    usable answer (failed attempts and empty ones are left out, so a Retry does
+    not show the model its own broken try).
+    """
+    earlier = list(
+        answer.conversation.messages.filter(created_at__lt=answer.created_at).order_by("created_at")
+    )
+    latest_answer: dict[object, Message] = {}
+    for m in earlier:
+        if m.role == Message.Role.ASSISTANT and m.content and m.status != Message.Status.FAILED:
+            latest_answer[m.reply_to_id] = m
+    prompt: list[ChatMessage] = []
+    for m in earlier:
+        if m.role != Message.Role.USER:
+            continue
+        prompt.append(ChatMessage("user", m.content))
+        reply = latest_answer.get(m.id)
+        if reply is not None and m.id != answer.reply_to_id:
+            prompt.append(ChatMessage("assistant", reply.content))
+        if m.id == answer.reply_to_id:
+            break
+    return prompt[-PROMPT_HISTORY_LIMIT:]

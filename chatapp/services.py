@@ -1,0 +1,176 @@
+"""Writes: the only code that changes conversations and messages.
+
+Named ``<entity>_<action>`` with keyword-only arguments. Sync functions run in
+one transaction each; the async ``a…`` wrappers used by the views also start the
+run once the rows are committed (a run must never see a row that could still
+roll back).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from chatapp import selectors
+from chatapp.models import Conversation, Message
+from streaming.providers.registry import is_known_model, provider_for
+from streaming.runs import RunSpec, get_manager
+
+# The sidebar shows this much of the first message as the conversation's title.
+TITLE_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class SendError(Exception):
+    """Why a message was not accepted; shown next to the composer, text kept."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    conversation: Conversation
+    user_message: Message | None
+    assistant_message: Message
+
+
+def _clean_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise SendError("Write a message first.")
+    limit = settings.SPOOL_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise SendError(
+            f"That message is {len(text):,} characters long; the limit is {limit:,}. "
+            "Shorten it or split it into parts."
+        )
+    return text
+
+
+def _check_model(model: str) -> None:
+    if not is_known_model(model):
+        raise SendError(f"The model “{model}” is not available. Pick another model.")
+
+
+def _check_capacity(user: User) -> None:
+    limit = settings.SPOOL_MAX_CONCURRENT_RUNS_PER_USER
+    if selectors.live_run_count(user=user) >= limit:
+        raise SendError(
+            f"You already have {limit} answers being written. "
+            "Wait for one to finish or stop it, then send again."
+        )
+
+
+def _title(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
+
+
+@transaction.atomic
+def conversation_start(*, user: User, text: str, model: str) -> Sent:
+    text = _clean_text(text)
+    _check_model(model)
+    _check_capacity(user)
+    conversation = Conversation.objects.create(user=user, model=model, title=_title(text))
+    return _add_exchange(conversation, text)
+
+
+@transaction.atomic
+def message_send(*, conversation: Conversation, text: str) -> Sent:
+    text = _clean_text(text)
+    _check_model(conversation.model)
+    _check_capacity(conversation.user)
+    if selectors.conversation_has_live_answer(conversation=conversation):
+        raise SendError("Wait for the current answer to finish, or stop it, then send again.")
+    return _add_exchange(conversation, text)
+
+
+def _add_exchange(conversation: Conversation, text: str) -> Sent:
+    user_message = Message.objects.create(
+        conversation=conversation, role=Message.Role.USER, content=text
+    )
+    assistant = _new_answer(conversation, reply_to=user_message)
+    return Sent(conversation, user_message, assistant)
+
+
+def _new_answer(conversation: Conversation, *, reply_to: Message) -> Message:
+    conversation.save(update_fields=["updated_at"])
+    return Message.objects.create(
+        conversation=conversation,
+        reply_to=reply_to,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.PENDING,
+        model=conversation.model,
+        correlation_id=uuid.uuid4().hex[:16],
+    )
+
+
+@transaction.atomic
+def message_retry(*, message: Message) -> Sent:
+    """A new answer to the same user message; the old one stays in the transcript."""
+    if message.role != Message.Role.ASSISTANT or message.is_live or message.reply_to is None:
+        raise SendError("Only a finished answer can be retried.")
+    conversation = message.conversation
+    _check_model(conversation.model)
+    _check_capacity(conversation.user)
+    if selectors.conversation_has_live_answer(conversation=conversation):
+        raise SendError("Wait for the current answer to finish, or stop it, then retry.")
+    return Sent(conversation, None, _new_answer(conversation, reply_to=message.reply_to))
+
+
+def message_mark_interrupted(*, message: Message) -> None:
+    """A live message whose run is gone (server restart): keep what was saved."""
+    updated = Message.objects.filter(id=message.id, status__in=Message.LIVE_STATUSES).update(
+        status=Message.Status.INTERRUPTED,
+        error_code="interrupted",
+        error_message="The server restarted while this answer was being written. "
+        "The saved part is kept; Retry for a full answer.",
+        completed_at=timezone.now(),
+    )
+    if updated:
+        message.refresh_from_db()
+
+
+def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
+    answer = sent.assistant_message
+    return RunSpec(
+        run_id=str(answer.id),
+        user_id=sent.conversation.user_id,
+        model=answer.model,
+        messages=selectors.prompt_for(answer=answer),
+        correlation_id=answer.correlation_id,
+        accepted_at=accepted_at,
+    )
+
+
+async def _committed_then_run(write: Callable[[], Sent]) -> Sent:
+    accepted_at = time.monotonic()
+    sent = await sync_to_async(write)()
+    spec = await sync_to_async(_run_spec)(sent, accepted_at)
+    get_manager().start(spec, provider_for(spec.model))
+    return sent
+
+
+async def aconversation_start(*, user: User, text: str, model: str) -> Sent:
+    return await _committed_then_run(lambda: conversation_start(user=user, text=text, model=model))
+
+
+async def amessage_send(*, conversation: Conversation, text: str) -> Sent:
+    return await _committed_then_run(lambda: message_send(conversation=conversation, text=text))
+
+
+async def amessage_retry(*, message: Message) -> Sent:
+    return await _committed_then_run(lambda: message_retry(message=message))
+
+
+async def amessage_stop(*, message: Message, seen_offset: int | None) -> bool:
+    """Stop a live answer; True if this process owned the run and it is saved."""
+    return await get_manager().stop(str(message.id), seen_offset=seen_offset)

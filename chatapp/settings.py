@@ -1,0 +1,230 @@
+"""Spool settings: everything comes from the environment, with safe embedded defaults.
+
+The embedded setup (no variables at all) is SQLite in WAL mode, the in-memory
+event log and the offline demo model. ``DATABASE_URL`` (PostgreSQL) and
+``REDIS_URL`` switch on the real services; an integration turns on only when
+its variable is set.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+# Lets admin classes be written with their type parameters (ModelAdmin[Message]).
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("SPOOL_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("SPOOL_DEBUG", False)
+# Production means "not a developer's machine": it must bring its own secret key.
+PRODUCTION = env_bool("SPOOL_PRODUCTION", False)
+
+
+def _secret_key() -> str:
+    key = os.environ.get("SPOOL_SECRET_KEY", "")
+    if key:
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured("SPOOL_SECRET_KEY must be set when SPOOL_PRODUCTION=1.")
+    # A development key is generated once and kept in var/ (git-ignored), so
+    # sessions survive restarts without a key ever being committed.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("SPOOL_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("SPOOL_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "chatapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "chatapp.urls"
+ASGI_APPLICATION = "chatapp.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csp",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "chatapp.context_processors.spool",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict[str, object]:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("SPOOL_SQLITE_PATH", str(VAR_DIR / "spool.sqlite3")),
+            "OPTIONS": {
+                # WAL lets the streaming checkpoints and page reads run side by
+                # side; IMMEDIATE takes the write lock up front so concurrent
+                # writers wait (busy timeout) instead of failing mid-transaction.
+                "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+            "TEST": {"NAME": str(VAR_DIR / "test_spool.sqlite3")},
+        }
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported.")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        # Streams hold no connection; short-lived requests reuse one for a while.
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# The app serves /static/ itself unless a web server does (see chatapp/asgi.py).
+SPOOL_SERVE_STATIC = env_bool("SPOOL_SERVE_STATIC", True)
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# No inline script or style anywhere: static files and nonces only.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("SPOOL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
+
+# --- Spool ------------------------------------------------------------------
+
+SPOOL_OPEN_SIGNUP = env_bool("SPOOL_OPEN_SIGNUP", True)
+SPOOL_REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# Models: the offline demo model is always there, so the app works with no keys.
+# With SPOOL_LLM_BASE_URL set, SPOOL_LLM_MODELS lists the models served there.
+SPOOL_LLM_BASE_URL = os.environ.get("SPOOL_LLM_BASE_URL", "")
+SPOOL_LLM_API_KEY = os.environ.get("SPOOL_LLM_API_KEY", "")
+SPOOL_LLM_MODELS = env_list("SPOOL_LLM_MODELS", "gpt-4o-mini" if SPOOL_LLM_BASE_URL else "")
+SPOOL_DEMO_MODEL = "demo"
+SPOOL_DEFAULT_MODEL = os.environ.get(
+    "SPOOL_DEFAULT_MODEL", SPOOL_LLM_MODELS[0] if SPOOL_LLM_MODELS else SPOOL_DEMO_MODEL
+)
+# Seconds between demo tokens; tests shorten it, the default reads like a real model.
+SPOOL_DEMO_TOKEN_DELAY_S = env_float("SPOOL_DEMO_TOKEN_DELAY_S", 0.03)
+
+SPOOL_MAX_MESSAGE_CHARS = int(os.environ.get("SPOOL_MAX_MESSAGE_CHARS", "16000"))
+SPOOL_MAX_CONCURRENT_RUNS_PER_USER = int(os.environ.get("SPOOL_MAX_CONCURRENT_RUNS", "2"))
+
+# Run budgets (see streaming/runs.py): none of them may be exceeded silently.
+SPOOL_IDLE_TIMEOUT_S = env_float("SPOOL_IDLE_TIMEOUT_S", 30.0)
+SPOOL_RUN_WALL_CLOCK_S = env_float("SPOOL_RUN_WALL_CLOCK_S", 600.0)
+SPOOL_MAX_OUTPUT_TOKENS = int(os.environ.get("SPOOL_MAX_OUTPUT_TOKENS", "4096"))
+_grace = os.environ.get("SPOOL_DETACH_GRACE_S", "30").strip().lower()
+SPOOL_DETACH_GRACE_S: float | None = None if _grace == "none" else float(_grace)
+
+# streaming/ stays ignorant of chat models: it reaches the database only
+# through this object (see chatapp/run_store.py).
+SPOOL_RUN_STORE = "chatapp.run_store.DjangoRunStore"

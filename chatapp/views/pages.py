@@ -1,0 +1,155 @@
+"""Pages and the actions posted from them (send, retry, stop)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+
+from chatapp import selectors, services
+from chatapp.live import aprepare_messages
+from chatapp.models import Conversation, Message
+from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
+from streaming.providers.registry import available_models
+from streaming.sse import parse_last_event_id
+
+
+def _page_context(
+    user: User, conversation: Conversation | None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "conversations": list(selectors.conversation_list(user=user)[:100]),
+        "conversation": conversation,
+        "models": available_models(),
+        "default_model": settings.SPOOL_DEFAULT_MODEL,
+        "max_chars": settings.SPOOL_MAX_MESSAGE_CHARS,
+        **extra,
+    }
+
+
+@require_GET
+@alogin_required
+async def home(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
+    context = await sync_to_async(_page_context)(user, None)
+    return await arender(request, "chat/page.html", context)
+
+
+@require_POST
+@alogin_required
+async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
+    text = request.POST.get("text", "")
+    model = request.POST.get("model", settings.SPOOL_DEFAULT_MODEL)
+    try:
+        sent = await services.aconversation_start(user=user, text=text, model=model)
+    except services.SendError as exc:
+        context = await sync_to_async(_page_context)(
+            user, None, text=text, error=exc.message, default_model=model
+        )
+        return await arender(request, "chat/page.html", context, status=422)
+    return HttpResponseRedirect(reverse("conversation", args=[sent.conversation.id]), status=303)
+
+
+@require_GET
+@alogin_required
+async def conversation_detail(
+    request: HtmxHttpRequest, conversation_id: UUID, *, user: User
+) -> HttpResponse:
+    conversation = await sync_to_async(selectors.conversation_for_user)(
+        user=user, conversation_id=conversation_id
+    )
+    messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
+    live = await aprepare_messages(messages)
+    context = await sync_to_async(_page_context)(
+        user, conversation, messages=messages, live_message=live
+    )
+    return await arender(request, "chat/page.html", context)
+
+
+@require_POST
+@alogin_required
+async def message_send(
+    request: HtmxHttpRequest, conversation_id: UUID, *, user: User
+) -> HttpResponse:
+    conversation = await sync_to_async(selectors.conversation_for_user)(
+        user=user, conversation_id=conversation_id
+    )
+    text = request.POST.get("text", "")
+    try:
+        sent = await services.amessage_send(conversation=conversation, text=text)
+    except services.SendError as exc:
+        return await _send_error(request, conversation, user, text, exc)
+    if not request.htmx:
+        return HttpResponseRedirect(reverse("conversation", args=[conversation.id]), status=303)
+    return await _exchange(request, sent)
+
+
+@require_POST
+@alogin_required
+async def message_retry(
+    request: HtmxHttpRequest, message_id: UUID, *, user: User
+) -> HttpResponse:
+    message = await selectors.amessage_for_user(user=user, message_id=message_id)
+    try:
+        sent = await services.amessage_retry(message=message)
+    except services.SendError as exc:
+        return await _send_error(request, message.conversation, user, "", exc)
+    if not request.htmx:
+        url = reverse("conversation", args=[message.conversation_id])
+        return HttpResponseRedirect(url, status=303)
+    return await _exchange(request, sent)
+
+
+@require_POST
+@alogin_required
+async def message_stop(
+    request: HtmxHttpRequest, message_id: UUID, *, user: User
+) -> HttpResponse:
+    message = await selectors.amessage_for_user(user=user, message_id=message_id)
+    seen = parse_last_event_id(request.POST.get("seen"))
+    await services.amessage_stop(message=message, seen_offset=seen)
+    if request.htmx:
+        # The page learns the outcome from the stream's final events.
+        return HttpResponse(status=204)
+    url = reverse("conversation", args=[message.conversation_id])
+    return HttpResponseRedirect(url, status=303)
+
+
+async def _exchange(request: HtmxHttpRequest, sent: services.Sent) -> HttpResponse:
+    """The new messages, appended to the transcript, plus the composer in Stop mode."""
+    messages = [m for m in (sent.user_message, sent.assistant_message) if m is not None]
+    return await arender(
+        request,
+        "chat/_exchange.html",
+        {
+            "messages": messages,
+            "conversation": sent.conversation,
+            "live_message": sent.assistant_message,
+        },
+    )
+
+
+async def _send_error(
+    request: HtmxHttpRequest,
+    conversation: Conversation,
+    user: User,
+    text: str,
+    exc: services.SendError,
+) -> HttpResponse:
+    if request.htmx:
+        # Only the error is swapped in: the composer, and the text in it, stay.
+        response = await arender(request, "chat/_composer_error.html", {"error": exc.message})
+        response.status_code = 422
+        return reswap(retarget(response, "#composer-error"), "innerHTML")
+    messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
+    live: Message | None = await aprepare_messages(messages)
+    context = await sync_to_async(_page_context)(
+        user, conversation, messages=messages, live_message=live, text=text, error=exc.message
+    )
+    return await arender(request, "chat/page.html", context, status=422)

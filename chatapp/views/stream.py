@@ -1,0 +1,93 @@
+"""The HTML SSE stream of one assistant message (subscribes to the run's log).
+
+Resume rules: with ``Last-Event-ID`` (the browser's own reconnect) the stream
+continues after that offset; without it (new page, other tab, or htmx's
+recreated EventSource after an error) it starts with a ``snapshot`` of the
+current state. Either way every stream ends with ``done``, which the page's
+``sse-close`` turns into a real close (never a 204: htmx would retry it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from django.contrib.auth.models import User
+from django.db.models import F
+from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.views.decorators.http import require_GET
+
+from chatapp import selectors
+from chatapp.live import areconcile
+from chatapp.models import Message
+from chatapp.projection import done_frame, project, snapshot_frame
+from streaming import sse
+from streaming.runs import get_manager
+from streaming.snapshot import Snapshot
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+async def message_stream(request: HttpRequest, message_id: UUID) -> StreamingHttpResponse:
+    user = await request.auser()
+    if not isinstance(user, User) or not user.is_authenticated:
+        # Not a redirect: EventSource would follow it to an HTML page and retry forever.
+        raise Http404("No such message.")
+    message = await selectors.amessage_for_user(user=user, message_id=message_id)
+    after = sse.parse_last_event_id(
+        request.headers.get("Last-Event-ID") or request.GET.get("after")
+    )
+    return StreamingHttpResponse(
+        _guarded(message, after), content_type=sse.CONTENT_TYPE, headers=sse.HEADERS
+    )
+
+
+async def _guarded(message: Message, after: int | None) -> AsyncIterator[bytes]:
+    """Count bytes and reconnects for the message's metrics, whatever ends the stream."""
+    sent = 0
+    try:
+        async for chunk in _events(message, after):
+            sent += len(chunk)
+            yield chunk
+    finally:
+        await Message.objects.filter(id=message.id).aupdate(
+            bytes_sent=F("bytes_sent") + sent,
+            reconnects=F("reconnects") + (1 if after is not None else 0),
+        )
+
+
+async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
+    yield sse.retry()
+    manager = get_manager()
+    run_id = str(message.id)
+    snapshot = await areconcile(message)
+    if snapshot is None:
+        await message.arefresh_from_db()
+        if message.is_live:
+            # Committed but not started yet: the browser retries in RETRY_MS.
+            yield sse.comment("starting")
+            return
+        # Finished and gone from the log: the database holds the whole answer.
+        yield snapshot_frame(Snapshot(message.html, "", 0, None))
+        yield await done_frame(message, None)
+        return
+    async with manager.subscriber(run_id):
+        if after is None:
+            yield snapshot_frame(snapshot)
+            after = snapshot.offset
+            if snapshot.final is not None:
+                yield await done_frame(message, after)
+                return
+        while True:
+            events = await manager.log.read(run_id, after, sse.HEARTBEAT_S)
+            if not events:
+                yield sse.comment()
+                continue
+            for event in events:
+                for chunk in await project(event, message):
+                    yield chunk
+                after = event.offset
+                if event.is_final:
+                    return

@@ -1,0 +1,29 @@
+"""The event log contract shared by every backend.
+
+A run appends events; any number of subscribers, in any process, read them by
+offset. Contract:
+
+- ``append`` assigns consecutive offsets starting at 1 and returns the offset.
+- ``read(run_id, after, wait_s)`` returns the events with offset > ``after``
+  in order; if there are none yet it waits up to ``wait_s`` seconds and may
+  return an empty list. It never drops or reorders events.
+- ``close`` marks the run ended (the run appends ``final`` before it); the log
+  keeps the events for ``retention`` seconds so late subscribers still resume.
+- ``exists`` is false for runs the log never saw or has already expired.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from streaming.events import Event, EventType
+
+
+class EventLog(Protocol):
+    async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int: ...
+
+    async def read(self, run_id: str, after: int, wait_s: float) -> list[Event]: ...
+
+    async def close(self, run_id: str) -> None: ...
+
+    async def exists(self, run_id: str) -> bool: ...

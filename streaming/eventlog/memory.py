@@ -1,0 +1,75 @@
+"""In-process event log: the embedded default for a single server process."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from streaming.events import Event, EventType
+
+# Ended runs stay readable this long so a reload or a late tab can still resume.
+RETENTION_S = 300.0
+
+
+@dataclass
+class _RunLog:
+    events: list[Event] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    closed_at: float | None = None
+
+
+class MemoryEventLog:
+    """Events per run in a list; waiters park on an ``asyncio.Event``.
+
+    All access happens on the server's one event loop, so no locks are needed:
+    ``append`` is synchronous between awaits.
+    """
+
+    def __init__(self, retention: float = RETENTION_S) -> None:
+        self._runs: dict[str, _RunLog] = {}
+        self._retention = retention
+
+    async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int:
+        log = self._runs.get(run_id)
+        if log is None:
+            self._expire()
+            log = self._runs[run_id] = _RunLog()
+        offset = len(log.events) + 1
+        log.events.append(Event(offset, type, data))
+        # Wake every waiter, then arm a fresh event for the next round.
+        log.changed.set()
+        log.changed = asyncio.Event()
+        return offset
+
+    async def read(self, run_id: str, after: int, wait_s: float) -> list[Event]:
+        log = self._runs.get(run_id)
+        if log is None:
+            return []
+        if len(log.events) <= after and log.closed_at is None:
+            waiter = log.changed
+            try:
+                await asyncio.wait_for(waiter.wait(), wait_s)
+            except TimeoutError:
+                return []
+        return log.events[max(after, 0) :]
+
+    async def close(self, run_id: str) -> None:
+        log = self._runs.get(run_id)
+        if log is not None:
+            log.closed_at = time.monotonic()
+            log.changed.set()
+
+    async def exists(self, run_id: str) -> bool:
+        self._expire()
+        return run_id in self._runs
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for run_id in [
+            r
+            for r, log in self._runs.items()
+            if log.closed_at is not None and now - log.closed_at > self._retention
+        ]:
+            del self._runs[run_id]

@@ -1,0 +1,38 @@
+"""The typed events a run writes to its log: one vocabulary, two projections.
+
+Every event has an ``offset`` (1, 2, 3… per run) that is also its SSE ``id:``,
+so a reconnecting client resumes exactly after what it applied. Events are
+emitted from one place only, ``streaming/runs.py``; grep for ``EventType`` to
+find every kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    DELTA = "delta"  # {text}: raw answer text since the previous frame
+    BLOCK = "block"  # {html, spoken}: a finished top-level block, appended once
+    TAIL = "tail"  # {html}: the unfinished last block, replaced each frame
+    REPLACE = "replace"  # {html}: whole answer HTML, when earlier blocks changed
+    ANNOUNCE = "announce"  # {text}: what screen readers should hear now
+    STATUS = "status"  # {state}: pending, streaming, ...
+    USAGE = "usage"  # {prompt_tokens, completion_tokens}
+    TOOL_START = "tool_start"  # {id, name, args}
+    TOOL_RESULT = "tool_result"  # {id, ok, summary}
+    ERROR = "error"  # {code, message, retryable}
+    FINAL = "final"  # {status, finish_reason, metrics}: always the last event
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    offset: int
+    type: EventType
+    data: dict[str, Any]
+
+    @property
+    def is_final(self) -> bool:
+        return self.type is EventType.FINAL

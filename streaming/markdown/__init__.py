@@ -1,0 +1,37 @@
+"""Server-side markdown for streamed answers: frozen blocks plus a live tail.
+
+Public API (used by the run and for stored messages):
+
+- ``StreamingMarkdown``: ``feed(delta) -> Frame`` once per frame, ``finish() -> Frame``
+  once; ``text``, ``html`` (snapshot), ``full_replacements``, ``block_count``.
+- ``Frame``: ``new_blocks``, ``tail``, ``replace``, ``spoken``, ``tail_changed``.
+- ``render_markdown(text)``: the one-shot sanitised render.
+- ``speech_for_markdown(text)``: what a screen reader hears, one string per block.
+
+Modules: ``render`` (markdown-it, link policy, nh3), ``highlight`` (Pygments
+code blocks and their CSS), ``repair`` (tail repairs), ``speech`` (plain text
+for screen readers), ``stream`` (the incremental renderer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streaming.markdown.render import parse, render_markdown, split_blocks
+from streaming.markdown.speech import speech_for_block
+from streaming.markdown.stream import TAIL_BYTES_BUDGET, Frame, StreamingMarkdown
+
+
+def speech_for_markdown(text: str) -> list[str]:
+    """Plain text for screen readers, one string per top-level block of ``text``."""
+    env: dict[str, Any] = {}
+    return [speech_for_block(block) for block in split_blocks(parse(text, env))]
+
+
+__all__ = [
+    "TAIL_BYTES_BUDGET",
+    "Frame",
+    "StreamingMarkdown",
+    "render_markdown",
+    "speech_for_markdown",
+]

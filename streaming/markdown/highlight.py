@@ -1,0 +1,145 @@
+"""Code blocks: Pygments highlighting inside Spool's code-block chrome.
+
+Contract (the page's static JS relies on it): a fenced block renders as::
+
+    <div class="code-block"><div class="code-head"><span class="code-lang">python</span>
+    <button type="button" class="copy-code" aria-label="Copy python code">Copy</button></div>
+    <pre><code class="language-python">…pygments spans…</code></pre></div>
+
+(one line in the output). An unknown or missing language is labelled ``text``
+and its code is escaped, not highlighted. Highlighting uses CSS classes only:
+the page's CSP forbids inline styles. ``pygments_css()`` builds the matching
+stylesheet (``python -m streaming.markdown.highlight > static/css/pygments.css``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import lru_cache
+from html import escape
+
+from markdown_it.common.utils import escapeHtml
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+# Info strings are model output: only a short token of these characters is
+# used as a class name and label; anything else is treated as no language.
+_LANG_RE = re.compile(r"^[a-z0-9][a-z0-9_+#.-]{0,31}$")
+# Pygments aliases for "no highlighting": shown plain, labelled "text".
+_PLAIN_LANGS = frozenset({"text", "txt", "plain", "plaintext", "none"})
+PLAIN_LABEL = "text"
+
+# nowrap: markdown-it would otherwise nest Pygments' own <div><pre> inside ours.
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+LIGHT_STYLE = "default"  # readable on white; contrast checked by the Pygments authors
+DARK_STYLE = "monokai"  # the most common dark theme, good contrast on its own background
+CSS_SCOPE = ".code-block"
+
+
+def normalise_lang(info: str) -> str:
+    """The language token of a fence info string, lower-cased, or "" if unusable."""
+    word = info.strip().split(maxsplit=1)[0].lower() if info.strip() else ""
+    return word if _LANG_RE.match(word) else ""
+
+
+@lru_cache(maxsize=256)
+def lexer_for(lang: str) -> Lexer | None:
+    """A reusable Pygments lexer for ``lang``, or None when it is unknown or plain.
+
+    Cached: Pygments looks aliases up through its plugin tables, which is slow
+    next to highlighting a short block. ``stripnl=False`` keeps leading and
+    trailing blank lines, which are part of the code.
+    """
+    if not lang or lang in _PLAIN_LANGS:
+        return None
+    try:
+        lexer: Lexer = get_lexer_by_name(lang, stripnl=False)
+    except ClassNotFound:
+        return None
+    return lexer
+
+
+def language_name(lang: str) -> str:
+    """The human name of a language for speech ("Python"), or "" if unknown."""
+    lexer = lexer_for(lang)
+    return str(lexer.name) if lexer is not None else ""
+
+
+def code_block_html(code: str, info: str) -> str:
+    """The full code-block markup for fenced ``code`` with fence ``info`` string."""
+    lang = normalise_lang(info)
+    lexer = lexer_for(lang)
+    if lexer is None:
+        label = PLAIN_LABEL
+        body = escapeHtml(code)
+        code_open = "<code>"
+        button_label = "Copy code"
+    else:
+        label = lang
+        body = highlight(code, lexer, _FORMATTER)
+        if not code.endswith("\n"):
+            # Pygments' ensurenl adds a newline the source lacks (only an empty
+            # fence reaches here without one); keep the code byte-identical.
+            body = body.removesuffix("\n")
+        code_open = f'<code class="language-{escape(lang)}">'
+        button_label = f"Copy {escape(lang)} code"
+    return (
+        '<div class="code-block"><div class="code-head">'
+        f'<span class="code-lang">{escape(label)}</span>'
+        f'<button type="button" class="copy-code" aria-label="{button_label}">Copy</button>'
+        f"</div><pre>{code_open}{body}</code></pre></div>\n"
+    )
+
+
+_CHROME_CSS = """\
+/* Code-block chrome (markup contract: streaming/markdown/highlight.py). */
+.code-block { margin: 1em 0; border: 1px solid #d0d7de; border-radius: 6px; overflow: hidden; }
+.code-block .code-head { display: flex; justify-content: space-between; align-items: center;
+  padding: 0.25em 0.5em; font-size: 0.85em; background: #f6f8fa; color: #24292f;
+  border-bottom: 1px solid #d0d7de; }
+.code-block pre { margin: 0; padding: 0.75em; overflow-x: auto; }
+.code-block .copy-code { font: inherit; padding: 0.1em 0.6em; cursor: pointer;
+  border: 1px solid #8c959f; border-radius: 4px; background: #fff; color: #24292f; }
+.code-block .copy-code:focus-visible { outline: 2px solid #0969da; outline-offset: 2px; }
+@media (prefers-color-scheme: dark) {
+  .code-block { border-color: #484f58; }
+  .code-block .code-head { background: #30363d; color: #e6edf3; border-color: #484f58; }
+  .code-block .copy-code { background: #21262d; color: #e6edf3; border-color: #8b949e; }
+  .code-block .copy-code:focus-visible { outline-color: #58a6ff; }
+}
+th.align-left, td.align-left { text-align: left; }
+th.align-center, td.align-center { text-align: center; }
+th.align-right, td.align-right { text-align: right; }
+"""
+
+
+def _theme_css(style: str) -> str:
+    # Only background and token rules: get_style_defs() also emits unscoped
+    # `pre` and line-number rules that would leak into the rest of the page.
+    formatter = HtmlFormatter(style=style)
+    scope = f"{CSS_SCOPE} pre"
+    rules = formatter.get_background_style_defs(scope) + formatter.get_token_style_defs(scope)
+    return "\n".join(rules)
+
+
+def pygments_css() -> str:
+    """The stylesheet for static/css/pygments.css: light theme, dark theme, chrome."""
+    light = _theme_css(LIGHT_STYLE)
+    dark = _theme_css(DARK_STYLE)
+    dark_indented = "\n".join(f"  {line}" for line in dark.splitlines())
+    return (
+        "/* Generated by `python -m streaming.markdown.highlight > static/css/pygments.css`;"
+        " do not edit. */\n"
+        f"/* Light: Pygments style {LIGHT_STYLE!r}. */\n{light}\n"
+        f"/* Dark: Pygments style {DARK_STYLE!r}. */\n"
+        f"@media (prefers-color-scheme: dark) {{\n{dark_indented}\n}}\n{_CHROME_CSS}"
+    )
+
+
+if __name__ == "__main__":
+    sys.stdout.write(pygments_css())

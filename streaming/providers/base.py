@@ -1,0 +1,124 @@
+"""The provider contract: what every model backend yields to a run.
+
+A provider turns a list of chat messages into an async stream of
+``ProviderEvent`` values. Contract:
+
+- ``stream()`` returns an async iterator; the run consumes it in its own task.
+- Cancellation is the stop signal. When the consuming task is cancelled (Stop,
+  detach grace expired, budget hit) the iterator is closed with ``aclose()``,
+  and the provider must release the upstream connection at once so the model
+  server sees the hang-up. Async generators with ``async with`` around the HTTP
+  response give exactly that.
+- Failures are raised as ``ProviderError`` with a stable ``code`` and a message
+  a user can act on; anything else escaping a provider is a bug and is reported
+  as ``code="internal"`` by the run.
+- Tool-call arguments are delivered whole (``ToolCall.arguments`` parsed), never
+  as fragments; a provider buffers them until the model finishes the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One prompt message. For the tool loop, an assistant turn that called tools
+    carries them in ``tool_calls`` and each result is a ``tool`` message with the
+    ``tool_call_id`` it answers (OpenAI rejects a tool message without one)."""
+
+    role: Role
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool offered to the model (OpenAI function-calling shape)."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The model ended its turn: ``stop``, ``length``, ``tool_calls``, ``content_filter``."""
+
+    reason: str
+
+
+ProviderEvent = TextDelta | ReasoningDelta | ToolCall | Usage | Finish
+
+ErrorCode = Literal[
+    "auth",
+    "rate_limit",
+    "context_length",
+    "bad_request",
+    "not_found",
+    "upstream_down",
+    "timeout",
+    "stream_broken",
+    "internal",
+]
+
+
+@dataclass(slots=True)
+class ProviderError(Exception):
+    """A failure the user can act on.
+
+    ``message`` is safe to show (no keys, no stack traces); ``retryable`` says
+    whether pressing Retry may help; ``retry_after`` is seconds, when known.
+    """
+
+    code: ErrorCode
+    message: str
+    retryable: bool = False
+    retry_after: float | None = None
+    detail: str = field(default="", repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class Provider(Protocol):
+    """A model backend. ``name`` is shown in the UI next to the model."""
+
+    name: str
+
+    def stream(
+        self,
+        *,
+        messages: Sequence[ChatMessage],
+        model: str,
+        tools: Sequence[ToolSpec] = (),
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[ProviderEvent]: ...

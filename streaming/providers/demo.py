@@ -1,0 +1,131 @@
+"""The offline demo model: the embedded default when no endpoint is configured.
+
+It streams real markdown (headings, lists, code, tables) word by word at a
+model-like pace, so a fresh checkout shows everything Spool does with no key
+and no network. The answer is picked from the prompt's words; ``[demo:fail]``
+in a prompt makes it fail halfway, to show how failures keep partial answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+
+from streaming.providers.base import (
+    ChatMessage,
+    Finish,
+    ProviderError,
+    ProviderEvent,
+    TextDelta,
+    ToolSpec,
+    Usage,
+)
+
+# Words plus the whitespace before them: about one token each.
+_TOKEN = re.compile(r"\s*\S+|\s+")
+
+_CODE = '''Here is a small, well-behaved **retry helper** in Python:
+
+```python
+import asyncio
+import random
+
+
+async def retry(call, *, attempts: int = 5, base: float = 0.2):
+    """Call `call()` until it succeeds, backing off exponentially."""
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except ConnectionError:
+            if attempt == attempts - 1:
+                raise
+            delay = base * 2**attempt * (1 + random.random())
+            await asyncio.sleep(delay)
+```
+
+A few notes:
+
+1. The jitter (`random.random()`) keeps many clients from retrying in lockstep.
+2. Only `ConnectionError` is retried; a bug should fail fast.
+3. The last failure is re-raised, so callers still see what went wrong.
+'''
+
+_TABLE = """Here is how the three common streaming transports compare:
+
+| Transport | Direction | Reconnect | Through proxies |
+|---|---|---|---|
+| Server-Sent Events | server → client | built in, with `Last-Event-ID` | easy (plain HTTP) |
+| WebSocket | both ways | by hand | needs upgrade support |
+| Long polling | server → client | every request | easy, but chatty |
+
+For a chat answer, **Server-Sent Events** fit best: the data flows one way, and the \
+browser resumes a cut stream by itself.
+"""
+
+_OVERVIEW = """## Hello from the demo model
+
+I'm Spool's built-in **demo model**. I run offline, so you can try everything \
+without an API key. Connect a real model with `SPOOL_LLM_BASE_URL`.
+
+### What you can try
+
+- Ask for *code* to see highlighted code blocks stream in.
+- Ask for a *table* to see tables render as they arrive.
+- Press **Stop** (or `Esc`) at any moment: the partial answer is kept.
+- Reload the page while I'm writing: the answer picks up where it was.
+
+> Every answer is rendered as markdown on the server and streamed as HTML,
+> so the page never shows half-formed markup.
+
+That's all for now. What would you like to see?
+"""
+
+
+def _pick_answer(prompt: str) -> str:
+    words = prompt.lower()
+    if "code" in words or "python" in words or "function" in words:
+        return _CODE
+    if "table" in words or "compare" in words:
+        return _TABLE
+    if "long" in words:
+        return "\n".join([_OVERVIEW, _CODE, _TABLE])
+    return _OVERVIEW
+
+
+class DemoProvider:
+    name = "demo"
+
+    def __init__(self, *, token_delay: float = 0.03) -> None:
+        self._delay = token_delay
+
+    async def stream(
+        self,
+        *,
+        messages: Sequence[ChatMessage],
+        model: str,
+        tools: Sequence[ToolSpec] = (),
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[ProviderEvent]:
+        prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        tokens = _TOKEN.findall(_pick_answer(prompt))
+        fail_at = len(tokens) // 2 if "[demo:fail]" in prompt else None
+        # A model thinks a moment before its first token.
+        await asyncio.sleep(self._delay * 5)
+        for index, token in enumerate(tokens):
+            if index == fail_at:
+                raise ProviderError(
+                    "upstream_down",
+                    "The demo model failed on purpose ([demo:fail]). The partial answer is "
+                    "kept; press Retry to try again.",
+                    retryable=True,
+                )
+            if max_tokens is not None and index >= max_tokens:
+                yield Finish("length")
+                break
+            yield TextDelta(token)
+            await asyncio.sleep(self._delay)
+        else:
+            yield Finish("stop")
+        prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
+        yield Usage(prompt_tokens=prompt_tokens, completion_tokens=min(len(tokens), index + 1))

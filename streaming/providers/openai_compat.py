@@ -1,0 +1,328 @@
+"""A provider for any OpenAI-compatible Chat Completions server.
+
+Works against OpenAI, vLLM, Ollama, llama.cpp, LM Studio, OpenRouter… through the
+``openai`` SDK's ``AsyncOpenAI`` (``max_retries=0``: the user decides on Retry).
+
+Contract of ``stream()``, beyond ``base.Provider``:
+
+- Events come in stream order; ``Usage`` (when the server reports it) comes
+  before the single, last ``Finish``. A stream that ends, breaks or goes idle
+  before any ``finish_reason`` raises ``ProviderError("stream_broken"/"timeout")``
+  after the deltas already yielded; once a finish reason arrived, trouble while
+  waiting for the trailing usage/``[DONE]`` is ignored.
+- Reasoning is read from ``delta.reasoning_content``, ``delta.reasoning`` or a
+  leading ``<think>…</think>`` in the content (tags may be cut across chunks),
+  and never mixed into ``TextDelta``.
+- Tool-call arguments are buffered by index and parsed when the turn finishes
+  with ``tool_calls`` (or with ``stop`` while calls are pending, as some
+  servers do); then the finish reason is reported as ``tool_calls``.
+- Closing the iterator (``aclose()`` or cancelling the consuming task) closes
+  the HTTP response at once, so the server sees the hang-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from openai.types.chat import (
+    ChatCompletionChunk,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCallParam,
+    ChatCompletionMessageParam,
+)
+from openai.types.shared_params import FunctionDefinition
+
+from streaming.providers import errors
+from streaming.providers.base import (
+    ChatMessage,
+    Finish,
+    ProviderEvent,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+
+# A server that is up accepts a connection in milliseconds; waiting longer only
+# delays the "can't reach the model server" message.
+CONNECT_TIMEOUT_S = 10.0
+# From sending the request to the response headers. Busy servers queue requests
+# and llama.cpp may process a long prompt before answering, so be generous.
+DEFAULT_TIMEOUT_S = 120.0
+# No chunk for this long mid-stream means the server is stuck (SPOOL_IDLE_TIMEOUT_S).
+DEFAULT_IDLE_TIMEOUT_S = 30.0
+# After finish_reason only usage and [DONE] are left; don't keep the user
+# waiting a full idle timeout for them.
+TAIL_GRACE_S = 5.0
+# The SDK refuses an empty key; keyless local servers (Ollama, llama.cpp) ignore it.
+PLACEHOLDER_API_KEY = "not-needed"
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+
+
+class OpenAICompatProvider:
+    """``stream()`` chat completions from ``base_url`` (e.g. ``https://api.openai.com/v1``).
+
+    ``timeout`` bounds the wait for the response headers; ``idle_timeout`` the
+    wait for each chunk after that. Both raise ``ProviderError("timeout")``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        name: str = "openai",
+        timeout: float = DEFAULT_TIMEOUT_S,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self._api_key = api_key or PLACEHOLDER_API_KEY
+        self._timeout = timeout
+        self._idle_timeout = idle_timeout
+        self._client: openai.AsyncOpenAI | None = None
+        self._client_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+
+    def stream(
+        self,
+        *,
+        messages: Sequence[ChatMessage],
+        model: str,
+        tools: Sequence[ToolSpec] = (),
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[ProviderEvent]:
+        return self._stream(list(messages), model, list(tools), max_tokens)
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (on shutdown; the provider stays usable)."""
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _client_for_loop(self) -> openai.AsyncOpenAI:
+        """One SDK client per event loop: pooled connections belong to the loop
+        that opened them (tests run a loop per test; the registry caches us)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is None or self._client_loop() is not loop:
+            # Our own timers enforce the header and idle limits; the SDK's read
+            # timeout is only a backstop that must not fire before them.
+            backstop = max(self._timeout, self._idle_timeout) + CONNECT_TIMEOUT_S
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=self._api_key,
+                max_retries=0,
+                timeout=openai.Timeout(backstop, connect=CONNECT_TIMEOUT_S),
+            )
+            self._client_loop = weakref.ref(loop)
+        return self._client
+
+    async def _stream(
+        self, messages: list[ChatMessage], model: str, tools: list[ToolSpec], max_tokens: int | None
+    ) -> AsyncIterator[ProviderEvent]:
+        client = self._client_for_loop()
+        extra: dict[str, Any] = {}
+        if tools:
+            extra["tools"] = [_tool_param(t) for t in tools]
+        if max_tokens is not None:
+            # ``max_tokens``, not ``max_completion_tokens``: every compatible server knows it.
+            extra["max_tokens"] = max_tokens
+        try:
+            async with asyncio.timeout(self._timeout):
+                chunks = await client.chat.completions.create(
+                    model=model,
+                    messages=[_message_param(m) for m in messages],
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    **extra,
+                )
+        except TimeoutError as exc:
+            raise errors.request_timeout(self._timeout) from exc
+        except openai.OpenAIError as exc:
+            raise errors.from_openai_error(exc, model=model, streaming=False) from exc
+
+        turn = _Turn()
+        async with chunks:  # closes the HTTP response on every exit, cancel included
+            while True:
+                finished = turn.finish_reason is not None
+                try:
+                    async with asyncio.timeout(TAIL_GRACE_S if finished else self._idle_timeout):
+                        chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    if finished:
+                        break
+                    raise errors.idle_timeout(self._idle_timeout) from exc
+                except openai.OpenAIError as exc:
+                    if finished:
+                        break
+                    raise errors.from_openai_error(exc, model=model, streaming=True) from exc
+                except ValueError as exc:  # a chunk that is not JSON
+                    raise errors.broken_stream(f"undecodable chunk: {exc}") from exc
+                for event in turn.feed(chunk):
+                    yield event
+        if turn.finish_reason is None:
+            raise errors.broken_stream("stream ended without a finish_reason")
+        yield Finish(turn.finish_reason)
+
+
+@dataclass
+class _PendingToolCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Turn:
+    """Folds chunks into provider events; holds what must wait for the finish."""
+
+    finish_reason: str | None = None
+    tool_calls: dict[int, _PendingToolCall] = field(default_factory=dict)
+    think: _ThinkSplitter = field(default_factory=lambda: _ThinkSplitter())
+
+    def feed(self, chunk: ChatCompletionChunk) -> list[ProviderEvent]:
+        events: list[ProviderEvent] = []
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue  # we never ask for n > 1
+            delta = choice.delta
+            extra = delta.model_extra or {}
+            for name in _REASONING_FIELDS:
+                if isinstance(text := extra.get(name), str) and text:
+                    events.append(ReasoningDelta(text))
+                    break  # some servers send both fields with the same text
+            if delta.content:
+                events.extend(self.think.feed(delta.content))
+            for part in delta.tool_calls or ():
+                pending = self.tool_calls.setdefault(part.index, _PendingToolCall())
+                pending.id = part.id or pending.id
+                if part.function is not None:
+                    pending.name = part.function.name or pending.name
+                    pending.arguments.append(part.function.arguments or "")
+            if choice.finish_reason is not None:
+                events.extend(self._finish(choice.finish_reason))
+        if chunk.usage is not None:
+            events.append(Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens))
+        return events
+
+    def _finish(self, reason: str) -> list[ProviderEvent]:
+        events = self.think.flush()
+        if self.tool_calls and reason in ("tool_calls", "stop"):
+            reason = "tool_calls"
+            events.extend(_parse_tool_call(i, c) for i, c in sorted(self.tool_calls.items()))
+        self.tool_calls.clear()
+        self.finish_reason = reason
+        return events
+
+
+def _parse_tool_call(index: int, call: _PendingToolCall) -> ToolCall:
+    raw = "".join(call.arguments).strip() or "{}"
+    try:
+        arguments = json.loads(raw)
+    except ValueError as exc:
+        raise errors.bad_tool_call(f"{call.name}: arguments are not JSON: {raw[:200]!r}") from exc
+    if not call.name or not isinstance(arguments, dict):
+        raise errors.bad_tool_call(f"{call.name!r}: arguments {raw[:200]!r}")
+    return ToolCall(call.id or f"call_{index}", call.name, arguments)
+
+
+class _ThinkSplitter:
+    """Routes a leading ``<think>…</think>`` in the content to reasoning.
+
+    Either tag may arrive cut across chunks, so a possible tag prefix is held
+    back until the next chunk decides it; ``flush()`` releases what is held.
+    Whitespace between ``</think>`` and the answer is dropped.
+    """
+
+    def __init__(self) -> None:
+        # start → thinking → after_think → answer, or start → answer
+        self._state = "start"
+        self._held = ""
+
+    def feed(self, text: str) -> list[ProviderEvent]:
+        if self._state == "answer":
+            return [TextDelta(text)]
+        if self._state == "after_think":
+            text = text.lstrip()
+            if not text:
+                return []
+            self._state = "answer"
+            return [TextDelta(text)]
+        self._held += text
+        if self._state == "start":
+            stripped = self._held.lstrip()
+            if _THINK_OPEN.startswith(stripped):
+                return []  # only whitespace or a tag prefix so far
+            if not stripped.startswith(_THINK_OPEN):
+                self._state = "answer"
+                return self._release(TextDelta)
+            self._state, self._held = "thinking", stripped[len(_THINK_OPEN) :]
+        end = self._held.find(_THINK_CLOSE)
+        if end >= 0:
+            thought, rest = self._held[:end], self._held[end + len(_THINK_CLOSE) :]
+            self._state, self._held = "after_think", ""
+            return ([ReasoningDelta(thought)] if thought else []) + self.feed(rest)
+        keep = len(self._held) - _partial_tag_suffix(self._held, _THINK_CLOSE)
+        thought, self._held = self._held[:keep], self._held[keep:]
+        return [ReasoningDelta(thought)] if thought else []
+
+    def flush(self) -> list[ProviderEvent]:
+        kind = ReasoningDelta if self._state == "thinking" else TextDelta
+        self._state = "answer"
+        return self._release(kind)
+
+    def _release(self, kind: type[TextDelta] | type[ReasoningDelta]) -> list[ProviderEvent]:
+        held, self._held = self._held, ""
+        return [kind(held)] if held else []
+
+
+def _partial_tag_suffix(text: str, tag: str) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:size]):
+            return size
+    return 0
+
+
+def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "user":
+        return {"role": "user", "content": message.content}
+    if message.role == "tool":
+        return {
+            "role": "tool",
+            "content": message.content,
+            "tool_call_id": message.tool_call_id or "",
+        }
+    if not message.tool_calls:
+        return {"role": "assistant", "content": message.content}
+    calls: list[ChatCompletionMessageFunctionToolCallParam] = [
+        {
+            "id": c.id,
+            "type": "function",
+            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+        }
+        for c in message.tool_calls
+    ]
+    if message.content:  # some servers reject an empty text part next to tool calls
+        return {"role": "assistant", "content": message.content, "tool_calls": calls}
+    return {"role": "assistant", "tool_calls": calls}
+
+
+def _tool_param(tool: ToolSpec) -> ChatCompletionFunctionToolParam:
+    function: FunctionDefinition = {
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters,
+    }
+    return {"type": "function", "function": function}

@@ -1,0 +1,47 @@
+"""Runs: a generation is a background task, not a request (DESIGN.md)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from streaming.eventlog import EventLog, MemoryEventLog
+from streaming.runs.manager import RunManager
+from streaming.runs.run import Budgets, Run, RunSpec
+from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
+
+__all__ = [
+    "Budgets",
+    "Run",
+    "RunError",
+    "RunManager",
+    "RunMetrics",
+    "RunOutcome",
+    "RunSpec",
+    "RunStore",
+    "get_manager",
+]
+
+_manager: RunManager | None = None
+
+
+def _event_log() -> EventLog:
+    return MemoryEventLog()
+
+
+def get_manager() -> RunManager:
+    """The process-wide run manager, built from settings on first use."""
+    global _manager
+    if _manager is None:
+        store: RunStore = import_string(settings.SPOOL_RUN_STORE)()
+        _manager = RunManager(
+            log=_event_log(),
+            store=store,
+            budgets=Budgets(
+                idle_timeout_s=settings.SPOOL_IDLE_TIMEOUT_S,
+                wall_clock_s=settings.SPOOL_RUN_WALL_CLOCK_S,
+                max_output_tokens=settings.SPOOL_MAX_OUTPUT_TOKENS,
+            ),
+            detach_grace=settings.SPOOL_DETACH_GRACE_S,
+        )
+    return _manager

@@ -1,0 +1,145 @@
+"""The run manager: owns every run task of this process.
+
+Contract:
+- ``start`` creates the run's task and returns at once; the task belongs to the
+  manager (kept in ``_runs`` until it ends, never fire-and-forget).
+- ``stop`` cancels a run owned by this process; the run saves its partial
+  answer as ``stopped`` (clamped to the event the user's page had applied).
+- Subscribers ``attach``/``detach``. When the last one leaves, the run goes on
+  for ``detach_grace`` seconds (a reload or a network blip re-attaches), then
+  is cancelled and saved ``interrupted``. ``None`` lets runs always finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from streaming.eventlog.base import EventLog
+from streaming.providers.base import Provider
+from streaming.runs.run import Budgets, CancelReason, Run, RunSpec
+from streaming.runs.store import RunStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Entry:
+    run: Run
+    task: asyncio.Task[None]
+    subscribers: int = 0
+    grace: asyncio.TimerHandle | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class RunManager:
+    def __init__(
+        self,
+        *,
+        log: EventLog,
+        store: RunStore,
+        budgets: Budgets,
+        detach_grace: float | None,
+    ) -> None:
+        self.log = log
+        self._store = store
+        self._budgets = budgets
+        self._grace = detach_grace
+        self._runs: dict[str, _Entry] = {}
+
+    def start(self, spec: RunSpec, provider: Provider) -> None:
+        if spec.run_id in self._runs:
+            raise ValueError(f"run {spec.run_id} is already running")
+        run = Run(spec, provider, log=self.log, store=self._store, budgets=self._budgets)
+        # A fresh context: the run must not inherit the request's
+        # thread-sensitive executor, which is torn down when the request ends.
+        task = asyncio.create_task(
+            run.execute(), name=f"run-{spec.run_id}", context=contextvars.Context()
+        )
+        entry = _Entry(run=run, task=task)
+        self._runs[spec.run_id] = entry
+        task.add_done_callback(self._finished(spec.run_id, entry))
+        # Nobody is watching yet: if no page connects within the grace period
+        # (the tab was closed right after sending), the run is wound up.
+        self._arm_grace(spec.run_id, entry)
+
+    def _finished(self, run_id: str, entry: _Entry) -> Callable[[asyncio.Task[None]], None]:
+        def callback(task: asyncio.Task[None]) -> None:
+            if entry.grace is not None:
+                entry.grace.cancel()
+            if self._runs.get(run_id) is entry:
+                del self._runs[run_id]
+            entry.done.set()
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("run %s ended with %r", run_id, task.exception())
+
+        return callback
+
+    def is_running(self, run_id: str) -> bool:
+        return run_id in self._runs
+
+    def running_count(self, user_id: int) -> int:
+        return sum(1 for e in self._runs.values() if e.run.spec.user_id == user_id)
+
+    async def stop(self, run_id: str, *, seen_offset: int | None = None) -> bool:
+        """Cancel a run of this process and wait until its partial answer is saved."""
+        entry = self._runs.get(run_id)
+        if entry is None:
+            return False
+        self._cancel(entry, "stop", seen_offset)
+        await entry.done.wait()
+        return True
+
+    async def wait(self, run_id: str) -> None:
+        entry = self._runs.get(run_id)
+        if entry is not None:
+            await entry.done.wait()
+
+    @asynccontextmanager
+    async def subscriber(self, run_id: str) -> AsyncIterator[None]:
+        """Count a subscriber for the detach policy while the block runs."""
+        entry = self._runs.get(run_id)
+        if entry is not None:
+            entry.subscribers += 1
+            if entry.grace is not None:
+                entry.grace.cancel()
+                entry.grace = None
+        try:
+            yield
+        finally:
+            if entry is not None:
+                entry.subscribers -= 1
+                if entry.subscribers == 0 and self._runs.get(run_id) is entry:
+                    self._arm_grace(run_id, entry)
+
+    def _arm_grace(self, run_id: str, entry: _Entry) -> None:
+        if self._grace is None:
+            return
+        loop = asyncio.get_running_loop()
+        entry.grace = loop.call_later(self._grace, self._detach_expired, run_id, entry)
+
+    def _detach_expired(self, run_id: str, entry: _Entry) -> None:
+        entry.grace = None
+        if entry.subscribers == 0 and self._cancel(entry, "detach"):
+            logger.info("run %s: no subscriber for the grace period, interrupted", run_id)
+
+    @staticmethod
+    def _cancel(entry: _Entry, reason: CancelReason, seen_offset: int | None = None) -> bool:
+        """Cancel once; never while the run is already saving its final state."""
+        run = entry.run
+        if run.cancel_reason is not None or run.finalizing:
+            return False
+        run.cancel_reason = reason
+        run.seen_offset = seen_offset
+        entry.task.cancel()
+        return True
+
+    async def shutdown(self) -> None:
+        """Interrupt every run and wait for their saves (process shutdown)."""
+        for entry in list(self._runs.values()):
+            self._cancel(entry, "detach")
+        await asyncio.gather(*(e.done.wait() for e in list(self._runs.values())))

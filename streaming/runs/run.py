@@ -1,0 +1,325 @@
+"""One generation: reads the provider, writes frames to the event log.
+
+The run is the only writer of stream events (see streaming/events.py). It
+coalesces provider deltas into frames (the first at once, then at most one per
+``FRAME_INTERVAL_S``), renders markdown once for every subscriber,
+checkpoints content to the database, enforces the budgets, and always ends
+with exactly one ``final`` event and one ``RunStore.finished`` call, whatever
+happened: completion, Stop, detach, provider error, timeout or a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from streaming.eventlog.base import EventLog
+from streaming.events import EventType
+from streaming.markdown import StreamingMarkdown, render_markdown
+from streaming.metrics import RunClock, estimate_tokens
+from streaming.providers.base import (
+    ChatMessage,
+    Finish,
+    Provider,
+    ProviderError,
+    ProviderEvent,
+    TextDelta,
+    Usage,
+)
+from streaming.runs.store import RunError, RunOutcome, RunStore
+
+logger = logging.getLogger(__name__)
+
+# ~20 paints/s: smooth to the eye, cheap for server, network and screen readers.
+FRAME_INTERVAL_S = 0.05
+# A crash loses at most this much of the answer; more often would load the DB.
+CHECKPOINT_INTERVAL_S = 1.0
+# Screen readers get whole blocks, at most this often (A11Y.md: bursts merge or drop).
+ANNOUNCE_INTERVAL_S = 2.5
+
+CancelReason = Literal["stop", "detach"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    run_id: str
+    user_id: int
+    model: str
+    messages: list[ChatMessage]
+    correlation_id: str
+    accepted_at: float = field(default_factory=time.monotonic)
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    idle_timeout_s: float
+    wall_clock_s: float
+    max_output_tokens: int
+
+
+class _End:
+    """Sentinel: the provider stream finished normally."""
+
+
+class Run:
+    def __init__(
+        self,
+        spec: RunSpec,
+        provider: Provider,
+        *,
+        log: EventLog,
+        store: RunStore,
+        budgets: Budgets,
+    ) -> None:
+        self.spec = spec
+        self._provider = provider
+        self._log = log
+        self._store = store
+        self._budgets = budgets
+        self._markdown = StreamingMarkdown()
+        self._clock = RunClock(accepted_at=spec.accepted_at)
+        self._pending = ""  # provider text not yet framed
+        self._marks: list[tuple[int, int]] = []  # (delta event offset, text length after it)
+        self._spoken: list[str] = []  # finished blocks not yet announced
+        self._last_announce = 0.0
+        self._last_checkpoint = 0.0
+        self._last_tail: str | None = None
+        self._usage: Usage | None = None
+        self._finish_reason = ""
+        self.cancel_reason: CancelReason | None = None
+        self.finalizing = False
+        self.seen_offset: int | None = None  # Stop: last event the user's page applied
+
+    @property
+    def text(self) -> str:
+        return self._markdown.text + self._pending
+
+    async def execute(self) -> None:
+        """Run to the end; never raises (a cancellation is recorded, not propagated)."""
+        status = "complete"
+        error: RunError | None = None
+        queue: asyncio.Queue[ProviderEvent | BaseException | _End] = asyncio.Queue()
+        pump: asyncio.Task[None] | None = None
+        try:
+            await self._store.started(self.spec.run_id)
+            await self._emit(EventType.STATUS, {"state": "streaming"})
+            self._clock.started_at = time.monotonic()
+            stream = self._provider.stream(
+                messages=self.spec.messages,
+                model=self.spec.model,
+                max_tokens=self.spec.max_tokens or self._budgets.max_output_tokens,
+            )
+            pump = asyncio.create_task(_pump(stream, queue), name=f"pump-{self.spec.run_id}")
+            status = await self._consume(queue)
+        except asyncio.CancelledError:
+            # Our own cancel (Stop or detach): record it and finish normally, so
+            # the partial answer is saved below rather than lost with the task.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            status = "stopped" if self.cancel_reason == "stop" else "interrupted"
+        except ProviderError as exc:
+            logger.warning("run %s provider error %s", self.spec.correlation_id, exc)
+            status, error = "failed", RunError(exc.code, exc.message, exc.retryable)
+        except Exception:
+            logger.exception("run %s crashed", self.spec.correlation_id)
+            status = "failed"
+            error = RunError("internal", "Spool hit an internal error. Retry.", True)
+        finally:
+            if pump is not None:
+                # Closing the pump closes the provider stream: the upstream
+                # server sees the hang-up now, not when the answer would end.
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+        await self._finalize(status, error)
+
+    async def _consume(self, queue: asyncio.Queue[ProviderEvent | BaseException | _End]) -> str:
+        wall_deadline = self._clock.accepted_at + self._budgets.wall_clock_s
+        last_event_at = time.monotonic()
+        next_frame_at = 0.0
+        while True:
+            now = time.monotonic()
+            waits = [wall_deadline - now, last_event_at + self._budgets.idle_timeout_s - now]
+            if self._pending:
+                waits.append(next_frame_at - now)
+            try:
+                item = await asyncio.wait_for(queue.get(), max(0.0, min(waits)))
+            except TimeoutError:
+                now = time.monotonic()
+                if self._pending and now >= next_frame_at:
+                    await self._frame()
+                    next_frame_at = now + FRAME_INTERVAL_S
+                elif now >= wall_deadline:
+                    self._finish_reason = "time_limit"
+                    return "truncated"
+                elif now - last_event_at >= self._budgets.idle_timeout_s:
+                    raise ProviderError(
+                        "timeout",
+                        "The model stopped sending for "
+                        f"{self._budgets.idle_timeout_s:.0f} s. The partial answer is kept; "
+                        "Retry to try again.",
+                        retryable=True,
+                    ) from None
+                continue
+            last_event_at = time.monotonic()
+            if isinstance(item, _End):
+                return "truncated" if self._finish_reason == "length" else "complete"
+            if isinstance(item, BaseException):
+                raise item
+            if self._clock.provider_first_at is None:
+                self._clock.provider_first_at = time.monotonic()
+            if isinstance(item, TextDelta):
+                self._pending += item.text
+                if time.monotonic() >= next_frame_at:
+                    await self._frame()
+                    next_frame_at = time.monotonic() + FRAME_INTERVAL_S
+                if estimate_tokens(self.text) > self._budgets.max_output_tokens:
+                    self._finish_reason = "length"
+                    return "truncated"
+            elif isinstance(item, Usage):
+                self._usage = item
+                await self._emit(
+                    EventType.USAGE,
+                    {
+                        "prompt_tokens": item.prompt_tokens,
+                        "completion_tokens": item.completion_tokens,
+                    },
+                )
+            elif isinstance(item, Finish):
+                self._finish_reason = item.reason
+
+    async def _frame(self) -> None:
+        """Turn pending text into one frame: delta, finished blocks, the tail."""
+        delta, self._pending = self._pending, ""
+        frame = self._markdown.feed(delta)
+        offset = await self._emit(EventType.DELTA, {"text": delta})
+        self._marks.append((offset, len(self._markdown.text)))
+        if self._clock.first_frame_at is None:
+            self._clock.first_frame_at = time.monotonic()
+        for html in frame.new_blocks:
+            await self._emit(EventType.BLOCK, {"html": html})
+        self._spoken.extend(s for s in frame.spoken if s)
+        if frame.tail != self._last_tail:
+            self._last_tail = frame.tail
+            await self._emit(EventType.TAIL, {"html": frame.tail})
+        now = time.monotonic()
+        if self._spoken and now - self._last_announce >= ANNOUNCE_INTERVAL_S:
+            await self._announce()
+        if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            self._last_checkpoint = now
+            await self._store.checkpoint(self.spec.run_id, content=self._markdown.text)
+
+    async def _announce(self) -> None:
+        self._last_announce = time.monotonic()
+        text, self._spoken = " ".join(self._spoken), []
+        await self._emit(EventType.ANNOUNCE, {"text": text})
+
+    async def _finalize(self, status: str, error: RunError | None) -> None:
+        # From here on the manager no longer cancels this task (see
+        # RunManager.stop): a late Stop must not interrupt the final save.
+        self.finalizing = True
+        try:
+            if self._pending:
+                await self._frame()
+            content, html = self._final_content(status)
+            final = self._markdown.finish()
+            self._spoken.extend(s for s in final.spoken if s)
+            if html is not None:
+                await self._emit(EventType.REPLACE, {"html": html})
+            elif final.replace is not None:
+                html = final.replace
+                await self._emit(EventType.REPLACE, {"html": html})
+            else:
+                for block in final.new_blocks:
+                    await self._emit(EventType.BLOCK, {"html": block})
+                if final.tail != self._last_tail:
+                    await self._emit(EventType.TAIL, {"html": final.tail})
+                html = self._markdown.html
+            if status == "stopped":
+                # The user pressed Stop: after "Stopped" nothing more is read out.
+                self._spoken.clear()
+            if self._spoken:
+                await self._announce()
+            if error is not None:
+                await self._emit(
+                    EventType.ERROR,
+                    {"code": error.code, "message": error.message, "retryable": error.retryable},
+                )
+            self._clock.ended_at = time.monotonic()
+            usage = self._usage
+            metrics = self._clock.metrics(
+                text=content,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+            )
+            outcome = RunOutcome(status, content, html, self._finish_reason, error, metrics)
+            try:
+                await self._store.finished(self.spec.run_id, outcome)
+            finally:
+                await self._emit(EventType.FINAL, _final_data(outcome))
+        finally:
+            await self._log.close(self.spec.run_id)
+
+    def _final_content(self, status: str) -> tuple[str, str | None]:
+        """The content to keep, and replacement HTML when it differs from what was sent.
+
+        On Stop the answer is clamped to what the user's page had applied
+        (``seen_offset``): text still in flight when they pressed Stop is not kept.
+        """
+        text = self._markdown.text
+        if status != "stopped" or self.seen_offset is None:
+            return text, None
+        seen = 0
+        for offset, length in self._marks:
+            if offset > self.seen_offset:
+                break
+            seen = length
+        if seen >= len(text):
+            return text, None
+        clamped = text[:seen]
+        return clamped, render_markdown(clamped)
+
+    async def _emit(self, type: EventType, data: dict[str, Any]) -> int:
+        return await self._log.append(self.spec.run_id, type, data)
+
+
+def _final_data(outcome: RunOutcome) -> dict[str, Any]:
+    return {
+        "status": outcome.status,
+        "finish_reason": outcome.finish_reason,
+        "error": (
+            None
+            if outcome.error is None
+            else {
+                "code": outcome.error.code,
+                "message": outcome.error.message,
+                "retryable": outcome.error.retryable,
+            }
+        ),
+        "metrics": outcome.metrics.as_dict(),
+    }
+
+
+async def _pump(
+    stream: AsyncIterator[ProviderEvent],
+    queue: asyncio.Queue[ProviderEvent | BaseException | _End],
+) -> None:
+    """Move provider events into the queue, so the run can wait with timeouts
+    without ever cancelling the provider's iterator mid-read."""
+    try:
+        async for event in stream:
+            queue.put_nowait(event)
+        queue.put_nowait(_End())
+    except Exception as exc:
+        queue.put_nowait(exc)
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

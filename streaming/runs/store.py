@@ -1,0 +1,64 @@
+"""How a run reaches the database without knowing the chat models.
+
+``streaming/`` calls these three methods; ``chatapp/run_store.py`` implements
+them with the ORM. Each call is one short write; the run never holds a
+connection between calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RunMetrics:
+    ttft_ms: float | None = None
+    provider_ttft_ms: float | None = None
+    duration_ms: float | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    output_tokens_estimated: bool = False
+    tokens_per_s: float | None = None
+
+    def as_dict(self) -> dict[str, float | int | bool | None]:
+        return {
+            "ttft_ms": self.ttft_ms,
+            "provider_ttft_ms": self.provider_ttft_ms,
+            "duration_ms": self.duration_ms,
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "output_tokens_estimated": self.output_tokens_estimated,
+            "tokens_per_s": self.tokens_per_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RunError:
+    code: str
+    message: str
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """The final state of a run: status is one of complete, stopped, failed,
+    interrupted, truncated."""
+
+    status: str
+    content: str
+    html: str
+    finish_reason: str = ""
+    error: RunError | None = None
+    metrics: RunMetrics = field(default_factory=RunMetrics)
+
+
+class RunStore(Protocol):
+    async def started(self, run_id: str) -> None:
+        """The run owns the message now: status ``streaming``."""
+
+    async def checkpoint(self, run_id: str, *, content: str) -> None:
+        """Save the partial content so a crash loses at most one interval."""
+
+    async def finished(self, run_id: str, outcome: RunOutcome) -> None:
+        """Save the final state; called exactly once per run, even on cancel."""

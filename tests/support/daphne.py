@@ -1,0 +1,102 @@
+"""A real daphne process on a free loopback port, with its own SQLite file.
+
+pytest-django's ``live_server`` is WSGI and buffers streams (FACTS.md), so the
+streaming tests talk to this instead, over real HTTP.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+# Daphne starts in ~1 s here; a loaded CI machine may need much longer.
+STARTUP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class DaphneServer:
+    url: str
+    db_path: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """Read the server's database directly (a real second reader, WAL mode)."""
+        with sqlite3.connect(self.db_path, timeout=10) as conn:
+            conn.row_factory = sqlite3.Row
+            return list(conn.execute(sql, params))
+
+    def message(self, message_id: str) -> sqlite3.Row:
+        rows = self.query(
+            "SELECT * FROM chatapp_message WHERE id = ?", (message_id.replace("-", ""),)
+        )
+        assert rows, f"no message {message_id}"
+        return rows[0]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
+    port = free_port()
+    db_path = tmp / "spool.sqlite3"
+    full_env = {
+        **os.environ,
+        "SPOOL_VAR_DIR": str(tmp),
+        "SPOOL_SQLITE_PATH": str(db_path),
+        "DJANGO_SETTINGS_MODULE": "chatapp.settings",
+        **env,
+    }
+    full_env.pop("DATABASE_URL", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT, env=full_env, check=True,
+    )  # fmt: skip
+    log_path = tmp / "daphne.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "chatapp.asgi:application"],
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = DaphneServer(f"http://127.0.0.1:{port}", db_path, process, log_path)
+    try:
+        _wait_listening(port, process, log_path)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited early:\n{log_path.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"daphne did not listen within {STARTUP_TIMEOUT_S} s")

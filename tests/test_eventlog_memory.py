@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import asyncio
+
+from streaming.eventlog.memory import MemoryEventLog
+from streaming.events import EventType
+
+
+async def test_offsets_are_consecutive_from_one() -> None:
+    log = MemoryEventLog()
+    offsets = [await log.append("r", EventType.DELTA, {"text": str(i)}) for i in range(3)]
+    assert offsets == [1, 2, 3]
+    assert [e.data["text"] for e in await log.read("r", 1, 0)] == ["1", "2"]
+
+
+async def test_read_waits_for_the_next_event() -> None:
+    log = MemoryEventLog()
+    await log.append("r", EventType.STATUS, {"state": "streaming"})
+    reader = asyncio.create_task(log.read("r", 1, 5))
+    await asyncio.sleep(0.01)
+    assert not reader.done()
+    await log.append("r", EventType.DELTA, {"text": "x"})
+    events = await asyncio.wait_for(reader, 1)
+    assert [e.offset for e in events] == [2]
+
+
+async def test_read_times_out_empty() -> None:
+    log = MemoryEventLog()
+    await log.append("r", EventType.STATUS, {"state": "streaming"})
+    assert await log.read("r", 1, 0.01) == []
+
+
+async def test_unknown_run_reads_nothing_and_does_not_exist() -> None:
+    log = MemoryEventLog()
+    assert await log.read("nope", 0, 0.01) == []
+    assert not await log.exists("nope")
+
+
+async def test_closed_runs_expire_after_retention() -> None:
+    log = MemoryEventLog(retention=0.05)
+    await log.append("old", EventType.FINAL, {})
+    await log.close("old")
+    assert await log.exists("old")
+    await asyncio.sleep(0.1)
+    assert not await log.exists("old")
+
+
+async def test_close_wakes_waiters() -> None:
+    log = MemoryEventLog()
+    await log.append("r", EventType.FINAL, {})
+    reader = asyncio.create_task(log.read("r", 1, 5))
+    await asyncio.sleep(0.01)
+    await log.close("r")
+    assert await asyncio.wait_for(reader, 1) == []

@@ -1,0 +1,181 @@
+"""StreamingMarkdown: the frozen-blocks invariant, tail repair in frames, the frame protocol."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streaming.markdown import Frame, StreamingMarkdown, render_markdown
+from tests.test_markdown_support import check_html, stream
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SPEC = json.loads((FIXTURES / "commonmark_spec_0.31.2.json").read_text())
+CORPUS = sorted((Path(__file__).parent.parent / "bench" / "corpus").glob("*.md"))
+FENCE_MARKERS = ("```", "~~~")
+
+# Spec examples are small and many: few random splits each, plus char by char.
+SPEC_SETTINGS = settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def _cuts(text: str) -> st.SearchStrategy[list[int]]:
+    return st.lists(st.integers(0, len(text)), max_size=min(len(text), 40))
+
+
+def _assert_frames_sound(text: str, pages: list[str]) -> None:
+    final = render_markdown(text)
+    final_text = check_html(final).text
+    for page in pages:
+        report = check_html(page)
+        assert report.errors == [], (page, report.errors)
+        for marker in FENCE_MARKERS:
+            # A fence marker may show outside code only if the final render shows one.
+            assert marker not in report.text or marker in final_text, page
+
+
+@pytest.mark.parametrize("example", SPEC, ids=lambda e: f"spec{e['example']}")
+def test_spec_example_char_by_char_equals_one_shot(example: dict[str, str]) -> None:
+    text = example["markdown"]
+    run = stream(text, list(range(len(text))))
+    assert run.result == render_markdown(text)
+    assert run.renderer.html == run.result
+    _assert_frames_sound(text, run.shown())
+
+
+@pytest.mark.parametrize("example", SPEC, ids=lambda e: f"spec{e['example']}")
+@SPEC_SETTINGS
+@given(data=st.data())
+def test_spec_example_random_split_equals_one_shot(
+    example: dict[str, str], data: st.DataObject
+) -> None:
+    text = example["markdown"]
+    run = stream(text, data.draw(_cuts(text)))
+    assert run.result == render_markdown(text)
+    _assert_frames_sound(text, run.shown())
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_corpus_random_split_equals_one_shot(path: Path, data: st.DataObject) -> None:
+    text = path.read_text()
+    size = data.draw(st.integers(1, 40), label="mean delta size")
+    cuts = list(range(0, len(text), size))
+    cuts += data.draw(st.lists(st.integers(0, len(text)), max_size=50), label="extra cuts")
+    run = stream(text, cuts)
+    assert run.result == render_markdown(text)
+    assert run.final.replace is None
+    _assert_frames_sound(text, run.shown())
+
+
+def test_finished_blocks_are_sent_once_and_never_change() -> None:
+    text = "# Title\n\nFirst paragraph.\n\n- a\n- b\n\nLast words"
+    run = stream(text, list(range(len(text))))
+    blocks = [b for f in run.frames for b in f.new_blocks]
+    assert blocks == ["<h1>Title</h1>\n", "<p>First paragraph.</p>\n", "<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n"]
+    assert run.final.tail == "<p>Last words</p>\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_blocks"),
+    [
+        ("Para\n---\n\nnext\n", ["<h2>Para</h2>\n"]),  # setext turns the paragraph into h2
+        ("- a\n\n- b\n\nafter\n", ["<ul>\n<li>\n<p>a</p>\n</li>\n<li>\n<p>b</p>\n</li>\n</ul>\n"]),
+        ("> a\nlazy\n\nafter\n", ["<blockquote>\n<p>a\nlazy</p>\n</blockquote>\n"]),
+        ("    code\n\nafter\n", ["<pre><code>code\n</code></pre>\n"]),
+        ("| a |\n| - |\n| 1 |\n\nafter\n", [render_markdown("| a |\n| - |\n| 1 |\n")]),
+    ],
+)
+def test_growing_blocks_freeze_only_when_finished(text: str, expected_blocks: list[str]) -> None:
+    run = stream(text, list(range(len(text))))
+    assert [b for f in run.frames for b in f.new_blocks] == expected_blocks
+    assert run.result == render_markdown(text)
+
+
+def test_late_reference_definition_sends_one_counted_replacement() -> None:
+    text = "See [foo] here.\n\nMore text.\n\n[foo]: https://example.org\n\nEnd.\n"
+    run = stream(text, list(range(len(text))))
+    assert run.final.replace == render_markdown(text)
+    assert 'href="https://example.org"' in run.final.replace
+    assert run.renderer.full_replacements == 1
+    assert run.renderer.html == run.final.replace
+
+
+def test_reference_defined_before_use_needs_no_replacement() -> None:
+    text = "[foo]: https://example.org\n\nSee [foo].\n\nEnd.\n"
+    run = stream(text, list(range(len(text))))
+    assert run.final.replace is None
+    assert run.result == render_markdown(text)
+    assert run.renderer.full_replacements == 0
+
+
+def test_unclosed_fence_shows_a_highlighted_closed_code_block() -> None:
+    renderer = StreamingMarkdown()
+    frame = renderer.feed("Intro\n\n```python\ndef f(x):\n    return x\n")
+    assert '<div class="code-block">' in frame.tail
+    assert '<span class="k">def</span>' in frame.tail
+    assert "```" not in frame.tail
+
+
+def test_partial_fence_opener_is_held_back() -> None:
+    renderer = StreamingMarkdown()
+    assert renderer.feed("```pyth").tail == ""
+    assert 'class="language-python"' in renderer.feed("on\nx = 1\n").tail
+
+
+def test_half_typed_inline_markup_never_shows_raw() -> None:
+    renderer = StreamingMarkdown()
+    assert renderer.feed("Some **bol").tail == "<p>Some <strong>bol</strong></p>\n"
+    assert "[" not in renderer.feed("d** and [a link](https://exa").tail
+    assert renderer.finish().tail == render_markdown(renderer.text)
+
+
+def test_tail_changed_is_false_when_nothing_new_is_shown() -> None:
+    renderer = StreamingMarkdown()
+    first = renderer.feed("Hello")
+    again = renderer.feed("")
+    assert first.tail_changed
+    assert not again.tail_changed
+    assert again.tail == first.tail
+
+
+def test_long_code_block_tail_is_not_resent_every_frame() -> None:
+    renderer = StreamingMarkdown()
+    frames = [renderer.feed("```python\n")]
+    frames += [renderer.feed(f"value_{i} = compute({i}, 'x')\n") for i in range(300)]
+    final = renderer.finish()
+    sent = sum(len(f.tail) for f in frames if f.tail_changed) + len(final.tail)
+    assert sent <= 5 * len(final.tail)
+    assert sum(f.tail_changed for f in frames) >= 5  # still visibly growing
+
+
+def test_spoken_has_one_entry_per_block_and_the_final_tail() -> None:
+    renderer = StreamingMarkdown()
+    first = renderer.feed("# Intro\n\n```python\nx = 1\ny = 2\n```\n\n| a | b |\n|---|---|\n")
+    assert first.spoken == ["Intro.", "Code block, Python, 2 lines."]
+    final = renderer.finish()
+    assert final.spoken == ["Table, 2 columns, 0 rows."]
+
+
+def test_crlf_split_across_deltas_is_one_line_end() -> None:
+    text = "a\r\n\r\n- b\r\n"
+    run = stream(text, [1, 2, 3, 4, 5])
+    assert run.result == render_markdown(text)
+    assert run.renderer.text == "a\n\n- b\n"
+
+
+def test_feed_after_finish_is_an_error() -> None:
+    renderer = StreamingMarkdown()
+    renderer.finish()
+    with pytest.raises(RuntimeError):
+        renderer.feed("x")
+
+
+def test_frame_defaults_match_the_contract() -> None:
+    frame = Frame([])
+    assert (frame.tail, frame.replace, frame.spoken, frame.tail_changed) == ("", None, [], True)

@@ -1,0 +1,140 @@
+"""Shared checks for the markdown tests (well-formed, safe HTML; streaming runs), and their own tests."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+from streaming.markdown import Frame, StreamingMarkdown
+
+VOID = {"br", "hr", "img"}
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s", "code",
+    "pre", "span", "div", "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr",
+    "th", "td", "img", "button",
+}  # fmt: skip
+_SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*):", re.IGNORECASE)
+_SAFE_SCHEMES = {"http", "https", "mailto"}
+_SAFE_DATA_IMAGE_RE = re.compile(r"^data:image/(?:png|gif|jpeg|webp|avif);base64,", re.I)
+_NOISE_RE = re.compile(r"[\x00-\x20\x7f]+")
+
+
+class _Checker(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.text_outside_code: list[str] = []
+        self.code_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in ALLOWED_TAGS:
+            self.errors.append(f"tag <{tag}>")
+        for name, value in attrs:
+            url = _NOISE_RE.sub("", value or "")
+            if name.startswith("on") or name in ("style", "srcdoc", "formaction", "target"):
+                self.errors.append(f"attribute {name}")
+            scheme = _SCHEME_RE.match(url)
+            if name in ("href", "src") and scheme and scheme.group(1).lower() not in _SAFE_SCHEMES:
+                if not (tag == "img" and name == "src" and _SAFE_DATA_IMAGE_RE.match(url)):
+                    self.errors.append(f"url {name}={value!r}")
+            if re.search(r"(?:java|vb)script:", url, re.I) and name in ("href", "src"):
+                self.errors.append(f"script url {value!r}")
+        if tag == "button" and dict(attrs).get("type") != "button":
+            self.errors.append("button without type=button")
+        if tag == "a" and dict(attrs).get("href") and "nofollow" not in (dict(attrs).get("rel") or ""):
+            self.errors.append("link without rel nofollow")
+        if tag in ("code", "pre"):
+            self.code_depth += 1
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID:
+            self.errors.append(f"end tag </{tag}>")
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unbalanced </{tag}> with open {self.stack}")
+            return
+        self.stack.pop()
+        if tag in ("code", "pre"):
+            self.code_depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.code_depth:
+            self.text_outside_code.append(data)
+
+    def handle_comment(self, data: str) -> None:
+        self.errors.append("comment")
+
+
+@dataclass
+class HtmlReport:
+    errors: list[str]
+    text: str  # text outside code elements
+
+
+def check_html(html: str) -> HtmlReport:
+    """Balanced tags, allow-listed tags and attributes, safe URLs."""
+    checker = _Checker()
+    checker.feed(html)
+    checker.close()
+    errors = list(checker.errors)
+    if checker.stack:
+        errors.append(f"unclosed {checker.stack}")
+    return HtmlReport(errors, "".join(checker.text_outside_code))
+
+
+@dataclass
+class StreamRun:
+    frames: list[Frame]
+    final: Frame
+    renderer: StreamingMarkdown
+
+    @property
+    def result(self) -> str:
+        """What the page shows at the end, following the frame protocol."""
+        if self.final.replace is not None:
+            return self.final.replace
+        blocks = [b for frame in [*self.frames, self.final] for b in frame.new_blocks]
+        return "".join(blocks) + self.final.tail
+
+    def shown(self) -> list[str]:
+        """The page's HTML (blocks + tail) after each intermediate frame."""
+        blocks = ""
+        tail = ""
+        pages = []
+        for frame in self.frames:
+            blocks += "".join(frame.new_blocks)
+            tail = frame.tail
+            pages.append(blocks + tail)
+        return pages
+
+
+def stream(text: str, cuts: list[int]) -> StreamRun:
+    """Feed ``text`` cut at ``cuts`` (offsets), then finish."""
+    renderer = StreamingMarkdown()
+    bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(text))), len(text)]
+    frames = [renderer.feed(text[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return StreamRun(frames, renderer.finish(), renderer)
+
+
+def test_checker_flags_unbalanced_and_unsafe_html() -> None:
+    assert check_html("<p><em>x</p>").errors
+    assert check_html("<p>x").errors
+    assert check_html('<a href="javascript:alert(1)" rel="nofollow">x</a>').errors
+    assert check_html('<img src="x" onerror="alert(1)">').errors
+    assert check_html("<script>alert(1)</script>").errors
+    assert check_html('<p style="color:red">x</p>').errors
+
+
+def test_checker_accepts_safe_html() -> None:
+    html = '<p><a href="https://x.org/a" rel="noopener noreferrer nofollow">x</a><br></p>\n'
+    assert check_html(html).errors == []
+    assert check_html("<pre><code>```</code></pre>").text == ""

@@ -1,0 +1,226 @@
+"""The run core: a real provider against the fake model server, the real
+database store, the in-memory event log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
+
+from chatapp.models import Conversation, Message
+from chatapp.run_store import DjangoRunStore
+from streaming.eventlog.memory import MemoryEventLog
+from streaming.events import Event, EventType
+from streaming.providers.base import ChatMessage, ProviderEvent, TextDelta, ToolSpec
+from streaming.providers.openai_compat import OpenAICompatProvider
+from streaming.runs import Budgets, RunManager, RunSpec
+from streaming.runs.run import FRAME_INTERVAL_S
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.scripts import Script
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BUDGETS = Budgets(idle_timeout_s=2.0, wall_clock_s=30.0, max_output_tokens=4000)
+
+
+def _make_message() -> str:
+    user = User.objects.create_user(f"u{time.monotonic_ns()}")
+    conv = Conversation.objects.create(user=user, model="fake")
+    q = Message.objects.create(conversation=conv, role="user", content="hi")
+    answer = Message.objects.create(
+        conversation=conv, reply_to=q, role="assistant", status="pending", model="fake"
+    )
+    return str(answer.id)
+
+
+@pytest.fixture
+async def run_id() -> str:
+    return await sync_to_async(_make_message)()
+
+
+def manager(*, grace: float | None = None, budgets: Budgets = BUDGETS) -> RunManager:
+    return RunManager(
+        log=MemoryEventLog(), store=DjangoRunStore(), budgets=budgets, detach_grace=grace
+    )
+
+
+def spec(run_id: str) -> RunSpec:
+    return RunSpec(
+        run_id=run_id,
+        user_id=1,
+        model="fake",
+        messages=[ChatMessage("user", "hi")],
+        correlation_id="test",
+    )
+
+
+async def all_events(m: RunManager, run_id: str) -> list[Event]:
+    await m.wait(run_id)
+    return await m.log.read(run_id, 0, 0)
+
+
+async def saved(run_id: str) -> Message:
+    return await Message.objects.aget(id=run_id)
+
+
+async def test_complete_run_saves_content_html_and_metrics(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("Hello **world**.\n\nSecond paragraph.", chunk_size=3))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    assert events[0].type is EventType.STATUS
+    assert events[-1].type is EventType.FINAL
+    assert events[-1].data["status"] == "complete"
+    msg = await saved(run_id)
+    assert msg.status == "complete"
+    assert msg.content == "Hello **world**.\n\nSecond paragraph."
+    assert "<strong>world</strong>" in msg.html
+    assert msg.output_tokens == 7  # provider usage wins over the estimate
+    assert not msg.output_tokens_estimated
+    assert msg.ttft_ms is not None and msg.ttft_ms >= 0
+
+
+async def test_deltas_are_coalesced_into_frames(run_id, openai_server) -> None:
+    text = "word " * 400
+    openai_server.enqueue(Script.text(text, chunk_size=2, delay=0.001))
+    m = manager()
+    started = time.monotonic()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    elapsed = time.monotonic() - started
+    deltas = [e for e in events if e.type is EventType.DELTA]
+    assert "".join(e.data["text"] for e in deltas) == text
+    # 1000 provider chunks, at most one frame per interval (plus the first and last).
+    assert len(deltas) <= elapsed / FRAME_INTERVAL_S + 3
+    assert len(deltas) < 1000 / 4
+
+
+async def test_stop_closes_upstream_and_saves_partial(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("tick " * 500, chunk_size=5, delay=0.01))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await asyncio.sleep(0.5)
+    assert await m.stop(run_id)
+    record = await asyncio.to_thread(openai_server.wait_for_hangup, 2.0)
+    assert record.hung_up
+    msg = await saved(run_id)
+    assert msg.status == "stopped"
+    assert msg.content.startswith("tick tick")
+    assert len(msg.content) < len("tick " * 500)
+    events = await m.log.read(run_id, 0, 0)
+    assert events[-1].data["status"] == "stopped"
+    # After "Stopped" nothing more is read out to screen readers.
+    final_at = next(i for i, e in enumerate(events) if e.type is EventType.FINAL)
+    assert not any(e.type is EventType.ANNOUNCE for e in events[final_at - 1 :])
+
+
+async def test_stop_is_clamped_to_the_event_the_page_applied(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("abcdefghij" * 100, chunk_size=10, delay=0.02))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await asyncio.sleep(0.4)
+    events = await m.log.read(run_id, 0, 0)
+    first_delta = next(e for e in events if e.type is EventType.DELTA)
+    await asyncio.sleep(0.3)
+    await m.stop(run_id, seen_offset=first_delta.offset)
+    msg = await saved(run_id)
+    assert msg.content == first_delta.data["text"]
+    events = await m.log.read(run_id, 0, 0)
+    assert any(e.type is EventType.REPLACE for e in events), "the page must be told"
+
+
+async def test_error_midstream_keeps_partial_as_failed(run_id, openai_server) -> None:
+    openai_server.enqueue(
+        Script.text("Partial answer", finish=None).then_stream_error("model crashed")
+    )
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert msg.status == "failed"
+    assert msg.content == "Partial answer"
+    assert msg.error_message
+    error = next(e for e in events if e.type is EventType.ERROR)
+    assert error.data["message"] == msg.error_message
+
+
+async def test_idle_upstream_fails_with_timeout(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("Started", finish=None).then_stall(10))
+    budgets = Budgets(idle_timeout_s=0.5, wall_clock_s=30, max_output_tokens=4000)
+    m = manager(budgets=budgets)
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k", idle_timeout=60))
+    await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert (msg.status, msg.error_code, msg.content) == ("failed", "timeout", "Started")
+    assert (await asyncio.to_thread(openai_server.wait_for_hangup, 2.0)).hung_up
+
+
+async def test_output_token_budget_truncates(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("long " * 400, chunk_size=5))
+    budgets = Budgets(idle_timeout_s=2, wall_clock_s=30, max_output_tokens=50)
+    m = manager(budgets=budgets)
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert msg.status == "truncated"
+    assert msg.finish_reason == "length"
+    assert len(msg.content) < len("long " * 400)
+
+
+async def test_wall_clock_budget_truncates(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("slow " * 100, chunk_size=5, delay=0.05))
+    budgets = Budgets(idle_timeout_s=2, wall_clock_s=0.5, max_output_tokens=4000)
+    m = manager(budgets=budgets)
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert (msg.status, msg.finish_reason) == ("truncated", "time_limit")
+
+
+async def test_no_subscriber_for_the_grace_period_interrupts(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("tick " * 500, chunk_size=5, delay=0.01))
+    m = manager(grace=0.3)
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert msg.status == "interrupted"
+    assert msg.content
+    assert (await asyncio.to_thread(openai_server.wait_for_hangup, 2.0)).hung_up
+
+
+async def test_a_subscriber_keeps_the_run_alive(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("tick " * 60, chunk_size=5, delay=0.02))
+    m = manager(grace=0.2)
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    async with m.subscriber(run_id):
+        await m.wait(run_id)
+    assert (await saved(run_id)).status == "complete"
+
+
+class Exploding:
+    name = "exploding"
+
+    async def stream(
+        self,
+        *,
+        messages: Sequence[ChatMessage],
+        model: str,
+        tools: Sequence[ToolSpec] = (),
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[ProviderEvent]:
+        yield TextDelta("before the bug ")
+        raise RuntimeError("a bug, not a provider error")
+
+
+async def test_a_bug_in_a_provider_fails_the_run_cleanly(run_id) -> None:
+    m = manager()
+    m.start(spec(run_id), Exploding())
+    events = await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert (msg.status, msg.error_code) == ("failed", "internal")
+    assert msg.content == "before the bug "
+    assert events[-1].type is EventType.FINAL

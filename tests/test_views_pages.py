@@ -1,0 +1,115 @@
+"""Pages and form errors through Django's test client (no run is started here)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from chatapp.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def user() -> User:
+    return User.objects.create_user("ada", password="pw-for-tests-1")
+
+
+@pytest.fixture
+def web(user: User) -> Client:
+    c = Client(enforce_csrf_checks=False)
+    c.force_login(user)
+    return c
+
+
+@pytest.fixture
+def conversation(user: User) -> Conversation:
+    conv = Conversation.objects.create(user=user, model="demo", title="Hello")
+    q = Message.objects.create(conversation=conv, role="user", content="Hi <b>there</b>")
+    Message.objects.create(
+        conversation=conv, reply_to=q, role="assistant", content="Hello", html="<p>Hello</p>",
+        status="stopped", model="demo",
+    )  # fmt: skip
+    return conv
+
+
+def test_live_regions_exist_empty_in_the_first_html(web: Client) -> None:
+    html = web.get("/").content.decode()
+    for region in ("sr-answer", "sr-status", "sr-alert"):
+        m = re.search(rf'<div id="{region}"[^>]*>(.*?)</div>', html, re.S)
+        assert m, region
+        assert m.group(1) == ""
+
+
+def test_transcript_is_a_log_that_does_not_speak(web: Client, conversation: Conversation) -> None:
+    html = web.get(f"/c/{conversation.id}/").content.decode()
+    assert 'role="log" aria-live="off"' in html
+    assert "Hi &lt;b&gt;there&lt;/b&gt;" in html  # user text is escaped
+    assert "Stopped. The partial answer is kept." in html
+    assert "Retry" in html
+
+
+def test_csp_forbids_inline_script(web: Client) -> None:
+    csp = web.get("/").headers["Content-Security-Policy"]
+    assert "script-src 'self' 'nonce-" in csp
+    assert "unsafe-inline" not in csp
+
+
+def test_login_required(conversation: Conversation) -> None:
+    r = Client().get(f"/c/{conversation.id}/")
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith("/accounts/login/")
+
+
+def test_empty_message_keeps_composer_and_explains(web: Client) -> None:
+    r = web.post("/c/new", {"text": "   ", "model": "demo"})
+    assert r.status_code == 422
+    assert "Write a message first." in r.content.decode()
+    assert 'aria-invalid="true"' in r.content.decode()
+
+
+def test_too_long_message_keeps_the_text(web: Client, settings) -> None:
+    settings.SPOOL_MAX_MESSAGE_CHARS = 10
+    r = web.post("/c/new", {"text": "x" * 11 + " my words", "model": "demo"})
+    body = r.content.decode()
+    assert r.status_code == 422
+    assert "limit is 10" in body
+    assert "xxxxxxxxxxx my words</textarea>" in body
+
+
+def test_unknown_model_is_refused(web: Client) -> None:
+    r = web.post("/c/new", {"text": "hi", "model": "gpt-99"})
+    assert r.status_code == 422
+    assert "not available" in r.content.decode()
+    assert not Conversation.objects.exists()
+
+
+def test_htmx_send_error_only_swaps_the_error(web: Client, conversation: Conversation) -> None:
+    r = web.post(f"/c/{conversation.id}/messages", {"text": ""}, headers={"HX-Request": "true"})
+    assert r.status_code == 422
+    assert r.headers["HX-Retarget"] == "#composer-error"
+    assert r.headers["HX-Reswap"] == "innerHTML"
+    assert r.content.decode().strip() == "Write a message first."
+
+
+def test_send_refused_while_an_answer_is_live(web: Client, conversation: Conversation) -> None:
+    Message.objects.create(conversation=conversation, role="assistant", status="pending")
+    r = web.post(
+        f"/c/{conversation.id}/messages", {"text": "again"}, headers={"HX-Request": "true"}
+    )
+    assert r.status_code == 422
+    assert "Wait for the current answer" in r.content.decode()
+
+
+def test_signup_can_be_closed(settings) -> None:
+    settings.SPOOL_OPEN_SIGNUP = False
+    assert Client().get("/accounts/signup/").status_code == 404
+
+
+def test_signup_form_errors_are_shown(settings) -> None:
+    r = Client().post("/accounts/signup/", {"username": "x", "password1": "a", "password2": "b"})
+    assert r.status_code == 422
+    assert "field-error" in r.content.decode()
