@@ -6,9 +6,9 @@ user's conversation is simply not found (404), never "forbidden".
 
 from __future__ import annotations
 
-from django.contrib.auth.models import User
 from uuid import UUID
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -23,18 +23,14 @@ def conversation_list(*, user: User) -> QuerySet[Conversation]:
     return Conversation.objects.filter(user=user).only("id", "title", "updated_at")
 
 
-def conversation_for_user(
-    *, user: User, conversation_id: UUID | str
-) -> Conversation:
+def conversation_for_user(*, user: User, conversation_id: UUID | str) -> Conversation:
     try:
         return Conversation.objects.get(id=conversation_id, user=user)
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404("No such conversation.") from None
 
 
-async def amessage_for_user(
-    *, user: User, message_id: UUID | str
-) -> Message:
+async def amessage_for_user(*, user: User, message_id: UUID | str) -> Message:
     try:
         return await Message.objects.select_related("conversation").aget(
             id=message_id, conversation__user=user
@@ -61,9 +57,7 @@ def conversation_has_live_answer(*, conversation: Conversation) -> bool:
 
 
 def live_run_count(*, user: User) -> int:
-    return Message.objects.filter(
-        conversation__user=user, status__in=Message.LIVE_STATUSES
-    ).count()
+    return Message.objects.filter(conversation__user=user, status__in=Message.LIVE_STATUSES).count()
 
 
 def prompt_for(*, answer: Message) -> list[ChatMessage]:

@@ -19,7 +19,6 @@ from streaming.providers.base import ChatMessage, ProviderEvent, TextDelta, Tool
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs import Budgets, RunManager, RunSpec
 from streaming.runs.run import FRAME_INTERVAL_S
-from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -81,7 +80,8 @@ async def test_complete_run_saves_content_html_and_metrics(run_id, openai_server
     assert "<strong>world</strong>" in msg.html
     assert msg.output_tokens == 7  # provider usage wins over the estimate
     assert not msg.output_tokens_estimated
-    assert msg.ttft_ms is not None and msg.ttft_ms >= 0
+    assert msg.ttft_ms is not None
+    assert msg.ttft_ms >= 0
 
 
 async def test_deltas_are_coalesced_into_frames(run_id, openai_server) -> None:

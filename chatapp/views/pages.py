@@ -21,9 +21,7 @@ from streaming.providers.registry import available_models
 from streaming.sse import parse_last_event_id
 
 
-def _page_context(
-    user: User, conversation: Conversation | None, **extra: Any
-) -> dict[str, Any]:
+def _page_context(user: User, conversation: Conversation | None, **extra: Any) -> dict[str, Any]:
     return {
         "conversations": list(selectors.conversation_list(user=user)[:100]),
         "conversation": conversation,
@@ -92,9 +90,7 @@ async def message_send(
 
 @require_POST
 @alogin_required
-async def message_retry(
-    request: HtmxHttpRequest, message_id: UUID, *, user: User
-) -> HttpResponse:
+async def message_retry(request: HtmxHttpRequest, message_id: UUID, *, user: User) -> HttpResponse:
     message = await selectors.amessage_for_user(user=user, message_id=message_id)
     try:
         sent = await services.amessage_retry(message=message)
@@ -108,9 +104,7 @@ async def message_retry(
 
 @require_POST
 @alogin_required
-async def message_stop(
-    request: HtmxHttpRequest, message_id: UUID, *, user: User
-) -> HttpResponse:
+async def message_stop(request: HtmxHttpRequest, message_id: UUID, *, user: User) -> HttpResponse:
     message = await selectors.amessage_for_user(user=user, message_id=message_id)
     seen = parse_last_event_id(request.POST.get("seen"))
     await services.amessage_stop(message=message, seen_offset=seen)

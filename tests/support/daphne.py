@@ -35,17 +35,23 @@ class DaphneServer:
     db_path: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    database_url: str = ""
 
-    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        """Read the server's database directly (a real second reader, WAL mode)."""
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """Read the server's database directly, as a second client would."""
+        if self.database_url:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            with psycopg.connect(self.database_url, row_factory=dict_row) as pg:
+                return list(pg.execute(sql.replace("?", "%s"), params))  # type: ignore[arg-type]
         with sqlite3.connect(self.db_path, timeout=10) as conn:
             conn.row_factory = sqlite3.Row
-            return list(conn.execute(sql, params))
+            return [dict(row) for row in conn.execute(sql, params)]
 
-    def message(self, message_id: str) -> sqlite3.Row:
-        rows = self.query(
-            "SELECT * FROM chatapp_message WHERE id = ?", (message_id.replace("-", ""),)
-        )
+    def message(self, message_id: str) -> dict[str, Any]:
+        key = message_id if self.database_url else message_id.replace("-", "")
+        rows = self.query("SELECT * FROM chatapp_message WHERE id = ?", (key,))
         assert rows, f"no message {message_id}"
         return rows[0]
 
@@ -64,7 +70,8 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
         "DJANGO_SETTINGS_MODULE": "chatapp.settings",
         **env,
     }
-    full_env.pop("DATABASE_URL", None)
+    if "DATABASE_URL" not in env:
+        full_env.pop("DATABASE_URL", None)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
         cwd=ROOT, env=full_env, check=True,
@@ -76,7 +83,9 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
              "chatapp.asgi:application"],
             cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    server = DaphneServer(f"http://127.0.0.1:{port}", db_path, process, log_path)
+    server = DaphneServer(
+        f"http://127.0.0.1:{port}", db_path, process, log_path, env.get("DATABASE_URL", "")
+    )
     try:
         _wait_listening(port, process, log_path)
         yield server

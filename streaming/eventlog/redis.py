@@ -1,0 +1,234 @@
+"""Redis Streams event log: any number of server processes share every run.
+
+Same contract as ``streaming/eventlog/base.py``; on top of it:
+
+- Keys per run: ``{prefix}{run_id}:events`` (the stream) and
+  ``{prefix}{run_id}:cancel`` (the cross-process stop signal).
+- Stream entry ids *are* the offsets: event N has id ``N-0``. Redis compares
+  ids as (ms, seq) pairs, so "offset > after" is exactly "id > ``after``-0",
+  which is what XREAD answers natively (exclusive, and it blocks when nothing
+  is newer). The ms part is only a number to Redis; nothing reads it as time.
+- Offsets are assigned inside a Lua script (read the last id, XADD the next
+  one), which Redis runs atomically: two processes appending to one run can
+  never take the same offset or skip one.
+- ``close`` adds one *end marker* with id ``N-1`` (between event N and a
+  would-be N+1, so it takes no offset) and no ``type`` field. It wakes every
+  blocked XREAD, as closing the memory log does, and readers drop it. The
+  stream then expires ``retention_s`` after the close.
+- While a run is live its stream expires ``live_ttl_s`` after its latest
+  append, so a run whose owning process crashed disappears by itself and its
+  message is reconciled as interrupted (``chatapp/live.py``).
+- Not for Redis Cluster as is: ``close`` touches two keys in one script.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from streaming.eventlog.memory import RETENTION_S
+from streaming.events import Event, EventType
+
+logger = logging.getLogger(__name__)
+
+# A stream keeps about this many entries (MAXLEN ~, trimmed in whole radix-tree
+# nodes, so never fewer). It is a memory safety net, not a working limit: a run
+# emits at most ~3 events per 50 ms frame (delta, tail, sometimes a block), so
+# a 10-minute run at full pace needs ~36 000. Trimming drops the oldest events,
+# which a snapshot (a fold from offset 0) would then miss; ``read`` logs it.
+MAXLEN = 50_000
+# A live stream expires this long after its latest append (a crashed owner's
+# run vanishes). Must exceed the longest silence of a live run, which the
+# wall-clock budget (SPOOL_RUN_WALL_CLOCK_S, 600 s by default) bounds.
+LIVE_TTL_S = 900.0
+# A stop request outlives any run it could still concern (wall-clock budget).
+CANCEL_TTL_S = 600.0
+# Each SSE subscriber blocked in ``read`` holds one connection for up to its
+# wait (the 15 s heartbeat), so this caps concurrent subscribers per process;
+# one more waits for a free connection, up to READER_POOL_WAIT_S, then fails.
+MAX_READERS = 512
+READER_POOL_WAIT_S = 20.0
+# Appends, close, exists and the cancel key are sub-millisecond commands.
+MAX_COMMAND_CONNECTIONS = 32
+COMMAND_POOL_WAIT_S = 5.0
+# A command (never a blocking read) slower than this means Redis is unwell:
+# fail the run's write rather than hang it.
+COMMAND_TIMEOUT_S = 5.0
+# Reads are idempotent, so a dropped connection is retried a couple of times.
+READ_RETRIES = 2
+
+_TYPE = "type"
+_DATA = "data"
+_END = "end"
+
+# KEYS[1] stream; ARGV maxlen, type, json data, live ttl ms -> the new offset.
+_APPEND = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local offset = 1
+if #last > 0 then
+  offset = tonumber(string.match(last[1][1], '^(%d+)-')) + 1
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], offset .. '-0',
+           'type', ARGV[2], 'data', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return offset
+"""
+
+# KEYS[1] stream, KEYS[2] cancel key; ARGV retention ms. Idempotent.
+_CLOSE = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last == 0 then
+  return 0
+end
+local ms, seq = string.match(last[1][1], '^(%d+)-(%d+)$')
+if seq == '0' then
+  redis.call('XADD', KEYS[1], ms .. '-1', 'end', '1')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+class RedisEventLog:
+    """Events per run in a Redis Stream, shared by every process using ``url``.
+
+    Two connection pools: blocking reads park on one, so they can never starve
+    the run's appends on the other. Commands are not retried (an append that
+    timed out may have happened; a blind retry would duplicate the event).
+    Call ``aclose`` on shutdown.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key_prefix: str = "spool:run:",
+        maxlen: int = MAXLEN,
+        retention_s: float = RETENTION_S,
+        live_ttl_s: float = LIVE_TTL_S,
+        cancel_ttl_s: float = CANCEL_TTL_S,
+        max_readers: int = MAX_READERS,
+    ) -> None:
+        self._prefix = key_prefix
+        self._maxlen = maxlen
+        self._retention_ms = _ms(retention_s)
+        self._live_ttl_ms = _ms(live_ttl_s)
+        self._cancel_ttl_ms = _ms(cancel_ttl_s)
+        # protocol=2 pins the reply shapes parsed below (RESP3 nests differently).
+        self._commands: Redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                url,
+                max_connections=MAX_COMMAND_CONNECTIONS,
+                timeout=COMMAND_POOL_WAIT_S,
+                socket_timeout=COMMAND_TIMEOUT_S,
+                decode_responses=True,
+                protocol=2,
+            )
+        )
+        # No socket timeout here: XREAD BLOCK bounds each wait server-side,
+        # and a cancelled read drops its connection (redis-py disconnects it).
+        self._readers: Redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_readers,
+                timeout=READER_POOL_WAIT_S,
+                decode_responses=True,
+                protocol=2,
+                retry=Retry(ExponentialBackoff(), READ_RETRIES),
+            )
+        )
+        self._append = self._commands.register_script(_APPEND)
+        self._close = self._commands.register_script(_CLOSE)
+
+    def _events_key(self, run_id: str) -> str:
+        return f"{self._prefix}{run_id}:events"
+
+    def _cancel_key(self, run_id: str) -> str:
+        return f"{self._prefix}{run_id}:cancel"
+
+    async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int:
+        """Append one event; returns its offset (1, 2, 3… per run, atomically)."""
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        offset = await self._append(
+            keys=[self._events_key(run_id)],
+            args=[self._maxlen, type.value, payload, self._live_ttl_ms],
+        )
+        return int(offset)
+
+    async def read(self, run_id: str, after: int, wait_s: float) -> list[Event]:
+        """Events with offset > ``after``, in order; [] after ``wait_s`` without any.
+
+        Returns at once when the run is closed and the reader has everything.
+        ``wait_s <= 0`` never blocks. Cancelling a blocked read is prompt and
+        leaves the log usable.
+        """
+        key = self._events_key(run_id)
+        last_id = f"{max(after, 0)}-0"
+        if wait_s <= 0:
+            reply = await self._commands.xread({key: last_id})
+        else:
+            # BLOCK 0 would mean "forever": round tiny waits up to 1 ms.
+            block_ms = max(1, math.ceil(wait_s * 1000))
+            reply = await self._readers.xread({key: last_id}, block=block_ms)
+        events = [
+            Event(
+                int(entry_id.partition("-")[0]), EventType(fields[_TYPE]), json.loads(fields[_DATA])
+            )
+            for _key, entries in reply or []
+            for entry_id, fields in entries
+            if _TYPE in fields  # the end marker carries no event
+        ]
+        if events and events[0].offset != after + 1 and after >= 0:
+            logger.warning(
+                "run %s: events %d..%d were trimmed (maxlen %d); readers missed them",
+                run_id,
+                after + 1,
+                events[0].offset - 1,
+                self._maxlen,
+            )
+        return events
+
+    async def close(self, run_id: str) -> None:
+        """Mark the run ended (wakes blocked readers); keep it ``retention_s``."""
+        await self._close(
+            keys=[self._events_key(run_id), self._cancel_key(run_id)],
+            args=[self._retention_ms],
+        )
+
+    async def exists(self, run_id: str) -> bool:
+        """True from the first append until the stream expires."""
+        return bool(await self._commands.exists(self._events_key(run_id)))
+
+    async def request_cancel(self, run_id: str, seen_offset: int | None) -> None:
+        """Ask the run's owner, whichever process it is, to stop the run.
+
+        ``seen_offset`` is the last event the user's page applied (the answer
+        is clamped to it). A key, not pub/sub: an owner that checks late still
+        sees it. The latest request wins; it expires after ``cancel_ttl_s``.
+        """
+        value = "" if seen_offset is None else str(seen_offset)
+        await self._commands.set(self._cancel_key(run_id), value, px=self._cancel_ttl_ms)
+
+    async def cancel_requested(self, run_id: str) -> tuple[bool, int | None]:
+        """(whether a stop was requested, the ``seen_offset`` it carried)."""
+        value = await self._commands.get(self._cancel_key(run_id))
+        if value is None:
+            return False, None
+        return True, int(value) if value.isdigit() else None
+
+    async def aclose(self) -> None:
+        """Close both connection pools (process shutdown; the log is unusable after)."""
+        await self._readers.connection_pool.aclose()
+        await self._commands.connection_pool.aclose()
+
+
+def _ms(seconds: float) -> int:
+    """Seconds as whole milliseconds for PEXPIRE/PX, at least 1 (0 is invalid)."""
+    return max(1, math.ceil(seconds * 1000))

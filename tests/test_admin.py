@@ -1,0 +1,73 @@
+"""Admins read transcripts: roles, statuses and metrics; search and filters work."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from chatapp.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    admin = User.objects.create_superuser("root", "root@example.com", "pw-admin-1")
+    c = Client()
+    c.force_login(admin)
+    return c
+
+
+@pytest.fixture
+def transcript() -> Conversation:
+    owner = User.objects.create_user("grace", password="pw-1-grace")
+    conv = Conversation.objects.create(user=owner, model="demo", title="About compilers")
+    q = Message.objects.create(conversation=conv, role="user", content="What is a compiler?")
+    Message.objects.create(
+        conversation=conv, reply_to=q, role="assistant", status="failed", model="demo",
+        content="A compiler translates", error_code="upstream_down",
+        error_message="The model server is down.", ttft_ms=123.4, tokens_per_s=42.0,
+        output_tokens=3, correlation_id="abc123",
+    )  # fmt: skip
+    other = Conversation.objects.create(user=owner, model="demo", title="Gardening")
+    Message.objects.create(conversation=other, role="user", content="Tomatoes?")
+    return conv
+
+
+def test_conversation_page_shows_the_transcript(admin_client: Client, transcript) -> None:
+    html = admin_client.get(f"/admin/chatapp/conversation/{transcript.id}/change/").content
+    text = html.decode()
+    assert "What is a compiler?" in text
+    assert "A compiler translates" in text
+    assert "Failed" in text
+    assert "123.4" in text
+
+
+def test_search_by_message_text_and_user(admin_client: Client, transcript) -> None:
+    r = admin_client.get("/admin/chatapp/conversation/", {"q": "compiler"})
+    assert "About compilers" in r.content.decode()
+    assert "Gardening" not in r.content.decode()
+    r = admin_client.get("/admin/chatapp/conversation/", {"q": "grace"})
+    assert "Gardening" in r.content.decode()
+
+
+def test_messages_filter_by_status(admin_client: Client, transcript) -> None:
+    r = admin_client.get("/admin/chatapp/message/", {"status__exact": "failed"})
+    body = r.content.decode()
+    assert "A compiler translates" in body
+    assert "Tomatoes?" not in body
+
+
+def test_message_detail_shows_metrics_and_error(admin_client: Client, transcript) -> None:
+    m = Message.objects.get(role="assistant")
+    body = admin_client.get(f"/admin/chatapp/message/{m.id}/change/").content.decode()
+    for expected in ("upstream_down", "The model server is down.", "42.0", "abc123"):
+        assert expected in body
+
+
+def test_non_staff_cannot_open_admin(transcript) -> None:
+    c = Client()
+    c.force_login(User.objects.get(username="grace"))
+    r = c.get("/admin/chatapp/conversation/")
+    assert r.status_code == 302
