@@ -9,7 +9,7 @@ pieces: ~4 characters each) that arrive at ``--tps`` tokens per second of
 simulated time; every ``FRAME_MS`` the text that arrived is fed as one delta,
 as the run does. Measured in the same process, on the same text:
 
-- one-shot: ``render_markdown(final text)`` once (median of ``--repeat``);
+- one-shot: ``render_markdown(final text)`` once (best of ``--repeat``);
 - incremental: ``StreamingMarkdown.feed`` per frame + ``finish``;
 - naive: ``render_markdown(text so far)`` per frame (the old placeholder).
 
@@ -24,8 +24,8 @@ realistic answers, <= 5x on the 300-line code block.
 from __future__ import annotations
 
 import argparse
+import gc
 import re
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streaming.markdown import StreamingMarkdown, render_markdown  # noqa: E402
+from streaming.markdown import StreamingMarkdown, render_markdown
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 FRAME_MS = 50  # the run's frame interval: ~20 paints/s
@@ -106,11 +106,11 @@ def run_naive(deltas: list[str]) -> Result:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tps", type=float, default=DEFAULT_TPS, help="tokens per second")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best)")
     args = parser.parse_args()
     for path in CORPUS.glob("*.md"):
         render_markdown(path.read_text())  # warm caches: Pygments lexers, regexes
-    print(f"frames every {FRAME_MS} ms, {args.tps:g} tokens/s, median of {args.repeat} runs")
+    print(f"frames every {FRAME_MS} ms, {args.tps:g} tokens/s, best of {args.repeat} runs, GC off")
     header = (
         f"{'document':<16}{'tokens':>7}{'frames':>7}{'one-shot':>10}{'incr':>9}{'naive':>10}"
         f"{'incr/1shot':>11}{'naive/incr':>11}{'worst':>8}{'naive worst':>12}"
@@ -119,20 +119,19 @@ def main() -> None:
     print(header)
     print(f"{'':<16}{'':>7}{'':>7}{'ms':>10}{'ms':>9}{'ms':>10}{'':>11}{'':>11}{'ms':>8}"
           f"{'ms':>12}{'/final':>7}{'/final':>12}")  # fmt: skip
+    gc.disable()  # as timeit does: a collection landing in one run is noise
     for path in sorted(CORPUS.glob("*.md")):
         text = path.read_text()
         deltas = frames(text, args.tps)
         final = render_markdown(text)
         final_bytes = len(final.encode())
-        one_shot = statistics.median(
-            cpu_ms(lambda: render_markdown(text)) for _ in range(args.repeat)
-        )
+        one_shot = min(cpu_ms(lambda text=text: render_markdown(text)) for _ in range(args.repeat))
         runs = [run_incremental(deltas) for _ in range(args.repeat)]
         renderer = runs[0][1]
         assert renderer.html == final, f"{path.name}: streamed HTML differs from one-shot"
         incr = Result(
-            statistics.median(r.cpu_ms for r, _ in runs),
-            statistics.median(r.worst_frame_ms for r, _ in runs),
+            min(r.cpu_ms for r, _ in runs),
+            min(r.worst_frame_ms for r, _ in runs),
             runs[0][0].bytes_sent,
         )
         naive = run_naive(deltas)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from chatapp import selectors
 from chatapp.models import Conversation, Message
+from streaming.markdown import render_markdown
 from streaming.providers.registry import is_known_model, provider_for
 from streaming.runs import RunSpec, get_manager
 
@@ -128,8 +129,10 @@ def message_retry(*, message: Message) -> Sent:
 
 def message_mark_interrupted(*, message: Message) -> None:
     """A live message whose run is gone (server restart): keep what was saved."""
+    content = Message.objects.values_list("content", flat=True).get(id=message.id)
     updated = Message.objects.filter(id=message.id, status__in=Message.LIVE_STATUSES).update(
         status=Message.Status.INTERRUPTED,
+        html=render_markdown(content),
         error_code="interrupted",
         error_message="The server restarted while this answer was being written. "
         "The saved part is kept; Retry for a full answer.",

@@ -113,3 +113,24 @@ def test_signup_form_errors_are_shown(settings) -> None:
     r = Client().post("/accounts/signup/", {"username": "x", "password1": "a", "password2": "b"})
     assert r.status_code == 422
     assert "field-error" in r.content.decode()
+
+
+def test_answer_left_streaming_by_a_crash_is_shown_interrupted(
+    web: Client, conversation: Conversation
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    orphan = Message.objects.create(
+        conversation=conversation, role="assistant", status="streaming", model="demo",
+        content="Half **written**",
+    )  # fmt: skip
+    Message.objects.filter(id=orphan.id).update(checkpoint_at=timezone.now() - timedelta(minutes=5))
+    html = web.get(f"/c/{conversation.id}/").content.decode()
+    orphan.refresh_from_db()
+    assert orphan.status == "interrupted"
+    assert "<strong>written</strong>" in orphan.html
+    assert "Interrupted:" in html
+    assert "<strong>written</strong>" in html
+    assert "sse-connect" not in html

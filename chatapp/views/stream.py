@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from chatapp import selectors
 from chatapp.live import areconcile
 from chatapp.models import Message
-from chatapp.projection import done_frame, project, snapshot_frame
+from chatapp.projection import body_html, done_frame, project, snapshot_frame
 from streaming import sse
 from streaming.runs import get_manager
 from streaming.snapshot import Snapshot
@@ -83,6 +83,8 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
         while True:
             events = await manager.log.read(run_id, after, sse.HEARTBEAT_S)
             if not events:
+                if not await manager.log.exists(run_id):
+                    break  # the owner died and its log expired: fall back below
                 yield sse.comment()
                 continue
             for event in events:
@@ -91,3 +93,8 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
                 after = event.offset
                 if event.is_final:
                     return
+    # Only reached when the log vanished under a live run (shared log, owner crashed).
+    await areconcile(message)
+    await message.arefresh_from_db()
+    yield sse.frame(body_html(message.html, ""), event="replace", id=after)
+    yield await done_frame(message, after)

@@ -8,8 +8,13 @@ offset. Contract:
   in order; if there are none yet it waits up to ``wait_s`` seconds and may
   return an empty list. It never drops or reorders events.
 - ``close`` marks the run ended (the run appends ``final`` before it); the log
-  keeps the events for ``retention`` seconds so late subscribers still resume.
+  keeps the events for a retention period so late subscribers still resume.
 - ``exists`` is false for runs the log never saw or has already expired.
+
+A ``shared`` log (Redis) is seen by every server process, so it also carries
+what processes must tell each other about a run they do not own: a stop
+request (a key the owner polls: never missed, unlike pub/sub) and "somebody is
+watching" marks that keep the owner from treating the run as abandoned.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from streaming.events import Event, EventType
 
 
 class EventLog(Protocol):
+    shared: bool
+
     async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int: ...
 
     async def read(self, run_id: str, after: int, wait_s: float) -> list[Event]: ...
@@ -27,3 +34,13 @@ class EventLog(Protocol):
     async def close(self, run_id: str) -> None: ...
 
     async def exists(self, run_id: str) -> bool: ...
+
+    async def request_cancel(self, run_id: str, seen_offset: int | None) -> None: ...
+
+    async def cancel_requested(self, run_id: str) -> tuple[bool, int | None]: ...
+
+    async def mark_watched(self, run_id: str, ttl_s: float) -> None: ...
+
+    async def watched(self, run_id: str) -> bool: ...
+
+    async def aclose(self) -> None: ...

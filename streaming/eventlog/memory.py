@@ -24,12 +24,16 @@ class MemoryEventLog:
     """Events per run in a list; waiters park on an ``asyncio.Event``.
 
     All access happens on the server's one event loop, so no locks are needed:
-    ``append`` is synchronous between awaits.
+    ``append`` is synchronous between awaits. Not shared: every run is local,
+    so stop requests and watch marks never need to cross a process.
     """
+
+    shared = False
 
     def __init__(self, retention: float = RETENTION_S) -> None:
         self._runs: dict[str, _RunLog] = {}
         self._retention = retention
+        self._cancels: dict[str, int | None] = {}
 
     async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int:
         log = self._runs.get(run_id)
@@ -65,6 +69,23 @@ class MemoryEventLog:
         self._expire()
         return run_id in self._runs
 
+    async def request_cancel(self, run_id: str, seen_offset: int | None) -> None:
+        self._cancels[run_id] = seen_offset
+
+    async def cancel_requested(self, run_id: str) -> tuple[bool, int | None]:
+        if run_id in self._cancels:
+            return True, self._cancels[run_id]
+        return False, None
+
+    async def mark_watched(self, run_id: str, ttl_s: float) -> None:
+        """Nothing to do: the run manager counts its own subscribers."""
+
+    async def watched(self, run_id: str) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        self._runs.clear()
+
     def _expire(self) -> None:
         now = time.monotonic()
         for run_id in [
@@ -73,3 +94,4 @@ class MemoryEventLog:
             if log.closed_at is not None and now - log.closed_at > self._retention
         ]:
             del self._runs[run_id]
+            self._cancels.pop(run_id, None)

@@ -105,6 +105,8 @@ class RedisEventLog:
     Call ``aclose`` on shutdown.
     """
 
+    shared = True
+
     def __init__(
         self,
         url: str,
@@ -153,6 +155,9 @@ class RedisEventLog:
     def _cancel_key(self, run_id: str) -> str:
         return f"{self._prefix}{run_id}:cancel"
 
+    def _watch_key(self, run_id: str) -> str:
+        return f"{self._prefix}{run_id}:watch"
+
     async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int:
         """Append one event; returns its offset (1, 2, 3… per run, atomically)."""
         payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -174,17 +179,10 @@ class RedisEventLog:
         if wait_s <= 0:
             reply = await self._commands.xread({key: last_id})
         else:
-            # BLOCK 0 would mean "forever": round tiny waits up to 1 ms.
-            block_ms = max(1, math.ceil(wait_s * 1000))
+            # Round up: BLOCK 0 would mean "forever", so a tiny wait must not become it.
+            block_ms = math.ceil(wait_s * 1000)
             reply = await self._readers.xread({key: last_id}, block=block_ms)
-        events = [
-            Event(
-                int(entry_id.partition("-")[0]), EventType(fields[_TYPE]), json.loads(fields[_DATA])
-            )
-            for _key, entries in reply or []
-            for entry_id, fields in entries
-            if _TYPE in fields  # the end marker carries no event
-        ]
+        events = _events(reply)
         if events and events[0].offset != after + 1 and after >= 0:
             logger.warning(
                 "run %s: events %d..%d were trimmed (maxlen %d); readers missed them",
@@ -223,12 +221,29 @@ class RedisEventLog:
             return False, None
         return True, int(value) if value.isdigit() else None
 
+    async def mark_watched(self, run_id: str, ttl_s: float) -> None:
+        """A subscriber somewhere is watching the run; the mark lapses after ``ttl_s``."""
+        await self._commands.set(self._watch_key(run_id), "1", px=_ms(ttl_s))
+
+    async def watched(self, run_id: str) -> bool:
+        return bool(await self._commands.exists(self._watch_key(run_id)))
+
     async def aclose(self) -> None:
         """Close both connection pools (process shutdown; the log is unusable after)."""
         await self._readers.connection_pool.aclose()
         await self._commands.connection_pool.aclose()
 
 
+def _events(reply: Any) -> list[Event]:
+    """Events from an XREAD reply (RESP2: ``[[key, [(id, {field: value}), ...]]]``)."""
+    return [
+        Event(int(entry_id.partition("-")[0]), EventType(fields[_TYPE]), json.loads(fields[_DATA]))
+        for _key, entries in reply or []
+        for entry_id, fields in entries
+        if _TYPE in fields  # the end marker carries no event
+    ]
+
+
 def _ms(seconds: float) -> int:
-    """Seconds as whole milliseconds for PEXPIRE/PX, at least 1 (0 is invalid)."""
+    """Seconds as whole milliseconds for PEXPIRE/PX, at least 1 (0 is invalid there)."""
     return max(1, math.ceil(seconds * 1000))

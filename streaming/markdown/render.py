@@ -160,7 +160,9 @@ BLOCK_MD.core.ruler.enableOnly(["normalize", "block"])
 def top_level_starts(tokens: Sequence[Token]) -> list[int]:
     """Indices of the tokens that open a top-level block."""
     return [
-        i for i, t in enumerate(tokens) if t.level == 0 and t.nesting in (0, 1) and t.map is not None
+        i
+        for i, t in enumerate(tokens)
+        if t.level == 0 and t.nesting in (0, 1) and t.map is not None
     ]
 
 

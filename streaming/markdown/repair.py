@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from markdown_it.token import Token
 
@@ -174,7 +175,7 @@ def repair_inline(text: str) -> str:
     removals: set[int] = set()
     code_open: tuple[int, int] | None = None  # (position, backtick run length)
     brackets: list[tuple[int, bool]] = []  # (position of "[", is an image)
-    delims: list[list[int | str]] = []  # [char, unmatched count, position]
+    delims: list[_Delimiter] = []  # openers not matched yet
     i = 0
     while i < n:
         if code_open is None:
@@ -258,14 +259,13 @@ def repair_inline(text: str) -> str:
                 cut = position
             else:
                 removals.add(position)
-    for char, count, position in reversed(delims):
-        assert isinstance(position, int) and isinstance(count, int) and isinstance(char, str)
-        if position >= cut:
+    for delim in reversed(delims):
+        if delim.position >= cut:
             continue
-        if not body[position + count : cut].strip():
-            cut = position  # an opener with nothing after it yet
+        if not body[delim.position + delim.count : cut].strip():
+            cut = delim.position  # an opener with nothing after it yet
             continue
-        closers += char * count
+        closers += delim.char * delim.count
     kept = body[:cut]
     for position in sorted((k for k in removals if k < cut), reverse=True):
         kept = kept[:position] + kept[position + 1 :]
@@ -274,7 +274,14 @@ def repair_inline(text: str) -> str:
     return kept + closers + trailing
 
 
-def _delimiter_run(body: str, i: int, j: int, delims: list[list[int | str]]) -> None:
+@dataclass(slots=True)
+class _Delimiter:
+    char: str
+    count: int  # how many of the run's characters are still unmatched
+    position: int
+
+
+def _delimiter_run(body: str, i: int, j: int, delims: list[_Delimiter]) -> None:
     """CommonMark flanking rules for the run ``body[i:j]``; match or push onto ``delims``."""
     char = body[i]
     run = j - i
@@ -282,9 +289,7 @@ def _delimiter_run(body: str, i: int, j: int, delims: list[list[int | str]]) -> 
         return  # markdown-it strikethrough pairs exactly two tildes
     before = body[i - 1] if i else ""
     after = body[j] if j < len(body) else ""
-    left = not _is_space(after) and (
-        not _is_punct(after) or _is_space(before) or _is_punct(before)
-    )
+    left = not _is_space(after) and (not _is_punct(after) or _is_space(before) or _is_punct(before))
     right = not _is_space(before) and (
         not _is_punct(before) or _is_space(after) or _is_punct(after)
     )
@@ -296,17 +301,15 @@ def _delimiter_run(body: str, i: int, j: int, delims: list[list[int | str]]) -> 
     remaining = run
     if can_close:
         for k in range(len(delims) - 1, -1, -1):
-            if delims[k][0] != char:
+            if delims[k].char != char:
                 continue
-            count = delims[k][1]
-            assert isinstance(count, int)
-            used = min(count, remaining)
+            used = min(delims[k].count, remaining)
             remaining -= used
-            delims[k][1] = count - used
+            delims[k].count -= used
             # Openers between the match and this closer can no longer close.
             del delims[k + 1 :]
-            if delims[k][1] == 0:
+            if delims[k].count == 0:
                 del delims[k]
             break
     if remaining and can_open:
-        delims.append([char, remaining, i])
+        delims.append(_Delimiter(char, remaining, i))

@@ -87,9 +87,7 @@ def _offset_of_line(src: str, line: int) -> int:
 _MARKER_LINE_RE = re.compile(r" {0,3}(?:[#>*+\-=_|:`~]|\d{1,9}[.)])")
 
 
-def _may_start_block(
-    text: str, start: int, end: int, continuation: re.Pattern[str] | None
-) -> bool:
+def _may_start_block(text: str, start: int, end: int, continuation: re.Pattern[str] | None) -> bool:
     """Whether a complete line in ``text[start:end]`` may begin a new top-level block.
 
     A cheap filter before the block parse, which costs O(block) per line on a
@@ -291,8 +289,8 @@ class StreamingMarkdown:
         live_len = len(self.text) - self._live_from
         if live_len == self._tail_src_len:
             return False
-        if self._tail_src_len <= 0:
-            return True
+        if self._tail_src_len <= 0 or not self._tail:
+            return True  # nothing shown yet: show it now, it is small
         if self._frames_since_tail < TAIL_EVERY_FRAMES:
             return False
         tail_bytes = len(self._tail.encode())

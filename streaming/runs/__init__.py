@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from streaming.eventlog import EventLog, MemoryEventLog
+from streaming.eventlog import EventLog, MemoryEventLog, RedisEventLog
 from streaming.runs.manager import RunManager
 from streaming.runs.run import Budgets, Run, RunSpec
 from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
@@ -26,11 +26,21 @@ _manager: RunManager | None = None
 
 
 def _event_log() -> EventLog:
+    if settings.SPOOL_REDIS_URL:
+        # A live run's stream outlives its longest possible run, so only a
+        # crashed owner's stream ever expires while "live".
+        return RedisEventLog(
+            settings.SPOOL_REDIS_URL, live_ttl_s=settings.SPOOL_RUN_WALL_CLOCK_S + 300
+        )
     return MemoryEventLog()
 
 
 def get_manager() -> RunManager:
-    """The process-wide run manager, built from settings on first use."""
+    """The process-wide run manager, built from settings on first use.
+
+    Built lazily inside the server's event loop: Redis connections belong to
+    the loop that made them.
+    """
     global _manager
     if _manager is None:
         store: RunStore = import_string(settings.SPOOL_RUN_STORE)()

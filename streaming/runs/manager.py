@@ -8,6 +8,10 @@ Contract:
 - Subscribers ``attach``/``detach``. When the last one leaves, the run goes on
   for ``detach_grace`` seconds (a reload or a network blip re-attaches), then
   is cancelled and saved ``interrupted``. ``None`` lets runs always finish.
+- With a shared log (Redis) any process can serve a run's subscribers and its
+  Stop: the stop goes through the log as a cancel key that the owner polls,
+  and subscribers elsewhere keep a "watched" mark fresh so the owner does not
+  think the run abandoned.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from streaming.eventlog.base import EventLog
 from streaming.providers.base import Provider
@@ -25,6 +30,16 @@ from streaming.runs.run import Budgets, CancelReason, Run, RunSpec
 from streaming.runs.store import RunStore
 
 logger = logging.getLogger(__name__)
+
+# How often an owner looks for a Stop sent through a shared log: well under
+# the time a user waits before pressing Stop again.
+CANCEL_POLL_S = 0.25
+# A Stop for another process's run waits this long for the run's final event.
+REMOTE_STOP_WAIT_S = 10.0
+# Subscribers refresh their "watched" mark this often; it lapses after the TTL
+# (three missed refreshes), so a dead subscriber stops counting quickly.
+WATCH_REFRESH_S = 5.0
+WATCH_TTL_S = 15.0
 
 
 @dataclass
@@ -34,6 +49,7 @@ class _Entry:
     subscribers: int = 0
     grace: asyncio.TimerHandle | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    helpers: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class RunManager:
@@ -63,14 +79,34 @@ class RunManager:
         entry = _Entry(run=run, task=task)
         self._runs[spec.run_id] = entry
         task.add_done_callback(self._finished(spec.run_id, entry))
+        if self.log.shared:
+            self._own(entry, self._watch_for_stop(spec.run_id, entry), "stop-watch")
         # Nobody is watching yet: if no page connects within the grace period
         # (the tab was closed right after sending), the run is wound up.
         self._arm_grace(spec.run_id, entry)
+
+    @staticmethod
+    def _own(entry: _Entry, coro: Coroutine[Any, Any, None], what: str) -> None:
+        """A helper task that lives and dies with its run (cancelled when it ends)."""
+        task = asyncio.create_task(coro, name=f"{what}-{entry.run.spec.run_id}")
+        entry.helpers.add(task)
+        task.add_done_callback(entry.helpers.discard)
+
+    async def _watch_for_stop(self, run_id: str, entry: _Entry) -> None:
+        """Owner side of a cross-process Stop: poll the cancel key."""
+        while not entry.done.is_set():
+            requested, seen = await self.log.cancel_requested(run_id)
+            if requested:
+                self._cancel(entry, "stop", seen)
+                return
+            await asyncio.sleep(CANCEL_POLL_S)
 
     def _finished(self, run_id: str, entry: _Entry) -> Callable[[asyncio.Task[None]], None]:
         def callback(task: asyncio.Task[None]) -> None:
             if entry.grace is not None:
                 entry.grace.cancel()
+            for helper in list(entry.helpers):
+                helper.cancel()
             if self._runs.get(run_id) is entry:
                 del self._runs[run_id]
             entry.done.set()
@@ -86,13 +122,33 @@ class RunManager:
         return sum(1 for e in self._runs.values() if e.run.spec.user_id == user_id)
 
     async def stop(self, run_id: str, *, seen_offset: int | None = None) -> bool:
-        """Cancel a run of this process and wait until its partial answer is saved."""
+        """Stop a run and wait until its partial answer is saved.
+
+        Returns False when no process runs it (already finished, or unknown).
+        """
         entry = self._runs.get(run_id)
-        if entry is None:
+        if entry is not None:
+            self._cancel(entry, "stop", seen_offset)
+            await entry.done.wait()
+            return True
+        if not self.log.shared or not await self.log.exists(run_id):
             return False
-        self._cancel(entry, "stop", seen_offset)
-        await entry.done.wait()
-        return True
+        await self.log.request_cancel(run_id, seen_offset)
+        return await self._wait_final(run_id)
+
+    async def _wait_final(self, run_id: str) -> bool:
+        """Follow the log until the run's final event (another process owns it)."""
+        after = 0
+        try:
+            async with asyncio.timeout(REMOTE_STOP_WAIT_S):
+                while True:
+                    for event in await self.log.read(run_id, after, REMOTE_STOP_WAIT_S):
+                        if event.is_final:
+                            return True
+                        after = event.offset
+        except TimeoutError:
+            logger.warning("run %s: no final event %.0f s after Stop", run_id, REMOTE_STOP_WAIT_S)
+            return False
 
     async def wait(self, run_id: str) -> None:
         entry = self._runs.get(run_id)
@@ -108,13 +164,23 @@ class RunManager:
             if entry.grace is not None:
                 entry.grace.cancel()
                 entry.grace = None
+        marker = None
+        if self.log.shared:
+            marker = asyncio.create_task(self._keep_watched(run_id), name=f"watched-{run_id}")
         try:
             yield
         finally:
+            if marker is not None:
+                marker.cancel()
             if entry is not None:
                 entry.subscribers -= 1
                 if entry.subscribers == 0 and self._runs.get(run_id) is entry:
                     self._arm_grace(run_id, entry)
+
+    async def _keep_watched(self, run_id: str) -> None:
+        while True:
+            await self.log.mark_watched(run_id, WATCH_TTL_S)
+            await asyncio.sleep(WATCH_REFRESH_S)
 
     def _arm_grace(self, run_id: str, entry: _Entry) -> None:
         if self._grace is None:
@@ -124,8 +190,19 @@ class RunManager:
 
     def _detach_expired(self, run_id: str, entry: _Entry) -> None:
         entry.grace = None
-        if entry.subscribers == 0 and self._cancel(entry, "detach"):
+        if entry.subscribers > 0:
+            return
+        if self.log.shared:
+            # Subscribers may be on other processes: ask the log before giving up.
+            self._own(entry, self._detach_if_unwatched(run_id, entry), "detach-check")
+        elif self._cancel(entry, "detach"):
             logger.info("run %s: no subscriber for the grace period, interrupted", run_id)
+
+    async def _detach_if_unwatched(self, run_id: str, entry: _Entry) -> None:
+        if await self.log.watched(run_id):
+            self._arm_grace(run_id, entry)
+        elif entry.subscribers == 0 and self._cancel(entry, "detach"):
+            logger.info("run %s: nobody watched for the grace period, interrupted", run_id)
 
     @staticmethod
     def _cancel(entry: _Entry, reason: CancelReason, seen_offset: int | None = None) -> bool:
@@ -143,3 +220,4 @@ class RunManager:
         for entry in list(self._runs.values()):
             self._cancel(entry, "detach")
         await asyncio.gather(*(e.done.wait() for e in list(self._runs.values())))
+        await self.log.aclose()

@@ -1,0 +1,153 @@
+"""One-shot rendering: safety (XSS corpus), link policy, tables, code-block markup."""
+
+from __future__ import annotations
+
+import pytest
+
+from streaming.markdown import render_markdown
+from streaming.markdown.render import validate_link
+from tests.test_markdown_support import check_html, stream
+
+XSS_PAYLOADS = [
+    "[x](javascript:alert(1))",
+    "[x](JAVASCRIPT:alert(1))",
+    "[x](java\tscript:alert(1))",
+    "[x](jav&#x61;script:alert(1))",
+    "[x](&#106;avascript:alert(1))",
+    "[x](javascript&colon;alert(1))",
+    "[x](  javascript:alert(1)  )",
+    "[x](<javascript:alert(1)>)",
+    "[x](vbscript:msgbox(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[x](data:image/png;base64,iVBORw0KGgo=)",
+    "[x](file:///etc/passwd)",
+    '[x](https://ok.org "title" onclick="alert(1)")',
+    "[x][r]\n\n[r]: javascript:alert(1)",
+    "[x][r]\n\n[r]: <vbscript:alert(1)>",
+    "![x](javascript:alert(1))",
+    "![x](data:image/svg+xml;base64,PHN2Zz48c2NyaXB0PmFsZXJ0KDEpPC9zY3JpcHQ+PC9zdmc+)",
+    "![x](data:text/html,<script>alert(1)</script>)",
+    '![x" onerror="alert(1)](https://ok.org/a.png)',
+    '![x](https://ok.org/a.png"onerror="alert(1))',
+    "<javascript:alert(1)>",
+    "<vbscript:alert(1)>",
+    "<data:text/html,<script>alert(1)</script>>",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<iframe src=javascript:alert(1)></iframe>",
+    '<a href="javascript:alert(1)">x</a>',
+    "<svg onload=alert(1)>",
+    '<div style="position:fixed">x</div>',
+    "<!-- <script>alert(1)</script> -->",
+    "<style>body{display:none}</style>",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "&#60;script&#62;alert(1)&#60;/script&#62;",
+    "*<script>*alert(1)",
+    "`<script>alert(1)</script>`",
+    "```html\n<script>alert(1)</script>\n```",
+    '```python" onmouseover="alert(1)\nx = 1\n```',
+    "```<script>alert(1)</script>\nx\n```",
+    "```js&#x22;&#x3E;&#x3C;script&#x3E;\nx\n```",
+    '~~~ " onclick=alert(1) x\ny\n~~~',
+    "| a |\n| - |\n| <script>alert(1)</script> |",
+    "| a |\n|:-:|\n| [x](javascript:alert(1)) |",
+    "> [x](javascript:alert(1))",
+    "- ![x](javascript:alert(1))",
+    '[x](https://ok.org/" onmouseover="alert(1))',
+    "[<img src=x onerror=alert(1)>](https://ok.org)",
+    "**[x](javascript:alert(1))**",
+    "[x](\\javascript:alert(1))",
+]
+
+
+def test_xss_corpus_is_large_enough() -> None:
+    assert len(XSS_PAYLOADS) >= 40
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_no_executable_vector_in_one_shot_render(payload: str) -> None:
+    assert check_html(render_markdown(payload)).errors == []
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_no_executable_vector_in_any_streamed_frame(payload: str) -> None:
+    run = stream(payload, list(range(len(payload))))
+    for page in [*run.shown(), run.result]:
+        assert check_html(page).errors == [], page
+    assert run.result == render_markdown(payload)
+
+
+def test_raw_html_is_shown_as_text() -> None:
+    assert render_markdown("<b>hi</b>") == "<p>&lt;b&gt;hi&lt;/b&gt;</p>\n"
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://example.org", True),
+        ("http://example.org", True),
+        ("mailto:a@b.org", True),
+        ("/relative/path", True),
+        ("#anchor", True),
+        ("javascript:alert(1)", False),
+        ("JaVaScRiPt:alert(1)", False),
+        ("java%09script:x", True),  # percent-encoded: not a scheme, a relative path
+        ("vbscript:x", False),
+        ("file:///etc/passwd", False),
+        ("data:text/html,x", False),
+        ("data:image/svg+xml;base64,AAAA", False),
+        ("data:image/png;base64,iVBORw0KGgo=", True),
+    ],
+)
+def test_validate_link(url: str, ok: bool) -> None:
+    assert validate_link(url) is ok
+
+
+def test_links_get_rel_noopener_noreferrer_nofollow() -> None:
+    html = render_markdown("[a](https://example.org)")
+    assert html == (
+        '<p><a href="https://example.org" rel="noopener noreferrer nofollow">a</a></p>\n'
+    )
+
+
+def test_data_image_allowed_only_as_image_source() -> None:
+    uri = "data:image/png;base64,iVBORw0KGgo="
+    assert f'<img src="{uri}" alt="x">' in render_markdown(f"![x]({uri})")
+    assert "href" not in render_markdown(f"[x]({uri})")
+
+
+def test_table_alignment_becomes_classes_without_style() -> None:
+    html = render_markdown("| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |\n")
+    assert '<th class="align-left">a</th>' in html
+    assert '<td class="align-center">2</td>' in html
+    assert '<td class="align-right">3</td>' in html
+    assert "style" not in html
+
+
+def test_fenced_code_block_markup_contract() -> None:
+    html = render_markdown("```python\nprint('hi')\n```\n")
+    assert html.startswith(
+        '<div class="code-block"><div class="code-head"><span class="code-lang">python</span>'
+        '<button class="copy-code" aria-label="Copy python code" type="button">Copy</button>'
+        '</div><pre><code class="language-python"><span class="nb">print</span>'
+    )
+    assert html.endswith("</code></pre></div>\n")
+
+
+@pytest.mark.parametrize("fence", ["```\n", "```nosuchlanguage\n", "```text\n"])
+def test_unknown_or_missing_language_is_plain_and_escaped(fence: str) -> None:
+    html = render_markdown(f"{fence}a < b && <i>\n```\n")
+    assert '<span class="code-lang">text</span>' in html
+    assert '<button class="copy-code" aria-label="Copy code" type="button">' in html
+    assert "<pre><code>a &lt; b &amp;&amp; &lt;i&gt;\n</code></pre>" in html
+
+
+def test_code_keeps_leading_and_trailing_blank_lines() -> None:
+    html = render_markdown("```python\n\nx = 1\n\n```\n")
+    assert '<code class="language-python">\n<span class="n">x</span>' in html
+    assert "</span>\n\n</code>" in html
+
+
+def test_fence_inside_a_list_gets_the_same_chrome() -> None:
+    html = render_markdown("- item\n\n  ```bash\n  ls\n  ```\n")
+    assert '<li>\n<p>item</p>\n<div class="code-block">' in html
