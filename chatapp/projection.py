@@ -4,6 +4,7 @@
 |-----------|-----------|--------------|
 | block     | block     | ``.blocks`` (beforeend) |
 | tail      | tail      | ``.tail`` (innerHTML) |
+| tail+ops  | tail-append | ``.tail``, grown in place by static/js/spool.js |
 | replace   | replace   | ``.msg-body`` (innerHTML, fresh .blocks/.tail) |
 | announce  | announce  | ``#sr-answer`` (beforeend, a ``<p>``) |
 | status    | status    | ``#sr-status`` |
@@ -16,6 +17,7 @@ fragments (snapshot, done) are rendered here, per subscriber.
 
 from __future__ import annotations
 
+import json
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -68,6 +70,10 @@ async def project(event: Event, message: Message) -> list[bytes]:
     match event.type:
         case EventType.BLOCK:
             return [sse.frame(data["html"], event="block", id=offset)]
+        case EventType.TAIL if data.get("ops"):
+            # Growing the tail in place costs the new bytes only (page: spool.js).
+            ops = json.dumps(data["ops"], ensure_ascii=False, separators=(",", ":"))
+            return [sse.frame(ops, event="tail-append", id=offset)]
         case EventType.TAIL:
             return [sse.frame(data["html"], event="tail", id=offset)]
         case EventType.REPLACE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -33,6 +34,10 @@ class PageModel:
                 self.blocks += e.data
             elif e.event == "tail":
                 self.tail = e.data
+            elif e.event == "tail-append":
+                from streaming.markdown.ops import apply_ops
+
+                self.tail = apply_ops(self.tail, [tuple(op) for op in json.loads(e.data)])
         return self
 
     @property

@@ -32,10 +32,33 @@
   });
 
   // --- Stop carries the last event the page applied ------------------------
-  document.addEventListener("htmx:sseMessage", function (evt) {
-    var article = evt.target.closest("article.msg");
-    var id = evt.detail && evt.detail.lastEventId;
+  function noteSeen(elt, message) {
+    var article = elt.closest("article.msg");
+    var id = message && message.lastEventId;
     if (article && id) { article.dataset.seen = id; }
+  }
+  document.addEventListener("htmx:sseMessage", function (evt) {
+    noteSeen(evt.target, evt.detail);
+    follow();
+  });
+
+  // --- tail-append: grow the live tail instead of replacing it --------------
+  // Data is JSON [[depth, html], ...]: append html as the last children of the
+  // element reached from .tail by following lastElementChild depth times
+  // (streaming/markdown/ops.py holds the same rule as a string function).
+  // The HTML was rendered and sanitised on the server, like every other swap.
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (evt.target.getAttribute("sse-swap") !== "tail-append") { return; }
+    evt.preventDefault();
+    var article = evt.target.closest("article.msg");
+    var tail = article && article.querySelector(".msg-body .tail");
+    if (!tail) { return; }
+    JSON.parse(evt.detail.data).forEach(function (op) {
+      var node = tail;
+      for (var i = 0; i < op[0] && node.lastElementChild; i++) { node = node.lastElementChild; }
+      node.insertAdjacentHTML("beforeend", op[1]);
+    });
+    noteSeen(evt.target, evt.detail);
     follow();
   });
   document.addEventListener("htmx:configRequest", function (evt) {

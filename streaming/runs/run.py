@@ -206,9 +206,12 @@ class Run:
         for html in frame.new_blocks:
             await self._emit(EventType.BLOCK, {"html": html})
         self._spoken.extend(s for s in frame.spoken if s)
-        if frame.tail != self._last_tail:
+        if frame.new_blocks or frame.tail != self._last_tail:
+            # Ops grow the tail the page shows; after new blocks the page's
+            # tail no longer matches, so the whole tail is sent.
+            ops = None if frame.new_blocks else getattr(frame, "tail_ops", None)
             self._last_tail = frame.tail
-            await self._emit(EventType.TAIL, {"html": frame.tail})
+            await self._emit(EventType.TAIL, {"html": frame.tail, "ops": ops})
         now = time.monotonic()
         if self._spoken and now - self._last_announce >= ANNOUNCE_INTERVAL_S:
             await self._announce()

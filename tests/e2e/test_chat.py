@@ -99,3 +99,22 @@ def test_code_is_highlighted_while_the_fence_is_still_open(page: Page, spool_ser
     assert "```" not in answer.locator(".msg-body").inner_text()
     page.get_by_role("button", name="Stop generating").click()
     expect(answer.get_by_text("Stopped. The partial answer is kept.")).to_be_visible()
+
+
+BODY_HTML = """el => [...el.querySelectorAll(':scope > .blocks, :scope > .tail')]
+    .map(part => part.innerHTML).join('')"""
+
+
+def test_streamed_page_equals_the_saved_answer(page: Page, spool_server) -> None:
+    """The DOM built from blocks, tails and tail-appends is the saved answer."""
+    base = spool_server.url
+    sign_up(page, base, "browser-dee")
+    composer = page.get_by_label("Message")
+    composer.fill("[long] check what the page built")
+    composer.press("Enter")
+    answer = page.locator("article.msg-assistant").last
+    expect(answer.locator("footer .metrics")).to_be_visible(timeout=20_000)
+    streamed = answer.locator(".msg-body").evaluate(BODY_HTML)
+    page.reload()
+    saved = page.locator("article.msg-assistant").last.locator(".msg-body").evaluate(BODY_HTML)
+    assert re.sub(r'\s+class="htmx-[^"]*"', "", streamed) == saved
