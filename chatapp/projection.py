@@ -2,10 +2,11 @@
 
 | log event | SSE event | swapped into |
 |-----------|-----------|--------------|
+| (connect) | blocks + tail | ``.blocks`` and ``.tail`` (innerHTML): the snapshot |
 | block     | block     | ``.blocks`` (beforeend) |
 | tail      | tail      | ``.tail`` (innerHTML) |
 | tail+ops  | tail-append | ``.tail``, grown in place by static/js/spool.js |
-| replace   | replace   | ``.msg-body`` (innerHTML, fresh .blocks/.tail) |
+| replace   | blocks + tail | ``.blocks`` = the whole answer, ``.tail`` emptied |
 | announce  | announce  | ``#sr-answer`` (beforeend, a ``<p>``) |
 | status    | status    | ``#sr-status`` |
 | error     | alert     | ``#sr-alert`` |
@@ -40,16 +41,23 @@ STATUS_TEXT = {
 }
 
 
-def body_html(blocks_html: str, tail_html: str) -> str:
-    return render_to_string(
-        "chat/_message_body.html", {"blocks_html": blocks_html, "tail_html": tail_html}
+# The browser drops SSE events whose data is empty, so "nothing" is one space.
+EMPTY = " "
+
+
+def reset_frames(blocks_html: str, tail_html: str, offset: int | None) -> bytes:
+    """Replace everything the page shows for the answer (a snapshot or a replace).
+
+    Two events into the persistent ``.blocks``/``.tail`` elements; the id is
+    on the second, so a cut between them replays both.
+    """
+    return sse.frame(blocks_html or EMPTY, event="blocks") + sse.frame(
+        tail_html or EMPTY, event="tail", id=offset
     )
 
 
 def snapshot_frame(snapshot: Snapshot) -> bytes:
-    return sse.frame(
-        body_html(snapshot.blocks_html, snapshot.tail_html), event="snapshot", id=snapshot.offset
-    )
+    return reset_frames(snapshot.blocks_html, snapshot.tail_html, snapshot.offset)
 
 
 def _done_html(message_id: UUID) -> str:
@@ -75,9 +83,9 @@ async def project(event: Event, message: Message) -> list[bytes]:
             ops = json.dumps(data["ops"], ensure_ascii=False, separators=(",", ":"))
             return [sse.frame(ops, event="tail-append", id=offset)]
         case EventType.TAIL:
-            return [sse.frame(data["html"], event="tail", id=offset)]
+            return [sse.frame(data["html"] or EMPTY, event="tail", id=offset)]
         case EventType.REPLACE:
-            return [sse.frame(body_html(data["html"], ""), event="replace", id=offset)]
+            return [reset_frames(data["html"], "", offset)]
         case EventType.ANNOUNCE:
             return [sse.frame(format_html("<p>{}</p>", data["text"]), event="announce", id=offset)]
         case EventType.STATUS:

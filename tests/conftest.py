@@ -39,6 +39,13 @@ CODE_SCRIPT = Script.text(
 ).then_stall(30)  # fmt: skip
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: Playwright's sync API keeps an event loop running
+    in the main thread for the rest of the session, and pytest-asyncio cannot
+    start its own loops after that."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))
+
+
 def service_reachable(address: tuple[str, int]) -> bool:
     try:
         with socket.create_connection(address, timeout=1):

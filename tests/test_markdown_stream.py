@@ -82,11 +82,32 @@ def test_finished_blocks_are_sent_once_and_never_change() -> None:
     text = "# Title\n\nFirst paragraph.\n\n- a\n- b\n\nLast words"
     run = stream(text, list(range(len(text))))
     streamed = [b for f in run.frames for b in f.new_blocks]
-    # The list is finished only by a complete line after it; that line ends at finish().
-    assert streamed == ["<h1>Title</h1>\n", "<p>First paragraph.</p>\n"]
-    assert run.final.new_blocks == ["<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n"]
+    # The list is finished by a letter in column 0 after a blank line.
+    assert streamed == [
+        "<h1>Title</h1>\n",
+        "<p>First paragraph.</p>\n",
+        "<ul>\n<li>a</li>\n<li>b</li>\n</ul>\n",
+    ]
+    assert run.final.new_blocks == []
     assert run.final.tail == "<p>Last words</p>\n"
     assert run.result == render_markdown(text)
+
+
+def test_blocks_freeze_as_soon_as_nothing_can_change_them() -> None:
+    renderer = StreamingMarkdown()
+    assert renderer.feed("# Title\n").new_blocks == ["<h1>Title</h1>\n"]
+    assert renderer.feed("Para").new_blocks == []
+    assert renderer.feed("graph\n").new_blocks == []  # a setext underline may follow
+    assert renderer.feed("\n").new_blocks == ["<p>Paragraph</p>\n"]
+    assert renderer.feed("- a\n\n").new_blocks == []  # the list may go on
+    assert renderer.feed("  b\n\n").new_blocks == []
+    assert renderer.feed("N").new_blocks == [render_markdown("- a\n\n  b\n")]
+    assert renderer.feed("ext\n```\nx\n```\n").new_blocks == [
+        "<p>Next</p>\n",
+        render_markdown("```\nx\n```\n"),
+    ]
+    assert renderer.finish().tail == ""
+    assert renderer.html == render_markdown(renderer.text)
 
 
 @pytest.mark.parametrize(
@@ -152,14 +173,26 @@ def test_tail_changed_is_false_when_nothing_new_is_shown() -> None:
     assert again.tail == first.tail
 
 
-def test_long_code_block_tail_is_not_resent_every_frame() -> None:
+def test_long_code_block_grows_by_small_appends_every_line() -> None:
     renderer = StreamingMarkdown()
     frames = [renderer.feed("```python\n")]
     frames += [renderer.feed(f"value_{i} = compute({i}, 'x')\n") for i in range(300)]
     final = renderer.finish()
-    sent = sum(len(f.tail) for f in frames if f.tail_changed) + len(final.tail)
-    assert sent <= 5 * len(final.tail)
-    assert sum(f.tail_changed for f in frames) >= 5  # still visibly growing
+    assert all(f.tail_changed and f.tail_ops is not None for f in frames[1:])
+    sent = len(frames[0].tail) + sum(len(h) for f in frames[1:] for _, h in f.tail_ops or [])
+    assert sent + len(final.tail) <= 3 * len(final.tail)
+    assert frames[-1].tail == final.tail  # simple lines: highlighted as in the final block
+
+
+def test_open_fence_holds_back_its_partial_line() -> None:
+    renderer = StreamingMarkdown()
+    renderer.feed("```python\nx = 1\n")
+    frame = renderer.feed("zeta = ")
+    assert not frame.tail_changed
+    assert "zeta" not in frame.tail
+    frame = renderer.feed("2\n")
+    assert frame.tail_ops is not None
+    assert "".join(h for _, h in frame.tail_ops).count('class="n">zeta<') == 1
 
 
 def test_spoken_has_one_entry_per_block_and_the_final_tail() -> None:
@@ -187,3 +220,4 @@ def test_feed_after_finish_is_an_error() -> None:
 def test_frame_defaults_match_the_contract() -> None:
     frame = Frame([])
     assert (frame.tail, frame.replace, frame.spoken, frame.tail_changed) == ("", None, [], True)
+    assert frame.tail_ops is None

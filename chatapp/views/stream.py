@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from chatapp import selectors
 from chatapp.live import areconcile
 from chatapp.models import Message
-from chatapp.projection import body_html, done_frame, project, snapshot_frame
+from chatapp.projection import done_frame, project, reset_frames, snapshot_frame
 from streaming import sse
 from streaming.runs import get_manager
 from streaming.snapshot import Snapshot
@@ -96,5 +96,5 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
     # Only reached when the log vanished under a live run (shared log, owner crashed).
     await areconcile(message)
     await message.arefresh_from_db()
-    yield sse.frame(body_html(message.html, ""), event="replace", id=after)
+    yield reset_frames(message.html, "", after)
     yield await done_frame(message, after)

@@ -4,7 +4,8 @@ Public API (used by the run and for stored messages):
 
 - ``StreamingMarkdown``: ``feed(delta) -> Frame`` once per frame, ``finish() -> Frame``
   once; ``text``, ``html`` (snapshot), ``full_replacements``, ``block_count``.
-- ``Frame``: ``new_blocks``, ``tail``, ``replace``, ``spoken``, ``tail_changed``.
+- ``Frame``: ``new_blocks``, ``tail``, ``replace``, ``spoken``, ``tail_changed``,
+  ``tail_ops`` (append-only ops, ``ops.TailOp``; ``apply_ops`` is their reference).
 - ``render_markdown(text)``: the one-shot sanitised render.
 - ``speech_for_markdown(text)``: what a screen reader hears, one string per block.
 
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from streaming.markdown.ops import TailOp, apply_ops, diff_tail
 from streaming.markdown.render import parse, render_markdown, split_blocks
 from streaming.markdown.speech import speech_for_block
-from streaming.markdown.stream import TAIL_BYTES_BUDGET, Frame, StreamingMarkdown
+from streaming.markdown.stream import TAIL_EVERY_FRAMES, Frame, StreamingMarkdown
 
 
 def speech_for_markdown(text: str) -> list[str]:
@@ -29,9 +31,12 @@ def speech_for_markdown(text: str) -> list[str]:
 
 
 __all__ = [
-    "TAIL_BYTES_BUDGET",
+    "TAIL_EVERY_FRAMES",
     "Frame",
     "StreamingMarkdown",
+    "TailOp",
+    "apply_ops",
+    "diff_tail",
     "render_markdown",
     "speech_for_markdown",
 ]

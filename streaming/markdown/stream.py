@@ -4,21 +4,23 @@ How a frame is made (``feed``):
 
 1. Freezing. Only complete lines decide structure (a partial ``#hashtag`` line
    is briefly an ATX heading). When new complete lines arrived, the live
-   region's complete lines are block-parsed (no inline pass); if they hold two
-   or more top-level blocks, all but the last are finished: markdown is
-   line-oriented, so appending lines can change only the last block. They are
-   parsed in full, rendered and sanitised once, sent once, and the live region
-   moves to the start of the last block. Reference definitions found in the
-   frozen part are carried to later parses. An open top-level code fence is
-   only re-parsed when a line that may close it arrives.
-2. The tail: the live region is repaired (``repair.repair_tail``) and rendered.
-   Re-sending the whole tail every frame would cost O(n²) bytes for a long
-   block, so the cadence adapts to the tail's size: the tail is re-rendered
-   only while the tail bytes sent stay within ``TAIL_BYTES_BUDGET`` times the
-   HTML produced so far (finished blocks + this tail). Small tails early in a
-   block update every frame; a 300-line code fence updates less often as it
-   grows. ``Frame.tail_changed`` says whether ``tail`` differs from the
-   previous frame's.
+   region's complete lines are block-parsed (no inline pass); every top-level
+   block but the last is finished (markdown is line-oriented: appending lines
+   can change only the last block), and so is the last one when nothing can
+   change it any more (``blocks.last_is_finished``: a heading, a closed
+   fence, a paragraph or table followed by a blank line, any block followed
+   by a blank line and a letter in column 0). Finished blocks are parsed in
+   full, rendered and sanitised once, sent once, and the live region moves
+   past them. Reference definitions found in the frozen part are carried to
+   later parses. An open top-level fence is only re-parsed when a line that
+   may close it arrives.
+2. The tail: the live region is repaired (``repair.repair_tail``) and rendered
+   every ``TAIL_EVERY_FRAMES`` frames while it grows. An open top-level fence
+   is rendered by ``fence.OpenFence`` instead: completed lines only, each
+   highlighted once. ``Frame.tail_ops`` carries the append-only ops
+   (``ops.diff_tail``) that turn the previous frame's tail into this one, so
+   the wire carries what was added, not the whole tail again; None when
+   something shown changed or blocks were frozen in this frame.
 3. ``finish`` renders the rest without repairs. If a reference definition
    arrived after a frozen block that may use it, the result is compared with
    the one-shot ``render_markdown`` and, if different, sent as one ``replace``.
@@ -32,6 +34,17 @@ from typing import Any
 
 from markdown_it.token import Token
 
+from streaming.markdown.blocks import (
+    continuation,
+    ends_blank,
+    fence_closer,
+    fence_is_open,
+    last_is_finished,
+    may_start_block,
+    offset_of_line,
+)
+from streaming.markdown.fence import OpenFence
+from streaming.markdown.ops import TailOp, diff_tail, trailing_run
 from streaming.markdown.render import (
     BLOCK_MD,
     MD,
@@ -43,14 +56,20 @@ from streaming.markdown.render import (
 from streaming.markdown.repair import repair_tail
 from streaming.markdown.speech import speech_for_block
 
-# Tail HTML re-sent may total at most this many times the HTML produced so far.
-# Every finished block is also sent once, so the wire carries at most about
-# (1 + budget) x the final HTML: 2.5x, under the 3x target with room for the
-# tail sent when a block freezes (which is never deferred).
-TAIL_BYTES_BUDGET = 1.5
-# At most one tail re-render per this many frames (~10 paints/s at 50 ms
-# frames): reading speed does not need more, and each costs a full parse.
+# Re-render the growing tail at most once per this many frames: 2 at 50 ms
+# frames is ~10 visible updates a second, smooth for reading; each costs a
+# repair + parse + render of the live block. Plain text appended mid-line is
+# shown every frame without a render (``_append_plain``).
 TAIL_EVERY_FRAMES = 2
+
+# Plain text appended mid-line to a tail that needed no repair is shown
+# without a re-render (see ``_append_plain``): these characters cannot open,
+# close or complete any markdown construct, and never need escaping.
+_PLAIN_RE = re.compile(r"[^\W_]|[ ,.;:?'-]")
+_PLAIN_DELTA_RE = re.compile(r"(?:[^\W_]|[ ,.;:?'-])+")
+# What the repair may have added at the end for the fast path still to apply:
+# closers of an open code span or emphasis, which plain text goes inside.
+_CLOSERS_RE = re.compile(r"[*_~`]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +77,18 @@ class Frame:
     """One frame of HTML for the page.
 
     ``new_blocks``: finished top-level blocks, each appended once (``beforeend``).
-    ``tail``: HTML replacing the live tail (always the whole current tail).
+    ``tail``: the whole current live tail HTML (replaces the page's tail when
+    ``tail_ops`` is None; kept for snapshots either way).
     ``replace``: only from ``finish()``: the full HTML replacing blocks and tail,
     when a late change (a reference definition) altered a frozen block.
     ``spoken``: plain text for screen readers, one string per ``new_blocks``
     entry; from ``finish()`` also one more for the final tail block (if any).
     ``tail_changed``: False when ``tail`` equals the previous frame's, so it
     need not be sent again.
+    ``tail_ops``: when not None, append-only ops (``ops.TailOp``) that turn the
+    previous frame's ``tail`` into this ``tail`` (``[]``: unchanged). None when
+    the tail must be replaced: something shown changed, or this frame has
+    ``new_blocks`` (the page's tail then restarts after them), or ``finish()``.
     """
 
     new_blocks: list[str] = field(default_factory=list)
@@ -72,62 +96,7 @@ class Frame:
     replace: str | None = None
     spoken: list[str] = field(default_factory=list)
     tail_changed: bool = True
-
-
-def _offset_of_line(src: str, line: int) -> int:
-    """Offset where 0-based ``line`` starts in ``src`` (lines end with "\\n" only)."""
-    offset = 0
-    for _ in range(line):
-        offset = src.index("\n", offset) + 1
-    return offset
-
-
-# A line that may start a top-level block, or follow a one-line block (a
-# heading, a fence's closer) that the next line cannot continue.
-_MARKER_LINE_RE = re.compile(r" {0,3}(?:[#>*+\-=_|:`~]|\d{1,9}[.)])")
-
-
-def _may_start_block(text: str, start: int, end: int, continuation: re.Pattern[str] | None) -> bool:
-    """Whether a complete line in ``text[start:end]`` may begin a new top-level block.
-
-    A cheap filter before the block parse, which costs O(block) per line on a
-    long list or table. A false positive costs one parse; a false negative
-    only delays freezing (the tail renders the extra block meanwhile) until a
-    later line passes, so the filter may be blunt: indented lines, paragraph
-    continuations and lines that ``continuation`` matches (the live block's
-    own list marker, ``>``, table rows) never pass.
-    """
-    previous_start = text.rfind("\n", 0, max(start - 1, 0)) + 1 if start else start
-    previous = text[previous_start:start] if start else ""
-    for line in text[start:end].split("\n")[:-1]:
-        after_blank = not previous.strip()
-        after_marker = _MARKER_LINE_RE.match(previous) is not None
-        previous = line
-        if not line.strip() or line[0] in " \t":
-            continue
-        if continuation is not None and continuation.match(line):
-            continue
-        if after_blank or after_marker or _MARKER_LINE_RE.match(line) is not None:
-            return True
-    return False
-
-
-def _continuation(token: Token) -> re.Pattern[str] | None:
-    """Column-0 lines that continue the top-level block opened by ``token``."""
-    if token.type == "bullet_list_open":
-        return re.compile(re.escape(token.markup) + r"[ \t]")
-    if token.type == "ordered_list_open":
-        return re.compile(r"\d{1,9}" + re.escape(token.markup) + r"[ \t]")
-    if token.type == "blockquote_open":
-        return re.compile(">")
-    if token.type == "table_open":
-        return re.compile(r".*\|")
-    return None
-
-
-def _fence_closer(token: Token) -> re.Pattern[str]:
-    char = re.escape(token.markup[0])
-    return re.compile(rf"^ {{0,3}}{char}{{{len(token.markup)},}}[ \t]*$", re.MULTILINE)
+    tail_ops: list[TailOp] | None = None
 
 
 class StreamingMarkdown:
@@ -139,6 +108,9 @@ class StreamingMarkdown:
     subscriber: all blocks sent plus the current tail.
     """
 
+    # Tests turn the plain-text fast path off to compare it with full renders.
+    fast_appends = True
+
     def __init__(self) -> None:
         self.text = ""
         self.full_replacements = 0
@@ -149,12 +121,15 @@ class StreamingMarkdown:
         self._blocks: list[str] = []
         self._tail = ""
         self._tail_src_len = -1  # live source length at the last tail render; -1: none
-        self._block_bytes = 0
         self._frames_since_tail = 0
-        self._tail_bytes_sent = 0
+        self._append_at: int | None = None  # where plain text joins the tail; None: no fast path
+        self._append_depth = 0  # the TailOp depth of that position
+        self._append_pending = ""  # trailing spaces of the source, not shown yet
         self._open_fence: re.Pattern[str] | None = None  # closer of an open top-level fence
+        self._fence: OpenFence | None = None  # renders the open top-level fence's lines
         self._continuation: re.Pattern[str] | None = None  # lines continuing the live block
         self._live_type = ""  # "fence" (open) or "table" when the live region is one such block
+        self._await_letter = False  # live block + blank line: a column-0 letter finishes it
         self._brackets_frozen = False  # a frozen block has "[": may be a reference use
         self._late_refs = False
         self._replaced: str | None = None
@@ -179,14 +154,17 @@ class StreamingMarkdown:
         self.text += self._normalise(delta)
         self._frames_since_tail += 1
         new_blocks, spoken = self._freeze()
+        if not new_blocks and self._append_at is not None:
+            appended = self._append_plain()
+            if appended is not None:
+                return appended
         if not new_blocks and not self._tail_due():
-            return Frame(tail=self._tail, tail_changed=False)
+            return Frame(tail=self._tail, tail_changed=False, tail_ops=[])
         previous = self._tail
         self._render_tail()
         changed = self._tail != previous
-        if changed:
-            self._tail_bytes_sent += len(self._tail.encode())
-        return Frame(new_blocks, self._tail, None, spoken, changed)
+        ops = None if new_blocks else diff_tail(previous, self._tail)
+        return Frame(new_blocks, self._tail, None, spoken, changed, ops)
 
     def finish(self) -> Frame:
         """Render what is left, without repairs, and return the last frame."""
@@ -226,32 +204,45 @@ class StreamingMarkdown:
         return delta.replace("\r\n", "\n").replace("\r", "\n")
 
     def _freeze(self) -> tuple[list[str], list[str]]:
-        """Finish every complete top-level block but the last; return their HTML and speech."""
+        """Finish every complete top-level block that can no longer change."""
         end = self.text.rfind("\n") + 1
+        next_char = self.text[end : end + 1]
         if end <= self._checked_upto:
+            if self._await_letter and next_char.isalpha():
+                return self._freeze_region(end, next_char)
             return [], []
         new_from, self._checked_upto = self._checked_upto, end
         if self._open_fence is not None:
             if self._open_fence.search(self.text, new_from, end) is None:
                 return [], []  # still inside the fence: nothing can finish
             self._open_fence = None
+            self._fence = None
             self._live_type = ""
-        if not _may_start_block(self.text, new_from, end, self._continuation):
+        if not may_start_block(self.text, new_from, end, self._continuation):
             return [], []
+        return self._freeze_region(end, next_char)
+
+    def _freeze_region(self, end: int, next_char: str) -> tuple[list[str], list[str]]:
+        self._await_letter = False
         region = self.text[self._live_from : end]
         block_tokens = BLOCK_MD.parse(region, {})
         starts = top_level_starts(block_tokens)
-        if len(starts) < 2:
+        done = len(starts) - 1
+        if starts and last_is_finished(region, block_tokens[starts[-1]], next_char):
+            done += 1
+        if done < 1:
             self._watch_live(region, block_tokens, starts)
             return [], []
         env: dict[str, Any] = {"references": dict(self._refs)}
         blocks = split_blocks(MD.parse(region, env))
-        finished, last = blocks[:-1], blocks[-1]
+        finished = blocks[:done]
         html = [render_block(block, env) for block in finished]
         spoken = [speech_for_block(block) for block in finished]
-        assert last[0].map is not None
-        boundary_line = last[0].map[0]
-        boundary = _offset_of_line(region, boundary_line)
+        # The live region restarts at the next block, or after the last one.
+        line_map = (blocks[done] if done < len(blocks) else blocks[-1])[0].map
+        assert line_map is not None
+        boundary_line = line_map[0] if done < len(blocks) else line_map[1]
+        boundary = offset_of_line(region, boundary_line)
         for label, ref in env["references"].items():
             if label not in self._refs and ref["map"][0] < boundary_line:
                 self._refs[label] = ref
@@ -259,10 +250,10 @@ class StreamingMarkdown:
         self._brackets_frozen |= "[" in region[:boundary]
         self._live_from += boundary
         self._blocks.extend(html)
-        self._block_bytes += sum(len(h.encode()) for h in html)
         self._tail_src_len = -1
+        self._append_at = None
         rest = region[boundary:]
-        rest_tokens = BLOCK_MD.parse(rest, {})
+        rest_tokens = BLOCK_MD.parse(rest, {}) if rest.strip() else []
         self._watch_live(rest, rest_tokens, top_level_starts(rest_tokens))
         return html, spoken
 
@@ -270,39 +261,88 @@ class StreamingMarkdown:
         """Note what can continue the live block: its closer if it is an open fence."""
         self._continuation = None
         self._live_type = ""
+        self._fence = None
         if len(starts) != 1:
             return
         token = tokens[starts[0]]
-        self._continuation = _continuation(token)
+        self._continuation = continuation(token)
+        self._await_letter = ends_blank(region) and token.type != "fence"
         if token.type == "table_open":
             self._live_type = "table"
-        if token.type != "fence":
+        if token.type != "fence" or not fence_is_open(region, token):
             return
         assert token.map is not None
-        closer = _fence_closer(token)
-        if closer.search(region, _offset_of_line(region, token.map[0] + 1)) is None:
-            self._open_fence = closer
-            self._live_type = "fence"
+        opener = offset_of_line(region, token.map[0])
+        line = region[opener : region.index("\n", opener)]
+        self._open_fence = fence_closer(token)
+        self._live_type = "fence"
+        self._fence = OpenFence(
+            info=token.info,
+            indent=len(line) - len(line.lstrip(" ")),
+            content_start=opener + len(line) + 1,
+        )
 
     def _tail_due(self) -> bool:
-        """Whether to re-render the tail now (see the module docstring, step 2)."""
+        """Whether to re-render the tail now: it grew, and not too soon after the last."""
         live_len = len(self.text) - self._live_from
         if live_len == self._tail_src_len:
             return False
-        if self._tail_src_len <= 0 or not self._tail:
-            return True  # nothing shown yet: show it now, it is small
-        if self._frames_since_tail < TAIL_EVERY_FRAMES:
-            return False
-        tail_bytes = len(self._tail.encode())
-        estimate = tail_bytes * live_len / self._tail_src_len
-        return self._tail_bytes_sent + estimate <= TAIL_BYTES_BUDGET * (
-            self._block_bytes + estimate
-        )
+        return self._tail_src_len <= 0 or self._frames_since_tail >= TAIL_EVERY_FRAMES
 
     def _render_tail(self) -> None:
         live = self.text[self._live_from :]
-        env: dict[str, Any] = {"references": dict(self._refs)}
-        tokens = MD.parse(repair_tail(live, live_type=self._live_type), env)
-        self._tail = "".join(render_block(block, env) for block in split_blocks(tokens))
         self._tail_src_len = len(live)
         self._frames_since_tail = 0
+        self._append_at = None
+        if self._fence is not None:
+            self._tail = self._fence.render(live)
+            return
+        env: dict[str, Any] = {"references": dict(self._refs)}
+        repaired = repair_tail(live, live_type=self._live_type)
+        tokens = MD.parse(repaired, env)
+        self._tail = "".join(render_block(block, env) for block in split_blocks(tokens))
+        shown = live.rstrip(" ")
+        line = shown[shown.rfind("\n") + 1 :]
+        spaces = live[len(shown) :]
+        closers = repaired[len(shown) : len(repaired) - len(spaces)]
+        if not (
+            self.fast_appends
+            and repaired.startswith(shown)
+            and repaired.endswith(spaces)
+            and _CLOSERS_RE.fullmatch(closers)
+            and _PLAIN_RE.fullmatch(shown[-1:])
+            and any(char.isalpha() for char in line)
+        ):
+            return
+        run = trailing_run(self._tail)
+        if run and self._tail.endswith(shown[-1], 0, run[0]):
+            self._append_at, self._append_depth = run[0], len(run)
+            self._append_pending = spaces
+
+    def _append_plain(self) -> Frame | None:
+        """The frame for plain text appended mid-line since the last render, or None.
+
+        Only after a render whose source needed no repair but closers at the
+        end (of an open code span or emphasis) and ends, mid-line after a
+        letter, with plain text that shows as the last text before the tail's
+        innermost closing tag. Appending more plain text (no newline,
+        no markup character) there is exactly what a re-render would produce:
+        it cannot start or end a block (the line already has a letter, so its
+        start is decided) nor open, close or complete inline markup. Trailing
+        spaces are held back, as rendering strips them.
+        """
+        assert self._append_at is not None
+        delta = self.text[self._live_from + self._tail_src_len :]
+        if not _PLAIN_DELTA_RE.fullmatch(delta):
+            return None
+        self._tail_src_len += len(delta)
+        shown = delta.rstrip(" ")
+        if not shown:
+            self._append_pending += delta
+            return Frame(tail=self._tail, tail_changed=False, tail_ops=[])
+        html = self._append_pending + shown
+        self._append_pending = delta[len(shown) :]
+        at = self._append_at
+        self._tail = self._tail[:at] + html + self._tail[at:]
+        self._append_at = at + len(html)
+        return Frame(tail=self._tail, tail_ops=[(self._append_depth, html)])

@@ -1,0 +1,86 @@
+"""An open top-level code fence in the live tail, rendered line by line.
+
+Re-highlighting a growing fence from its first line on every frame costs
+O(n²) over the block. ``OpenFence`` instead renders each *completed* line
+once: the new lines are highlighted alone or, when the previous line ended
+inside a string or a multi-line comment, with up to ``CONTEXT_LINES`` lines
+before them (so a line of a short docstring is still a string), keeping only
+the new lines' output. Pygments' HTML output is balanced per line (spans are closed and
+re-opened at each newline), so the kept lines are a balanced fragment and the
+tail only ever grows by appending inside ``<code>``: the ops are small.
+
+The unfinished last line is held back until its newline: code appears line by
+line, and a partial line is never shown with a highlighting that the next
+frame would take back. Multi-line constructs longer than the context may be
+highlighted slightly differently from the final render while the fence is
+open; the finished block is rendered once, exactly, when it is frozen.
+"""
+
+from __future__ import annotations
+
+import re
+
+from markdown_it.common.utils import escapeHtml
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+
+from streaming.markdown.highlight import code_block_html, lexer_for, normalise_lang
+from streaming.markdown.render import sanitise
+
+# Lines lexed before the new ones for context when the last line ended inside
+# a string or multi-line comment (a docstring): enough for most; lexed only
+# then, as Pygments costs about as much per context line as per new line.
+CONTEXT_LINES = 12
+# The last span of a line's HTML: a string or comment class may go on.
+_LAST_CLASS_RE = re.compile(r'<span class="([a-z0-9]+)">[^<]*</span>\s*$')
+
+_FORMATTER = HtmlFormatter(nowrap=True)
+_CODE_END = "</code></pre></div>\n"
+
+
+class OpenFence:
+    """The tail HTML of one open fence whose content starts at ``content_start``.
+
+    ``render(live)`` takes the whole live source (opener line included) each
+    time; what was rendered before is kept, so each call costs O(new lines).
+    """
+
+    def __init__(self, *, info: str, indent: int, content_start: int) -> None:
+        self._lexer: Lexer | None = lexer_for(normalise_lang(info))
+        self._indent = indent
+        self._content_start = content_start
+        empty = sanitise(code_block_html("", info))
+        assert empty.endswith(_CODE_END)
+        self._head = empty.removesuffix(_CODE_END)
+        self._lines: list[str] = []  # completed source lines, indentation removed
+        self._body: list[str] = []  # their sanitised HTML, in chunks
+        self._done = content_start  # source offset up to which lines are rendered
+
+    def render(self, live: str) -> str:
+        """The tail HTML for ``live``, the whole live source of the open fence."""
+        end = live.rfind("\n") + 1
+        if end > self._done:
+            new = [self._strip(line) for line in live[self._done : end].split("\n")[:-1]]
+            self._done = end
+            self._body.append(self._highlight(new))
+            self._lines.extend(new)
+        return self._head + "".join(self._body) + _CODE_END
+
+    def _strip(self, line: str) -> str:
+        # CommonMark: up to the opener's indentation is removed from each line.
+        spaces = len(line) - len(line.lstrip(" "))
+        return line[min(spaces, self._indent) :]
+
+    def _highlight(self, new: list[str]) -> str:
+        if self._lexer is None:
+            return sanitise(escapeHtml("".join(line + "\n" for line in new)))
+        last = _LAST_CLASS_RE.search(self._body[-1]) if self._body else None
+        in_text = last is not None and (last.group(1)[0] == "s" or last.group(1) == "cm")
+        context = self._lines[-CONTEXT_LINES:] if in_text else []
+        source = "".join(line + "\n" for line in [*context, *new])
+        html = highlight(source, self._lexer, _FORMATTER)
+        start = 0
+        for _ in context:  # each source line is one output line (see the docstring)
+            start = html.index("\n", start) + 1
+        return sanitise(html[start:])
