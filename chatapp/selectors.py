@@ -6,11 +6,13 @@ user's conversation is simply not found (404), never "forbidden".
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from chatapp.models import Conversation, Message
 from streaming.providers.base import ChatMessage
@@ -58,6 +60,14 @@ def conversation_has_live_answer(*, conversation: Conversation) -> bool:
 
 def live_run_count(*, user: User) -> int:
     return Message.objects.filter(conversation__user=user, status__in=Message.LIVE_STATUSES).count()
+
+
+def recent_send_count(*, user: User, seconds: int) -> int:
+    """Answers requested in the last ``seconds`` (one per send or retry), across processes."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    return Message.objects.filter(
+        conversation__user=user, role=Message.Role.ASSISTANT, created_at__gte=since
+    ).count()
 
 
 def prompt_for(*, answer: Message) -> list[ChatMessage]:

@@ -62,6 +62,11 @@ def _check_model(model: str) -> None:
 
 
 def _check_capacity(user: User) -> None:
+    if selectors.recent_send_count(user=user, seconds=60) >= settings.SPOOL_MAX_SENDS_PER_MINUTE:
+        raise SendError(
+            "You are sending messages faster than Spool allows. Wait a minute, then send again; "
+            "your text is kept."
+        )
     limit = settings.SPOOL_MAX_CONCURRENT_RUNS_PER_USER
     if selectors.live_run_count(user=user) >= limit:
         raise SendError(

@@ -217,6 +217,9 @@ SPOOL_DEMO_TOKEN_DELAY_S = env_float("SPOOL_DEMO_TOKEN_DELAY_S", 0.03)
 
 SPOOL_MAX_MESSAGE_CHARS = int(os.environ.get("SPOOL_MAX_MESSAGE_CHARS", "16000"))
 SPOOL_MAX_CONCURRENT_RUNS_PER_USER = int(os.environ.get("SPOOL_MAX_CONCURRENT_RUNS", "2"))
+# Sends (messages and retries) per user per minute: a person never needs more,
+# a script that loops on the model bill does.
+SPOOL_MAX_SENDS_PER_MINUTE = int(os.environ.get("SPOOL_MAX_SENDS_PER_MINUTE", "20"))
 
 # Run budgets (see streaming/runs.py): none of them may be exceeded silently.
 SPOOL_IDLE_TIMEOUT_S = env_float("SPOOL_IDLE_TIMEOUT_S", 30.0)

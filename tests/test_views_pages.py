@@ -134,3 +134,13 @@ def test_answer_left_streaming_by_a_crash_is_shown_interrupted(
     assert "Interrupted:" in html
     assert "<strong>written</strong>" in html
     assert "sse-connect" not in html
+
+
+def test_sending_too_fast_is_refused_with_the_text_kept(
+    web: Client, conversation: Conversation, settings
+) -> None:
+    settings.SPOOL_MAX_SENDS_PER_MINUTE = 1  # the fixture's answer already counts
+    r = web.post("/c/new", {"text": "one more", "model": "demo"})
+    assert r.status_code == 422
+    assert "faster than Spool allows" in r.content.decode()
+    assert "one more</textarea>" in r.content.decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support.client import PASSWORD
 
@@ -21,14 +21,19 @@ def sign_up(page: Page, base: str, name: str) -> None:
     expect(page.get_by_role("heading", name="New conversation")).to_be_visible()
 
 
+def ask(page: Page, text: str) -> Locator:
+    """Type into the composer, press Enter; the newest answer on the page."""
+    composer = page.get_by_label("Message")
+    composer.fill(text)
+    composer.press("Enter")
+    return page.locator("article.msg-assistant").last
+
+
 def test_send_watch_stream_stop_and_reload(page: Page, spool_server, fake_llm) -> None:
     base = spool_server.url
     sign_up(page, base, "browser-ada")
     composer = page.get_by_label("Message")
-    composer.fill("[long] tell me a story")
-    composer.press("Enter")
-
-    answer = page.locator("article.msg-assistant").last
+    answer = ask(page, "[long] tell me a story")
     expect(answer).to_have_attribute("aria-busy", "true")
     # Text streams in as formatted HTML, block after block.
     expect(answer.locator(".blocks p").first).to_contain_text("Paragraph 0", timeout=10_000)
@@ -59,14 +64,11 @@ def test_follow_up_streams_in_place_and_keeps_text_on_error(page: Page, spool_se
     base = spool_server.url
     sign_up(page, base, "browser-bob")
     composer = page.get_by_label("Message")
-    composer.fill("hello there")
-    composer.press("Enter")
-    first = page.locator("article.msg-assistant").first
+    first = ask(page, "hello there")
     expect(first.locator("footer .metrics")).to_be_visible(timeout=15_000)
     url = page.url
 
-    composer.fill("a second question")
-    composer.press("Enter")
+    ask(page, "a second question")
     expect(page.locator("article.msg-user")).to_have_count(2)
     expect(page.locator("article.msg-assistant")).to_have_count(2)
     assert page.url == url, "the follow-up must not reload the page"
@@ -87,10 +89,7 @@ def test_follow_up_streams_in_place_and_keeps_text_on_error(page: Page, spool_se
 def test_code_is_highlighted_while_the_fence_is_still_open(page: Page, spool_server) -> None:
     base = spool_server.url
     sign_up(page, base, "browser-cy")
-    composer = page.get_by_label("Message")
-    composer.fill("[code] write some python")
-    composer.press("Enter")
-    answer = page.locator("article.msg-assistant").last
+    answer = ask(page, "[code] write some python")
     code = answer.locator("pre code.language-python")
     expect(code).to_be_visible(timeout=10_000)
     # Pygments classes on tokens while the answer (and the fence) is still streaming.
@@ -109,10 +108,7 @@ def test_streamed_page_equals_the_saved_answer(page: Page, spool_server) -> None
     """The DOM built from blocks, tails and tail-appends is the saved answer."""
     base = spool_server.url
     sign_up(page, base, "browser-dee")
-    composer = page.get_by_label("Message")
-    composer.fill("[long] check what the page built")
-    composer.press("Enter")
-    answer = page.locator("article.msg-assistant").last
+    answer = ask(page, "[long] check what the page built")
     expect(answer.locator("footer .metrics")).to_be_visible(timeout=20_000)
     streamed = answer.locator(".msg-body").evaluate(BODY_HTML)
     page.reload()
