@@ -18,9 +18,11 @@ would send: every new block once; when the tail changed, the html of its
 ``tail_ops`` if set (a ``tail-append`` event), else the whole tail; a replace.
 The naive renderer sends its whole output every frame. "max gap" is the
 longest simulated time between two frames with a visible change while text
-is still arriving (from the first visible frame to the last delta). Targets:
+is still arriving (from the first visible frame to the last delta), "p95
+gap" the 95th percentile of those gaps. Targets:
 incremental CPU <= 3x one-shot and >= 10x cheaper than naive on the
-5,000-token answer; worst frame <= 5 ms; bytes <= 3x the final HTML on the
+5,000-token answer; worst frame <= 5 ms (each frame's best of the runs, then
+the worst of those); bytes <= 3x the final HTML on the
 realistic answers, <= 5x on the 300-line code block; a visible change at
 least every ~100-150 ms while text arrives.
 """
@@ -34,7 +36,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -74,6 +76,8 @@ class Result:
     worst_frame_ms: float
     bytes_sent: int
     max_gap_ms: float = 0.0
+    p95_gap_ms: float = 0.0
+    frame_ms: list[float] = field(default_factory=list)  # incremental: each frame's CPU
 
 
 def frame_bytes(frame: Frame) -> int:
@@ -93,6 +97,7 @@ def run_incremental(deltas: list[str]) -> tuple[Result, StreamingMarkdown]:
     renderer = StreamingMarkdown()
     sent = 0
     total = worst = 0.0
+    times: list[float] = []
     visible: list[int] = []  # indices of frames that change what the page shows
     for k, delta in enumerate([*deltas, None]):
         start = time.thread_time_ns()
@@ -100,12 +105,14 @@ def run_incremental(deltas: list[str]) -> tuple[Result, StreamingMarkdown]:
         elapsed = (time.thread_time_ns() - start) / 1e6
         total += elapsed
         worst = max(worst, elapsed)
+        times.append(elapsed)
         sent += frame_bytes(frame)
         if delta is not None and (frame.new_blocks or frame.tail_changed):
             visible.append(k)
     stops = [*visible, len(deltas) - 1]
-    gap = max((b - a for a, b in itertools.pairwise(stops)), default=0)
-    return Result(total, worst, sent, gap * FRAME_MS), renderer
+    gaps = sorted(b - a for a, b in itertools.pairwise(stops)) or [0]
+    p95 = gaps[int(0.95 * (len(gaps) - 1))]
+    return Result(total, worst, sent, gaps[-1] * FRAME_MS, p95 * FRAME_MS, times), renderer
 
 
 def run_naive(deltas: list[str]) -> Result:
@@ -135,11 +142,11 @@ def main() -> None:
     header = (
         f"{'document':<16}{'tokens':>7}{'frames':>7}{'one-shot':>10}{'incr':>9}{'naive':>10}"
         f"{'incr/1shot':>11}{'naive/incr':>11}{'worst':>8}{'naive worst':>12}"
-        f"{'bytes':>7}{'naive bytes':>12}{'max gap':>8}{'repl':>5}"
+        f"{'bytes':>7}{'naive bytes':>12}{'max gap':>8}{'p95 gap':>8}{'repl':>5}"
     )
     print(header)
     print(f"{'':<16}{'':>7}{'':>7}{'ms':>10}{'ms':>9}{'ms':>10}{'':>11}{'':>11}{'ms':>8}"
-          f"{'ms':>12}{'/final':>7}{'/final':>12}{'ms':>8}")  # fmt: skip
+          f"{'ms':>12}{'/final':>7}{'/final':>12}{'ms':>8}{'ms':>8}")  # fmt: skip
     gc.disable()  # as timeit does: a collection landing in one run is noise
     for path in sorted(CORPUS.glob("*.md")):
         text = path.read_text()
@@ -152,9 +159,12 @@ def main() -> None:
         assert renderer.html == final, f"{path.name}: streamed HTML differs from one-shot"
         incr = Result(
             min(r.cpu_ms for r, _ in runs),
-            min(r.worst_frame_ms for r, _ in runs),
+            # Each frame's best of the runs, then the worst frame: a frame that
+            # was preempted or hit a cold cache in one run is noise.
+            max(map(min, zip(*(r.frame_ms for r, _ in runs), strict=True))),
             runs[0][0].bytes_sent,
             runs[0][0].max_gap_ms,
+            runs[0][0].p95_gap_ms,
         )
         naive = run_naive(deltas) if not args.no_naive else Result(float("nan"), float("nan"), 0)
         print(
@@ -162,7 +172,7 @@ def main() -> None:
             f"{incr.cpu_ms:>9.1f}{naive.cpu_ms:>10.0f}{incr.cpu_ms / one_shot:>11.2f}"
             f"{naive.cpu_ms / incr.cpu_ms:>11.1f}{incr.worst_frame_ms:>8.2f}"
             f"{naive.worst_frame_ms:>12.2f}{incr.bytes_sent / final_bytes:>7.2f}"
-            f"{naive.bytes_sent / final_bytes:>12.1f}{incr.max_gap_ms:>8.0f}"
+            f"{naive.bytes_sent / final_bytes:>12.1f}{incr.max_gap_ms:>8.0f}{incr.p95_gap_ms:>8.0f}"
             f"{renderer.full_replacements:>5}"
         )
 

@@ -11,7 +11,9 @@ Public API (used by the run and for stored messages):
 
 Modules: ``render`` (markdown-it, link policy, nh3), ``highlight`` (Pygments
 code blocks and their CSS), ``repair`` (tail repairs), ``speech`` (plain text
-for screen readers), ``stream`` (the incremental renderer).
+for screen readers), ``stream`` (the incremental renderer), ``blocks`` (when a
+block is finished), ``ops`` (append-only tail ops), ``fence`` (an open code
+fence, line by line), ``append`` (the plain-text fast path).
 """
 
 from __future__ import annotations

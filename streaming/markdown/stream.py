@@ -17,7 +17,8 @@ How a frame is made (``feed``):
 2. The tail: the live region is repaired (``repair.repair_tail``) and rendered
    every ``TAIL_EVERY_FRAMES`` frames while it grows. An open top-level fence
    is rendered by ``fence.OpenFence`` instead: completed lines only, each
-   highlighted once. ``Frame.tail_ops`` carries the append-only ops
+   highlighted once. Plain words typed mid-line between renders are appended
+   without a render (``append.PlainAppend``). ``Frame.tail_ops`` carries the append-only ops
    (``ops.diff_tail``) that turn the previous frame's tail into this one, so
    the wire carries what was added, not the whole tail again; None when
    something shown changed or blocks were frozen in this frame.
@@ -34,6 +35,7 @@ from typing import Any
 
 from markdown_it.token import Token
 
+from streaming.markdown.append import PlainAppend
 from streaming.markdown.blocks import (
     continuation,
     ends_blank,
@@ -44,7 +46,7 @@ from streaming.markdown.blocks import (
     offset_of_line,
 )
 from streaming.markdown.fence import OpenFence
-from streaming.markdown.ops import TailOp, diff_tail, trailing_run
+from streaming.markdown.ops import TailOp, diff_tail
 from streaming.markdown.render import (
     BLOCK_MD,
     MD,
@@ -56,20 +58,10 @@ from streaming.markdown.render import (
 from streaming.markdown.repair import repair_tail
 from streaming.markdown.speech import speech_for_block
 
-# Re-render the growing tail at most once per this many frames: 2 at 50 ms
-# frames is ~10 visible updates a second, smooth for reading; each costs a
-# repair + parse + render of the live block. Plain text appended mid-line is
-# shown every frame without a render (``_append_plain``).
+# Full tail re-renders (repair + parse + render of the live block) at most
+# once per this many frames: ~10 a second at 50 ms frames. Plain text typed
+# mid-line and an open fence's new lines are shown every frame, cheaply.
 TAIL_EVERY_FRAMES = 2
-
-# Plain text appended mid-line to a tail that needed no repair is shown
-# without a re-render (see ``_append_plain``): these characters cannot open,
-# close or complete any markdown construct, and never need escaping.
-_PLAIN_RE = re.compile(r"[^\W_]|[ ,.;:?'-]")
-_PLAIN_DELTA_RE = re.compile(r"(?:[^\W_]|[ ,.;:?'-])+")
-# What the repair may have added at the end for the fast path still to apply:
-# closers of an open code span or emphasis, which plain text goes inside.
-_CLOSERS_RE = re.compile(r"[*_~`]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +114,8 @@ class StreamingMarkdown:
         self._tail = ""
         self._tail_src_len = -1  # live source length at the last tail render; -1: none
         self._frames_since_tail = 0
-        self._append_at: int | None = None  # where plain text joins the tail; None: no fast path
-        self._append_depth = 0  # the TailOp depth of that position
-        self._append_pending = ""  # trailing spaces of the source, not shown yet
+        self._plain = PlainAppend()  # the fast path for plain text typed mid-line
+        self._repaired: str | None = None  # the repaired live source of the current tail
         self._open_fence: re.Pattern[str] | None = None  # closer of an open top-level fence
         self._fence: OpenFence | None = None  # renders the open top-level fence's lines
         self._continuation: re.Pattern[str] | None = None  # lines continuing the live block
@@ -154,10 +145,15 @@ class StreamingMarkdown:
         self.text += self._normalise(delta)
         self._frames_since_tail += 1
         new_blocks, spoken = self._freeze()
-        if not new_blocks and self._append_at is not None:
-            appended = self._append_plain()
+        if not new_blocks and self._plain.armed:
+            delta = self.text[self._live_from + self._tail_src_len :]
+            appended = self._plain.append(delta, self._tail)
             if appended is not None:
-                return appended
+                self._tail_src_len += len(delta)
+                self._repaired = None  # the tail no longer matches it
+                changed = appended[0] != self._tail
+                self._tail = appended[0]
+                return Frame(tail=self._tail, tail_changed=changed, tail_ops=appended[1])
         if not new_blocks and not self._tail_due():
             return Frame(tail=self._tail, tail_changed=False, tail_ops=[])
         previous = self._tail
@@ -251,7 +247,8 @@ class StreamingMarkdown:
         self._live_from += boundary
         self._blocks.extend(html)
         self._tail_src_len = -1
-        self._append_at = None
+        self._repaired = None
+        self._plain.disarm()
         rest = region[boundary:]
         rest_tokens = BLOCK_MD.parse(rest, {}) if rest.strip() else []
         self._watch_live(rest, rest_tokens, top_level_starts(rest_tokens))
@@ -283,66 +280,34 @@ class StreamingMarkdown:
         )
 
     def _tail_due(self) -> bool:
-        """Whether to re-render the tail now: it grew, and not too soon after the last."""
+        """Whether to re-render the tail now: it grew, and not too soon after the last.
+
+        An open fence renders only its new lines, and an empty tail is cheap:
+        those are rendered every frame.
+        """
         live_len = len(self.text) - self._live_from
         if live_len == self._tail_src_len:
             return False
-        return self._tail_src_len <= 0 or self._frames_since_tail >= TAIL_EVERY_FRAMES
+        if self._tail_src_len <= 0 or not self._tail or self._fence is not None:
+            return True
+        return self._frames_since_tail >= TAIL_EVERY_FRAMES
 
     def _render_tail(self) -> None:
         live = self.text[self._live_from :]
         self._tail_src_len = len(live)
-        self._frames_since_tail = 0
-        self._append_at = None
+        self._plain.disarm()
         if self._fence is not None:
+            self._frames_since_tail = 0
             self._tail = self._fence.render(live)
             return
-        env: dict[str, Any] = {"references": dict(self._refs)}
         repaired = repair_tail(live, live_type=self._live_type)
-        tokens = MD.parse(repaired, env)
-        self._tail = "".join(render_block(block, env) for block in split_blocks(tokens))
-        shown = live.rstrip(" ")
-        line = shown[shown.rfind("\n") + 1 :]
-        spaces = live[len(shown) :]
-        closers = repaired[len(shown) : len(repaired) - len(spaces)]
-        if not (
-            self.fast_appends
-            and repaired.startswith(shown)
-            and repaired.endswith(spaces)
-            and _CLOSERS_RE.fullmatch(closers)
-            and _PLAIN_RE.fullmatch(shown[-1:])
-            and any(char.isalpha() for char in line)
-        ):
-            return
-        run = trailing_run(self._tail)
-        if run and self._tail.endswith(shown[-1], 0, run[0]):
-            self._append_at, self._append_depth = run[0], len(run)
-            self._append_pending = spaces
-
-    def _append_plain(self) -> Frame | None:
-        """The frame for plain text appended mid-line since the last render, or None.
-
-        Only after a render whose source needed no repair but closers at the
-        end (of an open code span or emphasis) and ends, mid-line after a
-        letter, with plain text that shows as the last text before the tail's
-        innermost closing tag. Appending more plain text (no newline,
-        no markup character) there is exactly what a re-render would produce:
-        it cannot start or end a block (the line already has a letter, so its
-        start is decided) nor open, close or complete inline markup. Trailing
-        spaces are held back, as rendering strips them.
-        """
-        assert self._append_at is not None
-        delta = self.text[self._live_from + self._tail_src_len :]
-        if not _PLAIN_DELTA_RE.fullmatch(delta):
-            return None
-        self._tail_src_len += len(delta)
-        shown = delta.rstrip(" ")
-        if not shown:
-            self._append_pending += delta
-            return Frame(tail=self._tail, tail_changed=False, tail_ops=[])
-        html = self._append_pending + shown
-        self._append_pending = delta[len(shown) :]
-        at = self._append_at
-        self._tail = self._tail[:at] + html + self._tail[at:]
-        self._append_at = at + len(html)
-        return Frame(tail=self._tail, tail_ops=[(self._append_depth, html)])
+        if repaired != self._repaired or not self._tail:
+            # Unchanged after repair (a held-back table row or list marker):
+            # the same HTML, and the next frame may render at once.
+            self._frames_since_tail = 0
+            self._repaired = repaired
+            env: dict[str, Any] = {"references": dict(self._refs)}
+            tokens = MD.parse(repaired, env)
+            self._tail = "".join(render_block(block, env) for block in split_blocks(tokens))
+        if self.fast_appends:
+            self._plain.arm(live, repaired, self._tail)

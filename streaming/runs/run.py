@@ -209,7 +209,7 @@ class Run:
         if frame.new_blocks or frame.tail != self._last_tail:
             # Ops grow the tail the page shows; after new blocks the page's
             # tail no longer matches, so the whole tail is sent.
-            ops = None if frame.new_blocks else getattr(frame, "tail_ops", None)
+            ops = None if frame.new_blocks else frame.tail_ops
             self._last_tail = frame.tail
             await self._emit(EventType.TAIL, {"html": frame.tail, "ops": ops})
         now = time.monotonic()
