@@ -32,7 +32,7 @@ from streaming.snapshot import Snapshot
 
 # What #sr-status says once per transition (A11Y.md, section 4).
 STATUS_TEXT = {
-    "streaming": "Generating answer…",
+    "generating": "Generating answer…",
     "complete": "Answer complete.",
     "stopped": "Stopped. Partial answer kept.",
     "interrupted": "Answer interrupted. Partial answer kept.",

@@ -224,3 +224,29 @@ async def test_a_bug_in_a_provider_fails_the_run_cleanly(run_id) -> None:
     assert (msg.status, msg.error_code) == ("failed", "internal")
     assert msg.content == "before the bug "
     assert events[-1].type is EventType.FINAL
+
+
+async def test_slow_first_block_says_generating_once(run_id, openai_server) -> None:
+    from tests.fakes.scripts import Stall
+
+    openai_server.enqueue(Script((Stall(1.3),)).then_text("Hello there.").then_finish())
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    states = [e.data["state"] for e in events if e.type is EventType.STATUS]
+    assert states == ["streaming", "generating"]
+
+
+async def test_quick_first_block_is_not_announced_as_generating(run_id, openai_server) -> None:
+    # The first block is finished at once; the model then pauses past the notice time.
+    openai_server.enqueue(
+        Script.text("First block.\n\nSecond", finish=None)
+        .then_stall(1.5)
+        .then_text(" block.")
+        .then_finish()
+    )
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    states = [e.data["state"] for e in events if e.type is EventType.STATUS]
+    assert states == ["streaming"]

@@ -41,6 +41,9 @@ FRAME_INTERVAL_S = 0.05
 CHECKPOINT_INTERVAL_S = 1.0
 # Screen readers get whole blocks, at most this often (A11Y.md: bursts merge or drop).
 ANNOUNCE_INTERVAL_S = 2.5
+# "Generating answer…" is said only when the first block takes longer than this;
+# a quick first block speaks for itself (A11Y.md, section 4).
+GENERATING_NOTICE_S = 1.0
 
 CancelReason = Literal["stop", "detach"]
 
@@ -143,12 +146,19 @@ class Run:
     async def _consume(self, queue: asyncio.Queue[ProviderEvent | BaseException | _End]) -> str:
         wall_deadline = self._clock.accepted_at + self._budgets.wall_clock_s
         last_event_at = time.monotonic()
+        notice_at: float | None = last_event_at + GENERATING_NOTICE_S
         next_frame_at = 0.0
         while True:
             now = time.monotonic()
+            if notice_at is not None and (self._markdown.block_count or now >= notice_at):
+                if not self._markdown.block_count:
+                    await self._emit(EventType.STATUS, {"state": "generating"})
+                notice_at = None
             waits = [wall_deadline - now, last_event_at + self._budgets.idle_timeout_s - now]
             if self._pending:
                 waits.append(next_frame_at - now)
+            if notice_at is not None:
+                waits.append(notice_at - now)
             try:
                 item = await asyncio.wait_for(queue.get(), max(0.0, min(waits)))
             except TimeoutError:
@@ -156,6 +166,8 @@ class Run:
                 if self._pending and now >= next_frame_at:
                     await self._frame()
                     next_frame_at = now + FRAME_INTERVAL_S
+                elif notice_at is not None and now >= notice_at:
+                    continue  # said at the top of the loop
                 elif now >= wall_deadline:
                     self._finish_reason = "time_limit"
                     return "truncated"
