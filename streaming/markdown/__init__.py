@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from streaming.markdown.ops import TailOp, apply_ops, diff_tail
+from streaming.markdown.ops import Frame, TailOp, apply_ops, diff_tail
 from streaming.markdown.render import parse, render_markdown, split_blocks
 from streaming.markdown.speech import speech_for_block
-from streaming.markdown.stream import TAIL_EVERY_FRAMES, Frame, StreamingMarkdown
+from streaming.markdown.stream import TAIL_EVERY_FRAMES, StreamingMarkdown
 
 
 def speech_for_markdown(text: str) -> list[str]:

@@ -19,11 +19,14 @@ Every op's html is a balanced fragment: each element it opens it closes, and
 it has no stray closing tag. The HTML here is the sanitiser's serialisation:
 tags are well formed, attribute values double-quoted with ``<``/``>``/``"``
 escaped, text has ``<`` escaped.
+
+``Frame`` (the renderer's output per frame, which carries the ops) is here too.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 TailOp = tuple[int, str]
 
@@ -155,3 +158,30 @@ def diff_tail(prev: str, new: str) -> list[TailOp] | None:
         if end > q:
             ops.append((depth, new[q:end]))
         p, q, depth = close.end(), end + len(tag), depth - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One frame of HTML for the page.
+
+    ``new_blocks``: finished top-level blocks, each appended once (``beforeend``).
+    ``tail``: the whole current live tail HTML (replaces the page's tail when
+    ``tail_ops`` is None; kept for snapshots either way).
+    ``replace``: only from ``finish()``: the full HTML replacing blocks and tail,
+    when a late change (a reference definition) altered a frozen block.
+    ``spoken``: plain text for screen readers, one string per ``new_blocks``
+    entry; from ``finish()`` also one more for the final tail block (if any).
+    ``tail_changed``: False when ``tail`` equals the previous frame's, so it
+    need not be sent again.
+    ``tail_ops``: when not None, append-only ops (``ops.TailOp``) that turn the
+    previous frame's ``tail`` into this ``tail`` (``[]``: unchanged). None when
+    the tail must be replaced: something shown changed, or this frame has
+    ``new_blocks`` (the page's tail then restarts after them), or ``finish()``.
+    """
+
+    new_blocks: list[str] = field(default_factory=list)
+    tail: str = ""
+    replace: str | None = None
+    spoken: list[str] = field(default_factory=list)
+    tail_changed: bool = True
+    tail_ops: list[TailOp] | None = None

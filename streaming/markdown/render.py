@@ -19,6 +19,7 @@ Safety, in depth:
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -155,6 +156,36 @@ MD = _build()
 # blocks start, at a fraction of the cost of a full parse.
 BLOCK_MD = _build()
 BLOCK_MD.core.ruler.enableOnly(["normalize", "block"])
+# Tests turn this off to compare ``parse_after_block`` with full parses.
+REUSE_BLOCK_PARSE = True
+
+
+# The core rules after "normalize" and "block": run on tokens of a block parse.
+_AFTER_BLOCK = MD.core.ruler.getRules("")[2:]
+assert [rule.__name__ for rule in MD.core.ruler.getRules("")[:2]] == ["normalize", "block"]
+_last_block = threading.local()  # the last ``block_parse``: (src, tokens, env)
+
+
+def block_parse(src: str) -> list[Token]:
+    """``BLOCK_MD.parse(src)``, kept for a following ``parse_after_block(src)``."""
+    env: dict[str, Any] = {}
+    tokens = BLOCK_MD.parse(src, env)
+    _last_block.value = (src, tokens, env)
+    return tokens
+
+
+def parse_after_block(src: str, env: dict[str, Any]) -> list[Token]:
+    """``MD.parse(src, env)``, without its block parse when the last ``block_parse``
+    in this thread was of ``src`` and found no reference definition (the only
+    part of the block parse that depends on ``env``). Those tokens are used up."""
+    last = getattr(_last_block, "value", None)
+    _last_block.value = None
+    if last is None or last[0] != src or last[2].get("references") or not REUSE_BLOCK_PARSE:
+        return MD.parse(src, env)
+    state = StateCore(src, MD, env, last[1])
+    for rule in _AFTER_BLOCK:
+        rule(state)
+    return state.tokens
 
 
 def top_level_starts(tokens: Sequence[Token]) -> list[int]:

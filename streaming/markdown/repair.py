@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from markdown_it.token import Token
 
-from streaming.markdown.render import BLOCK_MD
+from streaming.markdown.render import block_parse
 
 # Container prefixes a line may start with: block quotes and list markers.
 _CONTAINER_PREFIX_RE = re.compile(r"(?:[ \t]*(?:>|[-+*]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*")
@@ -98,7 +98,7 @@ def repair_tail(src: str, *, live_type: str = "") -> str:
         return src[: offsets[-1]]
     # The line the reader is looking at: the partial one, else the last complete one.
     line = len(offsets) - 1 if partial else len(offsets) - 2
-    token, parent = _covering(BLOCK_MD.parse(src), line)
+    token, parent = _covering(block_parse(src), line)
 
     if token is not None and token.type in _CODE_TYPES:
         assert token.map is not None
@@ -111,7 +111,7 @@ def repair_tail(src: str, *, live_type: str = "") -> str:
     if partial and _holds_back_partial(partial):
         src = src[: offsets[-1]]  # offsets[-1] is now the start of an empty line
         line = len(offsets) - 2
-        token, parent = _covering(BLOCK_MD.parse(src), line) if src.strip() else (None, None)
+        token, parent = _covering(block_parse(src), line) if src.strip() else (None, None)
         if token is not None and token.type in _CODE_TYPES:
             return src
 

@@ -15,7 +15,8 @@ How a frame is made (``feed``):
    later parses. An open top-level fence is only re-parsed when a line that
    may close it arrives.
 2. The tail: the live region is repaired (``repair.repair_tail``) and rendered
-   every ``TAIL_EVERY_FRAMES`` frames while it grows. An open top-level fence
+   every ``TAIL_EVERY_FRAMES`` frames while it grows (a live list: only its
+   last item, ``tail.LiveList``). An open top-level fence
    is rendered by ``fence.OpenFence`` instead: completed lines only, each
    highlighted once. Plain words typed mid-line between renders are appended
    without a render (``append.PlainAppend``). ``Frame.tail_ops`` carries the append-only ops
@@ -30,7 +31,6 @@ How a frame is made (``feed``):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from markdown_it.token import Token
@@ -46,7 +46,7 @@ from streaming.markdown.blocks import (
     offset_of_line,
 )
 from streaming.markdown.fence import OpenFence
-from streaming.markdown.ops import TailOp, diff_tail
+from streaming.markdown.ops import Frame, diff_tail
 from streaming.markdown.render import (
     BLOCK_MD,
     MD,
@@ -55,40 +55,13 @@ from streaming.markdown.render import (
     split_blocks,
     top_level_starts,
 )
-from streaming.markdown.repair import repair_tail
 from streaming.markdown.speech import speech_for_block
+from streaming.markdown.tail import LiveList, render_source, render_tail
 
 # Full tail re-renders (repair + parse + render of the live block) at most
 # once per this many frames: ~10 a second at 50 ms frames. Plain text typed
 # mid-line and an open fence's new lines are shown every frame, cheaply.
 TAIL_EVERY_FRAMES = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One frame of HTML for the page.
-
-    ``new_blocks``: finished top-level blocks, each appended once (``beforeend``).
-    ``tail``: the whole current live tail HTML (replaces the page's tail when
-    ``tail_ops`` is None; kept for snapshots either way).
-    ``replace``: only from ``finish()``: the full HTML replacing blocks and tail,
-    when a late change (a reference definition) altered a frozen block.
-    ``spoken``: plain text for screen readers, one string per ``new_blocks``
-    entry; from ``finish()`` also one more for the final tail block (if any).
-    ``tail_changed``: False when ``tail`` equals the previous frame's, so it
-    need not be sent again.
-    ``tail_ops``: when not None, append-only ops (``ops.TailOp``) that turn the
-    previous frame's ``tail`` into this ``tail`` (``[]``: unchanged). None when
-    the tail must be replaced: something shown changed, or this frame has
-    ``new_blocks`` (the page's tail then restarts after them), or ``finish()``.
-    """
-
-    new_blocks: list[str] = field(default_factory=list)
-    tail: str = ""
-    replace: str | None = None
-    spoken: list[str] = field(default_factory=list)
-    tail_changed: bool = True
-    tail_ops: list[TailOp] | None = None
 
 
 class StreamingMarkdown:
@@ -102,6 +75,7 @@ class StreamingMarkdown:
 
     # Tests turn the plain-text fast path off to compare it with full renders.
     fast_appends = True
+    fast_lists = True  # likewise the live list's last-item render (``tail.LiveList``)
 
     def __init__(self) -> None:
         self.text = ""
@@ -115,6 +89,7 @@ class StreamingMarkdown:
         self._tail_src_len = -1  # live source length at the last tail render; -1: none
         self._frames_since_tail = 0
         self._plain = PlainAppend()  # the fast path for plain text typed mid-line
+        self._lists: LiveList | None = LiveList() if self.fast_lists else None
         self._repaired: str | None = None  # the repaired live source of the current tail
         self._open_fence: re.Pattern[str] | None = None  # closer of an open top-level fence
         self._fence: OpenFence | None = None  # renders the open top-level fence's lines
@@ -300,14 +275,13 @@ class StreamingMarkdown:
             self._frames_since_tail = 0
             self._tail = self._fence.render(live)
             return
-        repaired = repair_tail(live, live_type=self._live_type)
+        repaired, html = render_tail(live, self._live_type, self._refs, self._lists)
+        # Unchanged after repair (a held-back table row or list marker): the
+        # same HTML, and the next frame may render at once. A live list may
+        # come back rendered already (``tail.LiveList``), else render here.
         if repaired != self._repaired or not self._tail:
-            # Unchanged after repair (a held-back table row or list marker):
-            # the same HTML, and the next frame may render at once.
             self._frames_since_tail = 0
             self._repaired = repaired
-            env: dict[str, Any] = {"references": dict(self._refs)}
-            tokens = MD.parse(repaired, env)
-            self._tail = "".join(render_block(block, env) for block in split_blocks(tokens))
+            self._tail = html if html is not None else render_source(repaired, self._refs)[1]
         if self.fast_appends:
             self._plain.arm(live, repaired, self._tail)
