@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import FAKE_MODEL, POSTGRES, REDIS, require_service, spool_env
-from tests.support.client import SpoolClient, SSEEvent
+from tests.support.client import SpoolClient, count
 from tests.support.daphne import DaphneServer, run_daphne
 from tests.test_views_stream import PageModel
 
@@ -77,12 +77,7 @@ def test_resume_on_the_other_process_without_duplicates(pair) -> None:
     a, b = pair
     user = SpoolClient(a.url).signup()
     _, mid = user.start_conversation("[long] cut and resume", model=FAKE_MODEL)
-    first: list[SSEEvent] = []
-    for item in user.stream(mid):
-        if isinstance(item, SSEEvent):
-            first.append(item)
-            if sum(e.event == "block" for e in first) >= 3:
-                break
+    first = user.stream_until(mid, count("block", 3))
     rest = on(b, user).stream_events(mid, last_event_id=first[-1].id)
     assert "blocks" not in [e.event for e in rest]
     ids = [int(e.id) for e in first + rest if e.id]
@@ -96,11 +91,7 @@ def test_stop_sent_to_the_other_process_stops_the_owner(pair, fake_llm) -> None:
     user = SpoolClient(a.url).signup()
     _, mid = user.start_conversation("[long] stop me from B", model=FAKE_MODEL)
     user_b = on(b, user)
-    seen = None
-    for item in user_b.stream(mid):
-        if isinstance(item, SSEEvent) and item.event == "block":
-            seen = item.id
-            break
+    seen = user_b.stream_until(mid, count("block", 1))[-1].id
     hangups = sum(r.hung_up for r in fake_llm.chat_requests)
     started = time.monotonic()
     r = user_b.post(f"/m/{mid}/stop", {"seen": seen or ""}, headers={"HX-Request": "true"})

@@ -9,7 +9,7 @@ import time
 
 from tests.conftest import FAKE_MODEL
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.support.client import SpoolClient, SSEEvent, live_message_id
+from tests.support.client import SpoolClient, SSEEvent, count, live_message_id
 from tests.support.daphne import DaphneServer
 
 
@@ -97,12 +97,7 @@ def test_response_headers_keep_proxies_from_buffering(client):
 
 def test_resume_with_last_event_id_continues_without_duplicates(client, spool_server):
     _, mid = client.start_conversation("[long] resume me", model=FAKE_MODEL)
-    first: list[SSEEvent] = []
-    for item in client.stream(mid):
-        if isinstance(item, SSEEvent):
-            first.append(item)
-            if sum(e.event == "tail" for e in first) >= 5:
-                break  # the network "drops" here
+    first = client.stream_until(mid, count("tail", 5))  # then the network "drops"
     resume_from = first[-1].id
     assert resume_from is not None
     rest = client.stream_events(mid, last_event_id=resume_from)
@@ -130,12 +125,8 @@ def test_new_subscriber_gets_a_snapshot_of_the_current_state(client, spool_serve
 
 def test_stop_cancels_upstream_and_keeps_the_partial_answer(client, spool_server, fake_llm):
     page, mid = client.start_conversation("[long] please stop me", model=FAKE_MODEL)
-    seen: str | None = None
-    for item in client.stream(mid):
-        if isinstance(item, SSEEvent) and item.event == "tail":
-            seen = item.id
-            if "Paragraph 3" in item.data:
-                break
+    applied = client.stream_until(mid, lambda events: "Paragraph 3" in events[-1].data)
+    seen = applied[-1].id
     hangups_before = sum(r.hung_up for r in fake_llm.chat_requests)
     r = client.post(f"/m/{mid}/stop", {"seen": seen or ""}, headers={"HX-Request": "true"})
     assert r.status_code == 204
@@ -155,12 +146,7 @@ def test_stop_cancels_upstream_and_keeps_the_partial_answer(client, spool_server
 
 def test_stop_keeps_only_what_the_page_had_applied(client, spool_server):
     _, mid = client.start_conversation("[long] clamp me", model=FAKE_MODEL)
-    applied: list[SSEEvent] = []
-    for item in client.stream(mid):
-        if isinstance(item, SSEEvent):
-            applied.append(item)
-            if sum(e.event == "tail" for e in applied) == 3:
-                break
+    applied = client.stream_until(mid, count("tail", 3))
     time.sleep(0.5)  # more text arrives that this "page" never applied
     client.post(f"/m/{mid}/stop", {"seen": applied[-1].id or ""}, headers={"HX-Request": "true"})
     row = wait_status(spool_server, mid, "stopped")
@@ -215,9 +201,7 @@ def test_idle_upstream_times_out_and_keeps_partial(client, spool_server):
 
 def test_browser_disconnect_does_not_kill_the_answer(client, spool_server):
     _, mid = client.start_conversation("[long] keep going", model=FAKE_MODEL)
-    for item in client.stream(mid):
-        if isinstance(item, SSEEvent) and item.event == "tail":
-            break  # the tab closes
+    client.stream_until(mid, count("tail", 1))  # then the tab closes
     row = wait_status(spool_server, mid, "complete", timeout=20)
     assert "Paragraph 39" in row["content"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -42,6 +42,11 @@ def iter_sse(response: httpx.Response) -> Iterator[SSEEvent | str]:
                 event = value
             elif name == "id":
                 eid = value
+
+
+def count(kind: str, n: int) -> Callable[[list[SSEEvent]], bool]:
+    """A ``stream_until`` condition: ``n`` events of ``kind`` have arrived."""
+    return lambda events: sum(e.event == kind for e in events) >= n
 
 
 class SpoolClient:
@@ -92,6 +97,21 @@ class SpoolClient:
             assert r.status_code == 200, r.status_code
             assert r.headers["content-type"].startswith("text/event-stream")
             yield from iter_sse(r)
+
+    def stream_until(
+        self,
+        message_id: str,
+        done: Callable[[list[SSEEvent]], bool],
+        last_event_id: str | None = None,
+    ) -> list[SSEEvent]:
+        """Events until ``done(events so far)`` holds; then the connection is dropped."""
+        events: list[SSEEvent] = []
+        for item in self.stream(message_id, last_event_id):
+            if isinstance(item, SSEEvent):
+                events.append(item)
+                if done(events):
+                    break
+        return events
 
     def stream_events(self, message_id: str, last_event_id: str | None = None) -> list[SSEEvent]:
         """The whole stream until the server ends it (after ``done``)."""
