@@ -21,7 +21,7 @@ from typing import Any, Literal
 from streaming.eventlog.base import EventLog
 from streaming.events import EventType
 from streaming.markdown import StreamingMarkdown, render_markdown
-from streaming.metrics import RunClock, estimate_tokens
+from streaming.metrics import CHARS_PER_TOKEN, RunClock
 from streaming.providers.base import (
     ChatMessage,
     Finish,
@@ -88,6 +88,7 @@ class Run:
         self._markdown = StreamingMarkdown()
         self._clock = RunClock(accepted_at=spec.accepted_at)
         self._pending = ""  # provider text not yet framed
+        self._chars = 0  # answer characters received, for the output-token budget
         self._marks: list[tuple[int, int]] = []  # (delta event offset, text length after it)
         self._spoken: list[str] = []  # finished blocks not yet announced
         self._last_announce = 0.0
@@ -98,10 +99,6 @@ class Run:
         self.cancel_reason: CancelReason | None = None
         self.finalizing = False
         self.seen_offset: int | None = None  # Stop: last event the user's page applied
-
-    @property
-    def text(self) -> str:
-        return self._markdown.text + self._pending
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
@@ -189,10 +186,12 @@ class Run:
                 self._clock.provider_first_at = time.monotonic()
             if isinstance(item, TextDelta):
                 self._pending += item.text
+                self._chars += len(item.text)
                 if time.monotonic() >= next_frame_at:
                     await self._frame()
                     next_frame_at = time.monotonic() + FRAME_INTERVAL_S
-                if estimate_tokens(self.text) > self._budgets.max_output_tokens:
+                # A running count: re-measuring the whole text per token is quadratic.
+                if self._chars / CHARS_PER_TOKEN > self._budgets.max_output_tokens:
                     self._finish_reason = "length"
                     return "truncated"
             elif isinstance(item, Usage):
