@@ -41,15 +41,6 @@ async def amessage_for_user(*, user: User, message_id: UUID | str) -> Message:
         raise Http404("No such message.") from None
 
 
-def message_for_user(*, user: User, message_id: UUID | str) -> Message:
-    try:
-        return Message.objects.select_related("conversation").get(
-            id=message_id, conversation__user=user
-        )
-    except (Message.DoesNotExist, ValueError, TypeError):
-        raise Http404("No such message.") from None
-
-
 def conversation_messages(*, conversation: Conversation) -> list[Message]:
     return list(conversation.messages.order_by("created_at"))
 

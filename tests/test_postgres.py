@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -33,20 +32,12 @@ def pg_server(tmp_path_factory, fake_llm) -> Iterator[DaphneServer]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def wait_status(server: DaphneServer, mid: str, status: str) -> dict:
-    deadline = time.monotonic() + 15
-    while (row := server.message(mid))["status"] != status:
-        assert time.monotonic() < deadline, row["status"]
-        time.sleep(0.05)
-    return row
-
-
 def test_exchange_completes_and_is_stored(pg_server) -> None:
     c = SpoolClient(pg_server.url).signup()
     _, mid = c.start_conversation("hello on postgres", model=FAKE_MODEL)
     events = c.stream_events(mid)
     assert events[-1].event == "done"
-    row = wait_status(pg_server, mid, "complete")
+    row = pg_server.wait_status(mid, "complete", timeout=15)
     assert "fake model" in row["html"]
     assert row["output_tokens"] == 7
 
@@ -58,6 +49,6 @@ def test_stop_keeps_partial_on_postgres(pg_server) -> None:
         if isinstance(item, SSEEvent) and item.event == "block":
             break
     c.post(f"/m/{mid}/stop", headers={"HX-Request": "true"})
-    row = wait_status(pg_server, mid, "stopped")
+    row = pg_server.wait_status(mid, "stopped", timeout=15)
     assert row["content"].startswith("Paragraph 0")
     assert "Paragraph 39" not in row["content"]

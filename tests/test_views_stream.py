@@ -10,7 +10,6 @@ import time
 from tests.conftest import FAKE_MODEL
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.client import SpoolClient, SSEEvent, count, live_message_id
-from tests.support.daphne import DaphneServer
 
 
 class PageModel:
@@ -45,16 +44,6 @@ def names(events: list[SSEEvent]) -> list[str]:
     return [e.event for e in events]
 
 
-def wait_status(server: DaphneServer, message_id: str, *statuses: str, timeout: float = 10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        row = server.message(message_id)
-        if row["status"] in statuses:
-            return row
-        time.sleep(0.05)
-    raise AssertionError(f"message stayed {row['status']}, wanted {statuses}")
-
-
 def test_answer_streams_as_html_blocks_and_ends_with_done(client, spool_server):
     _, mid = client.start_conversation("[long] stream me", model=FAKE_MODEL)
     events = client.stream_events(mid)
@@ -66,7 +55,7 @@ def test_answer_streams_as_html_blocks_and_ends_with_done(client, spool_server):
     ids = [int(e.id) for e in events if e.id]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
-    row = wait_status(spool_server, mid, "complete")
+    row = spool_server.wait_status(mid, "complete")
     assert PageModel().apply(events).html == row["html"]
     assert row["ttft_ms"] is not None
     assert row["tokens_per_s"] is not None
@@ -81,7 +70,7 @@ def test_answer_streams_as_html_blocks_and_ends_with_done(client, spool_server):
 def test_demo_model_answers_with_real_markdown(client, spool_server):
     _, mid = client.start_conversation("Show me a table please", model="demo")
     client.stream_events(mid)
-    row = wait_status(spool_server, mid, "complete")
+    row = spool_server.wait_status(mid, "complete")
     assert "<table>" in row["html"]
     assert "Server-Sent Events" in row["content"]
 
@@ -107,7 +96,7 @@ def test_resume_with_last_event_id_continues_without_duplicates(client, spool_se
     assert len(ids) == len(set(ids)), "an event was delivered twice"
     assert names(rest)[-1] == "done"
     # What a page applying these events shows is exactly the saved answer.
-    row = wait_status(spool_server, mid, "complete")
+    row = spool_server.wait_status(mid, "complete")
     assert PageModel().apply(first + rest).html == row["html"]
 
 
@@ -127,17 +116,13 @@ def test_stop_cancels_upstream_and_keeps_the_partial_answer(client, spool_server
     page, mid = client.start_conversation("[long] please stop me", model=FAKE_MODEL)
     applied = client.stream_until(mid, lambda events: "Paragraph 3" in events[-1].data)
     seen = applied[-1].id
-    hangups_before = sum(r.hung_up for r in fake_llm.chat_requests)
     r = client.post(f"/m/{mid}/stop", {"seen": seen or ""}, headers={"HX-Request": "true"})
     assert r.status_code == 204
-    row = wait_status(spool_server, mid, "stopped")
+    row = spool_server.wait_status(mid, "stopped")
     assert "Paragraph 3" in row["content"]
     assert "Paragraph 39" not in row["content"]
     # The model server saw the connection close: Stop really stops.
-    deadline = time.monotonic() + 3
-    while sum(r.hung_up for r in fake_llm.chat_requests) <= hangups_before:
-        assert time.monotonic() < deadline, "the upstream request was not closed"
-        time.sleep(0.02)
+    fake_llm.wait_for_hangup(3, prompt="please stop me")
     # After a reload the partial answer is there, marked stopped.
     html = client.http.get(page).text
     assert "Paragraph 3" in html
@@ -149,7 +134,7 @@ def test_stop_keeps_only_what_the_page_had_applied(client, spool_server):
     applied = client.stream_until(mid, count("tail", 3))
     time.sleep(0.5)  # more text arrives that this "page" never applied
     client.post(f"/m/{mid}/stop", {"seen": applied[-1].id or ""}, headers={"HX-Request": "true"})
-    row = wait_status(spool_server, mid, "stopped")
+    row = spool_server.wait_status(mid, "stopped")
     assert row["content"], "the partial answer was lost"
 
     def words(html_or_text: str) -> str:
@@ -166,7 +151,7 @@ def test_provider_error_midstream_keeps_partial_and_offers_retry(client, spool_s
     done = events[-1]
     assert done.event == "done"
     assert "Retry" in done.data
-    row = wait_status(spool_server, mid, "failed")
+    row = spool_server.wait_status(mid, "failed")
     assert row["content"] == "Half an answer"
     assert row["error_code"]
     html = client.http.get(page).text
@@ -181,7 +166,7 @@ def test_provider_error_midstream_keeps_partial_and_offers_retry(client, spool_s
 
 def test_upstream_rate_limit_is_explained(client, spool_server):
     page, mid = client.start_conversation("[429] hi", model=FAKE_MODEL)
-    row = wait_status(spool_server, mid, "failed")
+    row = spool_server.wait_status(mid, "failed")
     assert row["error_code"] == "rate_limit"
     assert "7 seconds" in row["error_message"]
     # Whether the page connected before or after the failure, it says so.
@@ -194,7 +179,7 @@ def test_idle_upstream_times_out_and_keeps_partial(client, spool_server):
     _, mid = client.start_conversation("[stall] hi", model=FAKE_MODEL)
     events = client.stream_events(mid)
     assert names(events)[-1] == "done"
-    row = wait_status(spool_server, mid, "failed")
+    row = spool_server.wait_status(mid, "failed")
     assert row["error_code"] == "timeout"
     assert row["content"] == "Thinking about it"
 
@@ -202,7 +187,7 @@ def test_idle_upstream_times_out_and_keeps_partial(client, spool_server):
 def test_browser_disconnect_does_not_kill_the_answer(client, spool_server):
     _, mid = client.start_conversation("[long] keep going", model=FAKE_MODEL)
     client.stream_until(mid, count("tail", 1))  # then the tab closes
-    row = wait_status(spool_server, mid, "complete", timeout=20)
+    row = spool_server.wait_status(mid, "complete", timeout=20)
     assert "Paragraph 39" in row["content"]
 
 
@@ -219,7 +204,7 @@ def test_two_subscribers_see_the_same_answer(client, spool_server):
     for t in threads:
         t.join(30)
     assert names(results["a"])[-1] == names(results["b"])[-1] == "done"
-    final = wait_status(spool_server, mid, "complete")
+    final = spool_server.wait_status(mid, "complete")
     assert "Paragraph 39" in final["html"]
 
 

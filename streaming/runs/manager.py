@@ -115,12 +115,6 @@ class RunManager:
 
         return callback
 
-    def is_running(self, run_id: str) -> bool:
-        return run_id in self._runs
-
-    def running_count(self, user_id: int) -> int:
-        return sum(1 for e in self._runs.values() if e.run.spec.user_id == user_id)
-
     async def stop(self, run_id: str, *, seen_offset: int | None = None) -> bool:
         """Stop a run and wait until its partial answer is saved.
 

@@ -235,9 +235,15 @@ class FakeOpenAIServer:
         """
         return self._wait(lambda r: True, count, timeout, "requests")
 
-    def wait_for_hangup(self, timeout: float = 2.0) -> RequestRecord:
-        """Block until a chat request's client hung up early; return its record."""
-        return self._wait(lambda r: r.hung_up, 1, timeout, "hang-up")[0]
+    def wait_for_hangup(self, timeout: float = 2.0, *, prompt: str = "") -> RequestRecord:
+        """Block until a chat request's client hung up early; return its record.
+
+        ``prompt``: only a request whose last user message contains it counts
+        (a server shared by many tests sees many requests).
+        """
+        return self._wait(
+            lambda r: r.hung_up and prompt in r.last_user_text, 1, timeout, "hang-up"
+        )[0]
 
     def wait_for_finish(self, timeout: float = 2.0) -> RequestRecord:
         """Block until a chat request's script has ended (played out or hung up)."""

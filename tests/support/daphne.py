@@ -55,6 +55,14 @@ class DaphneServer:
         assert rows, f"no message {message_id}"
         return rows[0]
 
+    def wait_status(self, message_id: str, *statuses: str, timeout: float = 10) -> dict[str, Any]:
+        """The message's row once its status is one of ``statuses``."""
+        deadline = time.monotonic() + timeout
+        while (row := self.message(message_id))["status"] not in statuses:
+            assert time.monotonic() < deadline, f"still {row['status']}, wanted {statuses}"
+            time.sleep(0.05)
+        return row
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
