@@ -1,4 +1,4 @@
-"""Speech for screen readers: markdown stripped, code and tables summarised."""
+"""Speech for screen readers, read from the HTML: markup stripped, code and tables summarised."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ from streaming.markdown import speech_for_markdown
         ("![a cat](https://x.org/cat.png)", ["Image: a cat."]),
         ("---", [""]),
         ("One.\n\nTwo.", ["One.", "Two."]),
+        ("![a *cat* on [a mat](/m)](/c.png)", ["Image: a cat on a mat."]),  # alt as shown
+        ("- item\n\n  ```py\n  x = 1\n  ```", ["item. Code block, Python, 1 line."]),
+        ("> | a |\n> |---|\n> | 1 |", ["Table, 1 column, 1 row."]),
+        ("Tom &amp; Jerry  \nnext", ["Tom & Jerry next."]),
+        ("```\n```", ["Code block, 0 lines."]),
     ],
 )
 def test_speech_for_blocks(text: str, spoken: list[str]) -> None:

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streaming.markdown import Frame, StreamingMarkdown, render_markdown
+from bench.markdown_bench import frames
+from streaming.markdown import Frame, StreamingMarkdown, cadence, render_markdown
+from streaming.markdown.tail import render_source, render_tail
 from tests.test_markdown_support import check_html, stream
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -221,3 +223,33 @@ def test_frame_defaults_match_the_contract() -> None:
     frame = Frame([])
     assert (frame.tail, frame.replace, frame.spoken, frame.tail_changed) == ("", None, [], True)
     assert frame.tail_ops is None
+
+
+def _check_tails(deltas: list[str]) -> int:
+    """Feed ``deltas``; check each frame's tail is the full render of the source it
+    shows (reading the renderer's bookkeeping); return how many were checked."""
+    renderer = StreamingMarkdown()
+    checked = 0
+    for delta in deltas:
+        frame = renderer.feed(delta)
+        if renderer._fence is not None or renderer._tail_src_len < 0:
+            continue  # an open fence shows its complete lines, highlighted one by one
+        start = renderer._live_from
+        live = renderer.text[start : start + renderer._tail_src_len]
+        repaired, _ = render_tail(live, renderer._live_type, renderer._refs, None)
+        assert frame.tail == render_source(repaired, renderer._refs)[1], live
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
+def test_every_tail_is_the_full_render_of_the_source_it_shows(path: Path) -> None:
+    # The shortcuts (plain appends, spliced lines, live lists and tables, the
+    # inline memo) must each give what a full repair-and-render would.
+    assert _check_tails(frames(path.read_text(), 60)) > 10
+
+
+def test_every_tail_char_by_char_on_commonmark_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
+    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)  # render every frame
+    assert sum(_check_tails(list(example["markdown"])) for example in SPEC) > 5000

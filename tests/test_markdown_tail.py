@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
+from bench.markdown_bench import frames
 from streaming.markdown import StreamingMarkdown
 from streaming.markdown.render import BLOCK_MD, MD, block_parse, parse_after_block, top_level_starts
 from streaming.markdown.repair import repair_tail
@@ -19,8 +19,6 @@ SPEC = json.loads((FIXTURES / "commonmark_spec_0.31.2.json").read_text())
 CORPUS = sorted((Path(__file__).parent.parent / "bench" / "corpus").glob("*.md"))
 _LIST_LINE_RE = re.compile(r"^[ \t]*(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)", re.MULTILINE)
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
-from markdown_bench import frames  # noqa: E402
 
 CASES = [
     "- a\n- b\n* c\n* d",  # another bullet: another list

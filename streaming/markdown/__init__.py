@@ -21,19 +21,18 @@ from __future__ import annotations
 from typing import Any
 
 from streaming.markdown.ops import Frame, TailOp, apply_ops, diff_tail
-from streaming.markdown.render import parse, render_markdown, split_blocks
-from streaming.markdown.speech import speech_for_block
-from streaming.markdown.stream import TAIL_EVERY_FRAMES, StreamingMarkdown
+from streaming.markdown.render import parse, render_block, render_markdown, split_blocks
+from streaming.markdown.speech import speech_for_html
+from streaming.markdown.stream import StreamingMarkdown
 
 
 def speech_for_markdown(text: str) -> list[str]:
     """Plain text for screen readers, one string per top-level block of ``text``."""
     env: dict[str, Any] = {}
-    return [speech_for_block(block) for block in split_blocks(parse(text, env))]
+    return [speech_for_html(render_block(block, env)) for block in split_blocks(parse(text, env))]
 
 
 __all__ = [
-    "TAIL_EVERY_FRAMES",
     "Frame",
     "StreamingMarkdown",
     "TailOp",

@@ -13,7 +13,9 @@ on that line, with a plain character that shows as the last text before the
 tail's innermost closing tag. Plain characters (letters, digits, space and
 ``,.;:?'-``) cannot start or end a block (the line's start is decided by its
 letter) nor open, close or complete inline markup, and need no escaping.
-Trailing spaces are held back, as rendering strips them.
+Trailing spaces are held back, as rendering strips them. Not after a
+possible reference definition (``[label]: /url``): the text typed may be its
+title, which turns the lines into a definition that shows nothing.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class PlainAppend:
         spaces = live[len(shown) :]
         closers = repaired[len(shown) : len(repaired) - len(spaces)]
         if not (
-            repaired.startswith(shown)
+            "]:" not in live  # a reference definition's title may be what is typed
+            and repaired.startswith(shown)
             and repaired.endswith(spaces)
             and _CLOSERS_RE.fullmatch(closers)
             and _PLAIN_RE.fullmatch(shown[-1:])

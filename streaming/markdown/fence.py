@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from markdown_it.common.utils import escapeHtml
+from markdown_it.common.utils import escapeHtml, unescapeAll
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
@@ -37,6 +37,8 @@ _LAST_CLASS_RE = re.compile(r'<span class="([a-z0-9]+)">[^<]*</span>\s*$')
 
 _FORMATTER = HtmlFormatter(nowrap=True)
 _CODE_END = "</code></pre></div>\n"
+# The TailOp depth of the <code> element: tail > div.code-block > pre > code.
+CODE_DEPTH = 3
 
 
 class OpenFence:
@@ -47,6 +49,7 @@ class OpenFence:
     """
 
     def __init__(self, *, info: str, indent: int, content_start: int) -> None:
+        self._info = info
         self._lexer: Lexer | None = lexer_for(normalise_lang(info))
         self._indent = indent
         self._content_start = content_start
@@ -56,16 +59,31 @@ class OpenFence:
         self._lines: list[str] = []  # completed source lines, indentation removed
         self._body: list[str] = []  # their sanitised HTML, in chunks
         self._done = content_start  # source offset up to which lines are rendered
+        self._html = self._head + _CODE_END
 
-    def render(self, live: str) -> str:
-        """The tail HTML for ``live``, the whole live source of the open fence."""
+    def render(self, live: str) -> tuple[str, str]:
+        """The tail HTML for ``live`` (the whole live source of the open fence) and
+        the HTML added to the code element since the last call."""
         end = live.rfind("\n") + 1
+        added = ""
         if end > self._done:
             new = [self._strip(line) for line in live[self._done : end].split("\n")[:-1]]
             self._done = end
-            self._body.append(self._highlight(new))
+            added = self._highlight(new)
+            self._body.append(added)
             self._lines.extend(new)
-        return self._head + "".join(self._body) + _CODE_END
+            self._html = self._html[: -len(_CODE_END)] + added + _CODE_END
+        return self._html, added
+
+    def final_html(self, source: str) -> str | None:
+        """The finished block's HTML, as ``render_block`` makes it, from ``source``:
+        the live source up to the closing line. None if tabs indent the content
+        of an indented fence (markdown-it counts them in columns; not done here)."""
+        lines = source[self._content_start :].split("\n")[:-1]
+        if self._indent and any("\t" in line[: self._indent + 1] for line in lines):
+            return None
+        code = "".join(self._strip(line) + "\n" for line in lines)
+        return sanitise(code_block_html(code, unescapeAll(self._info) if self._info else ""))
 
     def _strip(self, line: str) -> str:
         # CommonMark: up to the opener's indentation is removed from each line.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import nh3
 from markdown_it import MarkdownIt
@@ -32,6 +32,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 from streaming.markdown.highlight import code_block_html
+from streaming.markdown.inline import InlineMemo, inline_rule
 
 _TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s",
@@ -146,6 +147,10 @@ def _build() -> MarkdownIt:
     md.validateLink = validate_link  # type: ignore[method-assign]
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("link_open", _render_link_open)
+    # An escape's text (``\*``) before the core rule ``text_join`` turned it into
+    # text: inline HTML rendered straight from a parse (``inline_html``) has them.
+    md.add_render_rule("text_special", RendererHTML.text)
+    md.core.ruler.at("inline", inline_rule)  # the same, or through an ``InlineMemo``
     md.core.ruler.push("alignment_classes", _alignment_classes)
     return md
 
@@ -204,6 +209,27 @@ def split_blocks(tokens: list[Token]) -> list[list[Token]]:
         return []
     ends = [*starts[1:], len(tokens)]
     return [tokens[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+_RENDERER = cast(RendererHTML, MD.renderer)
+
+
+def inline_html(tokens: Sequence[Token], env: EnvType) -> str:
+    """Sanitised HTML of one inline token's children.
+
+    Sanitising distributes over balanced fragments, so the HTML of a text's
+    clean prefix and of its rest may be sanitised apart (``inline.InlineMemo``).
+    """
+    return sanitise(_RENDERER.renderInline(tokens, MD.options, env))
+
+
+def render_inline(content: str, env: dict[str, Any], memo: InlineMemo | None) -> str:
+    """Sanitised HTML of the inline text ``content`` (through ``memo`` if given)."""
+    if memo is not None:
+        return memo.render(MD, content, env, lambda tokens: inline_html(tokens, env))
+    tokens: list[Token] = []
+    MD.inline.parse(content, MD, env, tokens)
+    return inline_html(tokens, env)
 
 
 def render_block(tokens: Sequence[Token], env: EnvType) -> str:

@@ -94,7 +94,7 @@ def repair_tail(src: str, *, live_type: str = "") -> str:
         if _FENCE_CLOSER_PREFIX_RE.fullmatch(partial):
             return src[: offsets[-1]]
         return src
-    if live_type == "table" and (not partial or _holds_back_partial(partial)):
+    if live_type == "table" and (not partial or holds_back_partial(partial)):
         return src[: offsets[-1]]
     # The line the reader is looking at: the partial one, else the last complete one.
     line = len(offsets) - 1 if partial else len(offsets) - 2
@@ -108,7 +108,7 @@ def repair_tail(src: str, *, live_type: str = "") -> str:
             return src[: offsets[-1]]  # the fence's opener or closer is still being typed
         return src
 
-    if partial and _holds_back_partial(partial):
+    if partial and holds_back_partial(partial):
         src = src[: offsets[-1]]  # offsets[-1] is now the start of an empty line
         line = len(offsets) - 2
         token, parent = _covering(block_parse(src), line) if src.strip() else (None, None)
@@ -131,7 +131,7 @@ def repair_tail(src: str, *, live_type: str = "") -> str:
     return src[:start] + repair_inline(src[start:end]) + src[end:]
 
 
-def _holds_back_partial(partial: str) -> bool:
+def holds_back_partial(partial: str) -> bool:
     """True if a partial line outside code may still turn into block markup."""
     body = partial[_CONTAINER_PREFIX_RE.match(partial).end() :]  # type: ignore[union-attr]
     return (

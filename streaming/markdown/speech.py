@@ -1,21 +1,42 @@
 """What a screen reader should hear for one finished top-level block.
 
-Contract: ``speech_for_block(tokens)`` returns plain text, markdown stripped and
+Contract: ``speech_for_html(html)`` takes a block's rendered (sanitised) HTML
+and returns plain text, markdown stripped and
 whitespace collapsed. Code is summarised ("Code block, Python, 24 lines."),
 a table too ("Table, 3 columns, 5 rows."; rows of the body), an image is read
 by its alt text, a list reads its items' text, a thematic break is silent ("").
 Each paragraph, heading or item ends with punctuation so that speech pauses
 between them.
+
+It reads the HTML rather than markdown tokens so that what is spoken is what
+is shown, and so that the streaming renderer can freeze a block from HTML it
+already has (``stream``) without parsing it again.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-
-from markdown_it.token import Token
+from html import unescape
 
 from streaming.markdown.highlight import language_name, normalise_lang
+
+# A piece of a block's HTML: a code block (Spool's chrome, or an indented
+# block's bare <pre>), a table, an image, another tag, or text.
+_PIECE_RE = re.compile(
+    r'<div class="code-block"><div class="code-head"><span class="code-lang">([^<]*)</span>'
+    r".*?<code[^>]*>(.*?)</code></pre></div>"
+    r"|<pre><code[^>]*>(.*?)</code></pre>"
+    r"|(<table>.*?</table>)"
+    r"|<img\s[^>]*?alt=\"([^\"]*)\"[^>]*>"
+    r"|<(/?)([a-z][a-z0-9]*)[^>]*>"
+    r"|([^<]+)",
+    re.DOTALL,
+)
+_TAG_RE = re.compile(r"<[^>]*>")
+# Tags that end a run of inline text: each run is read as one sentence.
+_BLOCK_TAGS = frozenset(
+    {"p", "li", "ul", "ol", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "div", "pre"}
+)
 
 _SPACE_RE = re.compile(r"\s+")
 _SENTENCE_END = (".", "!", "?", ":", ";", "…")
@@ -25,57 +46,48 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _code_summary(token: Token) -> str:
-    lines = token.content.count("\n") + (0 if token.content.endswith("\n") else 1)
-    lines = lines if token.content else 0
-    name = language_name(normalise_lang(token.info)) if token.type == "fence" else ""
-    parts = ["Code block", name, _plural(lines, "line")]
+def _lines_summary(code: str, lang: str) -> str:
+    lines = code.count("\n") + (0 if code.endswith("\n") else 1) if code else 0
+    parts = ["Code block", language_name(lang), _plural(lines, "line")]
     return ", ".join(part for part in parts if part) + "."
 
 
-def _inline_text(token: Token) -> str:
-    parts: list[str] = []
-    for child in token.children or ():
-        if child.type in ("text", "code_inline"):
-            parts.append(child.content)
-        elif child.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif child.type == "image":
-            parts.append(f"Image: {child.content}" if child.content else "Image")
-    return "".join(parts)
-
-
-def _table_summary(tokens: Sequence[Token], start: int) -> tuple[str, int]:
-    """The summary of the table opening at ``start`` and the index of its close."""
-    columns = rows = 0
-    in_body = False
-    i = start
-    while tokens[i].type != "table_close":
-        kind = tokens[i].type
-        if kind == "th_open":
-            columns += 1
-        elif kind == "tbody_open":
-            in_body = True
-        elif kind == "tr_open" and in_body:
-            rows += 1
-        i += 1
-    return f"Table, {_plural(columns, 'column')}, {_plural(rows, 'row')}.", i
-
-
-def speech_for_block(tokens: Sequence[Token]) -> str:
-    """Plain text for screen readers of one top-level block's tokens."""
+def speech_for_html(html: str) -> str:
+    """Plain text for screen readers of one top-level block's HTML."""
     segments: list[str] = []
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if token.type in ("fence", "code_block"):
-            segments.append(_code_summary(token))
-        elif token.type == "table_open":
-            summary, i = _table_summary(tokens, i)
-            segments.append(summary)
-        elif token.type == "inline":
-            text = _SPACE_RE.sub(" ", _inline_text(token)).strip()
-            if text:
-                segments.append(text if text.endswith(_SENTENCE_END) else text + ".")
-        i += 1
+    run: list[str] = []
+
+    def end_run() -> None:
+        text = _SPACE_RE.sub(" ", unescape("".join(run))).strip()
+        run.clear()
+        if text:
+            segments.append(text if text.endswith(_SENTENCE_END) else text + ".")
+
+    for match in _PIECE_RE.finditer(html):
+        lang, code, bare, table, alt, _, tag, text = match.groups()
+        if text is not None:
+            run.append(text)
+        elif tag is not None:
+            if tag in _BLOCK_TAGS:
+                end_run()
+            elif tag == "br":
+                run.append(" ")
+        elif alt is not None:
+            run.append(f"Image: {alt}" if alt else "Image")
+        else:
+            end_run()
+            if table is not None:
+                segments.append(speech_for_table_html(table))
+            else:
+                body = code if code is not None else bare
+                label = normalise_lang(unescape(lang)) if lang is not None else ""
+                segments.append(_lines_summary(unescape(_TAG_RE.sub("", body)), label))
+    end_run()
     return " ".join(segments)
+
+
+def speech_for_table_html(html: str) -> str:
+    """``speech_for_block`` of a table from its rendered HTML (``"<table>…"``)."""
+    head, _, body = html.partition("</thead>")
+    columns = head.count("<th>") + head.count("<th ")
+    return f"Table, {_plural(columns, 'column')}, {_plural(body.count('<tr>'), 'row')}."

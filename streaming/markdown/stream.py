@@ -45,23 +45,24 @@ from streaming.markdown.blocks import (
     may_start_block,
     offset_of_line,
 )
-from streaming.markdown.fence import OpenFence
-from streaming.markdown.ops import Frame, diff_tail
+from streaming.markdown.cadence import RENDER_OVERHEAD, Cadence
+from streaming.markdown.fence import CODE_DEPTH, OpenFence
+from streaming.markdown.inline import InlineMemo, parse_env
+from streaming.markdown.line import LiveLine
+from streaming.markdown.ops import Frame, TailOp, diff_tail
 from streaming.markdown.render import (
     BLOCK_MD,
     MD,
+    block_parse,
+    parse_after_block,
     render_block,
     render_markdown,
     split_blocks,
     top_level_starts,
 )
-from streaming.markdown.speech import speech_for_block
+from streaming.markdown.speech import speech_for_html
+from streaming.markdown.table import LiveTable
 from streaming.markdown.tail import LiveList, render_source, render_tail
-
-# Full tail re-renders (repair + parse + render of the live block) at most
-# once per this many frames: ~10 a second at 50 ms frames. Plain text typed
-# mid-line and an open fence's new lines are shown every frame, cheaply.
-TAIL_EVERY_FRAMES = 2
 
 
 class StreamingMarkdown:
@@ -76,6 +77,9 @@ class StreamingMarkdown:
     # Tests turn the plain-text fast path off to compare it with full renders.
     fast_appends = True
     fast_lists = True  # likewise the live list's last-item render (``tail.LiveList``)
+    fast_inline = True  # and inline parses reused across frames (``inline.InlineMemo``)
+    fast_lines = True  # and the last line's render spliced into the tail (``line.LiveLine``)
+    fast_tables = True  # and a live table's new rows rendered alone (``table.LiveTable``)
 
     def __init__(self) -> None:
         self.text = ""
@@ -87,12 +91,18 @@ class StreamingMarkdown:
         self._blocks: list[str] = []
         self._tail = ""
         self._tail_src_len = -1  # live source length at the last tail render; -1: none
-        self._frames_since_tail = 0
+        self._cadence = Cadence()
         self._plain = PlainAppend()  # the fast path for plain text typed mid-line
-        self._lists: LiveList | None = LiveList() if self.fast_lists else None
+        self._unchanged = Frame(tail_changed=False, tail_ops=[])  # reused while nothing changes
+        self._memo = InlineMemo() if self.fast_inline else None
+        self._lists: LiveList | None = LiveList(self._memo) if self.fast_lists else None
+        self._line: LiveLine | None = LiveLine(self._memo) if self.fast_lines else None
+        self._table: LiveTable | None = LiveTable(self._memo) if self.fast_tables else None
         self._repaired: str | None = None  # the repaired live source of the current tail
         self._open_fence: re.Pattern[str] | None = None  # closer of an open top-level fence
         self._fence: OpenFence | None = None  # renders the open top-level fence's lines
+        self._fence_shown: OpenFence | None = None  # the fence whose HTML is the tail
+        self._ops: list[TailOp] | None = None  # the last render's ops, when known
         self._continuation: re.Pattern[str] | None = None  # lines continuing the live block
         self._live_type = ""  # "fence" (open) or "table" when the live region is one such block
         self._await_letter = False  # live block + blank line: a column-0 letter finishes it
@@ -118,7 +128,7 @@ class StreamingMarkdown:
         if self._finished:
             raise RuntimeError("feed() after finish()")
         self.text += self._normalise(delta)
-        self._frames_since_tail += 1
+        self._cadence.tick(len(delta))
         new_blocks, spoken = self._freeze()
         if not new_blocks and self._plain.armed:
             delta = self.text[self._live_from + self._tail_src_len :]
@@ -130,11 +140,20 @@ class StreamingMarkdown:
                 self._tail = appended[0]
                 return Frame(tail=self._tail, tail_changed=changed, tail_ops=appended[1])
         if not new_blocks and not self._tail_due():
-            return Frame(tail=self._tail, tail_changed=False, tail_ops=[])
+            if self._unchanged.tail is not self._tail:
+                self._unchanged = Frame(tail=self._tail, tail_changed=False, tail_ops=[])
+            return self._unchanged
         previous = self._tail
+        self._ops = None
         self._render_tail()
         changed = self._tail != previous
-        ops = None if new_blocks else diff_tail(previous, self._tail)
+        ops = (
+            None
+            if new_blocks
+            else self._ops
+            if self._ops is not None
+            else diff_tail(previous, self._tail)
+        )
         return Frame(new_blocks, self._tail, None, spoken, changed, ops)
 
     def finish(self) -> Frame:
@@ -145,10 +164,10 @@ class StreamingMarkdown:
         if self._pending_cr:
             self.text += "\n"
             self._pending_cr = False
-        env: dict[str, Any] = {"references": dict(self._refs)}
+        env = parse_env(self._refs, self._memo)
         blocks = split_blocks(MD.parse(self.text[self._live_from :], env))
         html = [render_block(block, env) for block in blocks]
-        spoken = [speech_for_block(block) for block in blocks]
+        spoken = [speech_for_html(block) for block in html]
         new_blocks, tail = (html[:-1], html[-1]) if html else ([], "")
         late = self._late_refs or (
             self._brackets_frozen and any(label not in self._refs for label in env["references"])
@@ -184,11 +203,17 @@ class StreamingMarkdown:
             return [], []
         new_from, self._checked_upto = self._checked_upto, end
         if self._open_fence is not None:
-            if self._open_fence.search(self.text, new_from, end) is None:
+            closer = self._open_fence.search(self.text, new_from, end)
+            if closer is None:
                 return [], []  # still inside the fence: nothing can finish
-            self._open_fence = None
-            self._fence = None
-            self._live_type = ""
+            fence, self._open_fence, self._fence, self._live_type = self._fence, None, None, ""
+            spoken = self._freeze_fence(fence, closer, end) if fence is not None else None
+            if spoken is not None:  # the fence is frozen; lines after it are live
+                html = self._blocks[-1:]
+                more = self._freeze_region(end, next_char) if end > self._live_from else ([], [])
+                if not more[0] and end == self._live_from:
+                    self._watch_live("", [], [])
+                return html + more[0], spoken + more[1]
         if not may_start_block(self.text, new_from, end, self._continuation):
             return [], []
         return self._freeze_region(end, next_char)
@@ -196,7 +221,7 @@ class StreamingMarkdown:
     def _freeze_region(self, end: int, next_char: str) -> tuple[list[str], list[str]]:
         self._await_letter = False
         region = self.text[self._live_from : end]
-        block_tokens = BLOCK_MD.parse(region, {})
+        block_tokens = block_parse(region)
         starts = top_level_starts(block_tokens)
         done = len(starts) - 1
         if starts and last_is_finished(region, block_tokens[starts[-1]], next_char):
@@ -204,30 +229,58 @@ class StreamingMarkdown:
         if done < 1:
             self._watch_live(region, block_tokens, starts)
             return [], []
-        env: dict[str, Any] = {"references": dict(self._refs)}
-        blocks = split_blocks(MD.parse(region, env))
-        finished = blocks[:done]
-        html = [render_block(block, env) for block in finished]
-        spoken = [speech_for_block(block) for block in finished]
         # The live region restarts at the next block, or after the last one.
-        line_map = (blocks[done] if done < len(blocks) else blocks[-1])[0].map
+        line_map = block_tokens[starts[done] if done < len(starts) else starts[-1]].map
         assert line_map is not None
-        boundary_line = line_map[0] if done < len(blocks) else line_map[1]
+        boundary_line = line_map[0] if done < len(starts) else line_map[1]
         boundary = offset_of_line(region, boundary_line)
-        for label, ref in env["references"].items():
-            if label not in self._refs and ref["map"][0] < boundary_line:
-                self._refs[label] = ref
-                self._late_refs |= self._brackets_frozen
-        self._brackets_frozen |= "[" in region[:boundary]
-        self._live_from += boundary
-        self._blocks.extend(html)
-        self._tail_src_len = -1
-        self._repaired = None
-        self._plain.disarm()
+        reused = self._reuse(region[:boundary]) if done == 1 else None
+        if reused is not None:
+            html = [reused]
+        else:
+            env = parse_env(self._refs, self._memo)
+            finished = split_blocks(parse_after_block(region, env))[:done]  # reuses block_tokens
+            html = [render_block(block, env) for block in finished]
+            for label, ref in env["references"].items():
+                if label not in self._refs and ref["map"][0] < boundary_line:
+                    self._refs[label] = ref
+                    self._late_refs |= self._brackets_frozen
+        spoken = self._commit(html, region[:boundary])
         rest = region[boundary:]
         rest_tokens = BLOCK_MD.parse(rest, {}) if rest.strip() else []
         self._watch_live(rest, rest_tokens, top_level_starts(rest_tokens))
         return html, spoken
+
+    def _commit(self, html: list[str], source: str) -> list[str]:
+        """Send ``html``, the finished blocks of ``source`` (the start of the live
+        region), move the live region past them, and return their speech."""
+        self._brackets_frozen |= "[" in source
+        self._live_from += len(source)
+        self._blocks.extend(html)
+        self._tail_src_len = -1
+        self._repaired = None
+        self._cadence.restart()
+        self._plain.disarm()
+        if self._line is not None:
+            self._line.clear()
+        if self._table is not None:
+            self._table.remember("", "", {})
+        return [speech_for_html(block) for block in html]
+
+    def _freeze_fence(self, fence: OpenFence, closer: re.Match[str], end: int) -> list[str] | None:
+        """Freeze the live fence closed by ``closer`` from its lines, without a parse."""
+        html = fence.final_html(self.text[self._live_from : closer.start()])
+        if html is None:
+            return None
+        return self._commit([html], self.text[self._live_from : closer.end() + 1])
+
+    def _reuse(self, block: str) -> str | None:
+        """The final HTML of the finished live ``block`` from the live renderers, if
+        they have it: a table's rows, or a splice of the block's last line."""
+        reused = self._table.frozen(block, self._refs) if self._table is not None else None
+        if reused is None and self._line is not None:
+            reused = self._line.frozen(block)
+        return reused
 
     def _watch_live(self, region: str, tokens: list[Token], starts: list[int]) -> None:
         """Note what can continue the live block: its closer if it is an open fence."""
@@ -255,33 +308,59 @@ class StreamingMarkdown:
         )
 
     def _tail_due(self) -> bool:
-        """Whether to re-render the tail now: it grew, and not too soon after the last.
-
-        An open fence renders only its new lines, and an empty tail is cheap:
-        those are rendered every frame.
-        """
+        """Whether to re-render the tail now (``cadence.Cadence``); an open fence
+        shows each line as soon as it is complete."""
         live_len = len(self.text) - self._live_from
         if live_len == self._tail_src_len:
             return False
-        if self._tail_src_len <= 0 or not self._tail or self._fence is not None:
-            return True
-        return self._frames_since_tail >= TAIL_EVERY_FRAMES
+        if self._fence is not None:
+            return "\n" in self.text[self._live_from + max(self._tail_src_len, 0) :]
+        fresh = self._tail_src_len <= 0 or not self._tail
+        return self._cadence.due(self.text, self._live_from, fresh=fresh, cost=self._render_cost())
+
+    def _render_cost(self) -> int:
+        """What the next tail render costs, in characters (``cadence.RENDER_BUDGET``)."""
+        if self._line is not None and self._line.may_splice(self.text, self._live_from):
+            return RENDER_OVERHEAD + len(self.text) - self.text.rfind("\n") - 1
+        return RENDER_OVERHEAD + len(self.text) - self._live_from
 
     def _render_tail(self) -> None:
         live = self.text[self._live_from :]
         self._tail_src_len = len(live)
         self._plain.disarm()
         if self._fence is not None:
-            self._frames_since_tail = 0
-            self._tail = self._fence.render(live)
+            self._cadence.frames = 0
+            self._tail, added = self._fence.render(live)
+            if self._fence_shown is self._fence:  # the ops are known: append to <code>
+                self._ops = [(CODE_DEPTH, added)] if added else []
+            self._fence_shown = self._fence
             return
-        repaired, html = render_tail(live, self._live_type, self._refs, self._lists)
+        self._fence_shown = None
+        self._cadence.rendered(live, self._render_cost())
+        spliced = self._line.render(live) if self._line is not None else None
+        html: str | None
+        if spliced is not None:
+            repaired, html = spliced
+        else:
+            repaired, html = render_tail(live, self._live_type, self._refs, self._lists)
         # Unchanged after repair (a held-back table row or list marker): the
         # same HTML, and the next frame may render at once. A live list may
         # come back rendered already (``tail.LiveList``), else render here.
         if repaired != self._repaired or not self._tail:
-            self._frames_since_tail = 0
+            self._cadence.frames = 0
             self._repaired = repaired
-            self._tail = html if html is not None else render_source(repaired, self._refs)[1]
+            self._tail = html if html is not None else self._render_live(repaired)
+            if spliced is None and self._line is not None:
+                self._line.reset(live, repaired, self._tail, self._refs)
         if self.fast_appends:
             self._plain.arm(live, repaired, self._tail)
+
+    def _render_live(self, repaired: str) -> str:
+        """The HTML of the repaired live source: a live table's new rows only, if it can."""
+        if self._table is None or self._live_type != "table":
+            return render_source(repaired, self._refs, self._memo)[1]
+        html = self._table.render(repaired, self._refs)
+        if html is None:
+            html = render_source(repaired, self._refs, self._memo)[1]
+            self._table.remember(repaired, html, self._refs)
+        return html

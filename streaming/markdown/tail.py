@@ -27,6 +27,7 @@ from typing import Any
 
 from markdown_it.token import Token
 
+from streaming.markdown.inline import InlineMemo, parse_env
 from streaming.markdown.render import parse_after_block, render_block, split_blocks
 from streaming.markdown.repair import repair_tail
 
@@ -37,9 +38,11 @@ _LEADING_BLANKS_RE = re.compile(r"(?:[ \t]*\n)*")
 _LIST_OPEN = ("bullet_list_open", "ordered_list_open")
 
 
-def render_source(repaired: str, refs: dict[str, Any]) -> tuple[list[Token], str]:
+def render_source(
+    repaired: str, refs: dict[str, Any], memo: InlineMemo | None = None
+) -> tuple[list[Token], str]:
     """Tokens and sanitised HTML of ``repaired``, with the frozen region's references."""
-    env: dict[str, Any] = {"references": dict(refs)}
+    env = parse_env(refs, memo)
     tokens = parse_after_block(repaired, env)
     return tokens, "".join(render_block(block, env) for block in split_blocks(tokens))
 
@@ -54,8 +57,9 @@ def _list_marker(tokens: list[Token]) -> str | None:
 class LiveList:
     """Renders a live list's earlier items once and its last item every time."""
 
-    def __init__(self) -> None:
-        self.hits = 0  # renders that took the shortcut (tests check it is used)
+    def __init__(self, memo: InlineMemo | None = None) -> None:
+        self.hits = 0
+        self._memo = memo  # renders that took the shortcut (tests check it is used)
         self._head: tuple[str, int] = ("", 0)  # the head and how many references it saw
         self._head_marker: str | None = None
         self._head_html = ""
@@ -80,7 +84,7 @@ class LiveList:
         if repaired == self._last[0] and (head, len(refs)) == self._head:
             return self._last  # unchanged after repair: the same HTML
         # The last item first: its repair's block parse is reused by the render.
-        tokens, html = render_source(repaired_last, refs)
+        tokens, html = render_source(repaired_last, refs, self._memo)
         marker = _list_marker(tokens)
         if (head, len(refs)) != self._head:  # references only ever get added
             self._render_head(head, refs)
@@ -100,12 +104,12 @@ class LiveList:
         self._head = (head, len(refs))
         if count == len(refs) and old and head.startswith(old) and self._head_marker:
             # The added items are joined as the last item is (see the module docstring).
-            tokens, html = render_source(head[len(old) :], refs)
+            tokens, html = render_source(head[len(old) :], refs, self._memo)
             closer = self._head_html[self._head_html.rindex("</") :]
             if _list_marker(tokens) == self._head_marker and len(split_blocks(tokens)) == 1:
                 self._head_html = self._head_html[: -len(closer)] + html[html.index("\n") + 1 :]
                 return
-        tokens, self._head_html = render_source(head, refs)
+        tokens, self._head_html = render_source(head, refs, self._memo)
         self._head_marker = _list_marker(tokens)
         if len(split_blocks(tokens)) != 1:
             self._head_marker = None

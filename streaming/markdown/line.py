@@ -1,0 +1,173 @@
+"""The line being typed: re-render only it while the rest of the tail stays.
+
+Most tail renders follow a few words added to the last line of a paragraph,
+list item or block quote, and a full render costs O(whole live block): a
+block parse, the repair's own block parse, rendering and sanitising all of it.
+``LiveLine`` renders only the last line's inline content (through the
+``InlineMemo``, so O(new text)) and splices its HTML between the parts of the
+previous tail HTML before and after it.
+
+When the splice is taken. After a full render of ``repaired =
+repair_tail(live)``, the *base*, a later ``live`` is spliced if it only added
+characters to the same last line (no newline), and in the base:
+
+- the last inline token is a paragraph of that one line (a single-line
+  paragraph, list item or quote line), not starting with ``[`` (a reference
+  definition is decided by its whole line), and followed only by closing
+  tokens: the HTML after its inline HTML is closing tags;
+- the repair changed nothing before that line and repaired the line on its
+  own: ``repaired == live[:start] + repair_inline(live[start:])``, which is
+  what ``repair_tail`` does for a paragraph line, and does again for the new
+  line, unless the new partial line is held back (``holds_back_partial``),
+  which falls back to a full render.
+
+Why the block structure cannot change meanwhile: a line's block role is
+decided by its start (container markers, indentation), which the base already
+shows followed by paragraph text; characters added at its end cannot make it
+a heading, list, fence, table delimiter or thematic break (those partial lines
+are held back whole), nor change earlier lines. The new inline content is
+the new repaired line past the same container prefix, stripped as
+markdown-it strips a paragraph. A test compares the splice with the full
+render on every prefix of the CommonMark examples and the corpus.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from streaming.markdown.inline import InlineMemo, parse_env
+from streaming.markdown.render import render_inline
+from streaming.markdown.repair import holds_back_partial, repair_inline
+
+_CLOSING_TAGS_RE = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)*\s*")
+# What a line's content starts with: block quote and list markers, and indentation.
+_CONTAINER_PREFIX_RE = re.compile(r"(?:[ \t]*(?:>|[-+*]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*")
+# The HTML right before a whole paragraph's inline content (tight items have no <p>).
+_OPENERS = ("<p>", "<li>")
+
+
+@dataclass(frozen=True, slots=True)
+class _Splice:
+    """Where the last line's inline HTML sits in the base tail HTML."""
+
+    start: int  # offset of the last line in the live source
+    container: str  # the repaired line's text before the inline content
+    env: dict[str, Any]  # the base parse's env: references, and the memo
+    before: str  # tail HTML before the line's inline HTML
+    after: str  # closing tags after it
+
+
+class LiveLine:
+    """Splices re-renders of the live tail's last line into the previous tail."""
+
+    def __init__(self, memo: InlineMemo | None) -> None:
+        self.hits = 0  # renders that took the splice (tests check it is used)
+        self._memo = memo
+        self._base: tuple[str, str, str, dict[str, Any]] | None = None
+        self._splice: _Splice | Literal[False] | None = None  # False: cannot be spliced
+
+    def reset(self, live: str, repaired: str, html: str, refs: dict[str, Any]) -> None:
+        """Take a full render of ``live`` as the new base."""
+        self._base = (live, repaired, html, refs)
+        self._splice = None
+
+    def clear(self) -> None:
+        self._base = None
+        self._splice = None
+
+    def may_splice(self, text: str, live_from: int) -> bool:
+        """Whether ``render(text[live_from:])`` may splice (it may still decline)."""
+        if self._base is None or self._splice is False:
+            return False
+        base_live = self._base[0]
+        return (
+            base_live.rfind("\n") + 1 < len(base_live)
+            and text.find("\n", live_from + len(base_live)) < 0
+            and text.startswith(base_live, live_from)
+        )
+
+    def render(self, live: str) -> tuple[str, str] | None:
+        """``(repaired, html)`` for ``live`` by splicing, or None: render in full."""
+        if self._base is None:
+            return None
+        base_live = self._base[0]
+        start = base_live.rfind("\n") + 1
+        if (
+            start == len(base_live)
+            or not live.startswith(base_live)
+            or "\n" in live[len(base_live) :]
+        ):
+            return None
+        if self._splice is None:
+            located = self._locate()
+            self._splice = located if located is not None else False
+        splice = self._splice
+        partial = live[start:]
+        if splice is False or holds_back_partial(partial):
+            return None
+        line = repair_inline(partial)
+        prefix = len(splice.container)
+        if line[:prefix] != splice.container or line[prefix : prefix + 1].strip() == "":
+            return None
+        html = self._inline_html(line[prefix:].strip(), splice.env)
+        self.hits += 1
+        return live[:start] + line, splice.before + html + splice.after
+
+    def frozen(self, block: str) -> str | None:
+        """The final HTML of the finished block ``block`` by a last splice, or None.
+
+        The block must end on the base's last line (then complete) and need no
+        repair: its render is then the splice of its raw last line.
+        """
+        if self._base is None:
+            return None
+        block = block.rstrip()
+        base_live = self._base[0]
+        start = base_live.rfind("\n") + 1
+        if (
+            start == len(base_live)
+            or not block.startswith(base_live.rstrip())
+            or "\n" in block[start:]
+        ):
+            return None
+        line = block[start:]
+        if holds_back_partial(line) or repair_inline(line) != line:
+            return None
+        spliced = self.render(block)
+        return spliced[1] if spliced is not None else None
+
+    def _inline_html(self, content: str, env: dict[str, Any]) -> str:
+        return render_inline(content, env, self._memo)
+
+    def _locate(self) -> _Splice | None:
+        """Check the base against the module docstring's conditions; find the line's HTML."""
+        assert self._base is not None
+        live, repaired, html, refs = self._base
+        start = live.rfind("\n") + 1
+        if (
+            "]:" in live  # a definition in the tail: its label may be used on this line
+            or repaired[:start] != live[:start]
+            or repaired[start:] != repair_inline(live[start:])
+        ):
+            return None
+        line = repaired[start:]
+        prefix = _CONTAINER_PREFIX_RE.match(line).end()  # type: ignore[union-attr]
+        content = line[prefix:].strip()
+        # A line whose text starts with "[" may be a reference definition, decided
+        # by the whole line (the repair may have dropped that "[" from ``line``).
+        if not content or live[start + prefix : start + prefix + 1] == "[":
+            return None
+        env = parse_env(refs, self._memo)
+        inline = self._inline_html(content, env)
+        at = html.rfind(inline)
+        # The line's content is a whole paragraph (or a tight list item's text),
+        # and nothing but closing tags follows it.
+        if (
+            at < 0
+            or not html.endswith(_OPENERS, 0, at)
+            or not _CLOSING_TAGS_RE.fullmatch(html, at + len(inline))
+        ):
+            return None
+        return _Splice(start, line[:prefix], env, html[:at], html[at + len(inline) :])

@@ -1,0 +1,115 @@
+"""A live table: earlier rows rendered once, each new row on its own.
+
+A live top-level table is shown row by row (``repair_tail`` holds a partial
+row back), and re-rendering all of it for every new row costs O(rows²) over
+the table, plus markdown-it's fixed cost per call. ``LiveTable`` keeps the
+last full render and appends the rows of the new complete lines to it,
+rendering each row as markdown-it's table rule does: the line is split on
+unescaped pipes, the outer empty cells dropped, cut or padded to the header's
+column count, and each cell's trimmed text rendered inline; the column
+alignments are read from the header cells of the kept HTML.
+
+Why it is exact: a body row depends only on its own line and on the column
+count and alignments that the header and delimiter rows fix. The shortcut is
+taken only for lines that surely are body rows: they start with ``|`` after
+fewer than four spaces, so no other block (a list, quote, heading, fence,
+thematic break, indented code) can begin there and end the table. Anything
+else (a line without a leading pipe, a blank line) renders in full. A test
+compares it with the full render on every prefix of the corpus' tables and of
+hand-made edge cases.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from markdown_it.common.utils import mdTrim
+from markdown_it.rules_block.table import escapedSplit
+
+from streaming.markdown.inline import InlineMemo, parse_env
+from streaming.markdown.render import render_inline
+
+_END_BODY = "</tbody>\n</table>\n"
+_END_HEAD = "</thead>\n</table>\n"
+_HEADER_CELL_RE = re.compile(r'<th(?: class="(align-[a-z]+)")?>')
+_ROW_LINE_RE = re.compile(r" {0,3}\|")
+# markdown-it ends a table once it has padded this many missing cells; below
+# rows x columns of that, it cannot have.
+_MAX_PADDED_CELLS = 0x10000
+
+
+class LiveTable:
+    """Extends the previous render of a live table by its new rows."""
+
+    def __init__(self, memo: InlineMemo | None) -> None:
+        self.hits = 0  # renders that took the shortcut (tests check it is used)
+        self._memo = memo
+        self._last: tuple[str, str, int] = ("", "", -1)  # (repaired, html, references)
+        self._cells: list[str] = []  # each column's opening tag
+        self._rows = 0  # lines of the table so far
+
+    def remember(self, repaired: str, html: str, refs: dict[str, Any]) -> None:
+        """Note a full render of the live table."""
+        self._last = (repaired, html, len(refs))
+        head = html[: html.find("</thead>")]
+        self._cells = [
+            f'<td class="{match.group(1)}">' if match.group(1) else "<td>"
+            for match in _HEADER_CELL_RE.finditer(head)
+        ]
+        self._rows = repaired.count("\n")
+
+    def frozen(self, block: str, refs: dict[str, Any]) -> str | None:
+        """The final HTML of the finished table ``block`` from the last render and
+        the rows added since, or None.
+
+        A table's repair only holds back a partial row, so the render of its
+        complete lines is the one-shot render of the block.
+        """
+        old, html, _ = self._last
+        if not old or not html.startswith("<table>"):
+            return None
+        if old.rstrip() == block.rstrip():
+            return html
+        return self.render(block.rstrip() + "\n", refs)
+
+    def render(self, repaired: str, refs: dict[str, Any]) -> str | None:
+        """The HTML of ``repaired`` from the last render plus its new rows, or None."""
+        old, html, count = self._last
+        if not old or count != len(refs) or not self._cells or not repaired.startswith(old):
+            return None
+        added = repaired[len(old) :]
+        if not added.endswith("\n") or not old.endswith("\n"):
+            return None
+        lines = added[:-1].split("\n")
+        if not all(_ROW_LINE_RE.match(line) for line in lines):
+            return None
+        self._rows += len(lines)
+        if self._rows * len(self._cells) > _MAX_PADDED_CELLS:
+            return None  # markdown-it may have stopped padding rows: render in full
+        body = "".join(self._row(line, refs) for line in lines)
+        if html.endswith(_END_BODY):
+            html = html[: -len(_END_BODY)] + body + _END_BODY
+        elif html.endswith(_END_HEAD):
+            html = html[: -len("</table>\n")] + "<tbody>\n" + body + _END_BODY
+        else:
+            return None
+        self.hits += 1
+        self._last = (repaired, html, count)
+        return html
+
+    def _row(self, line: str, refs: dict[str, Any]) -> str:
+        columns = escapedSplit(mdTrim(line))
+        if columns and columns[0] == "":
+            columns.pop(0)
+        if columns and columns[-1] == "":
+            columns.pop()
+        env = parse_env(refs, self._memo)
+        cells = []
+        for i, opener in enumerate(self._cells):
+            content = mdTrim(columns[i]) if i < len(columns) and columns[i] else ""
+            cells.append(f"{opener}{self._inline(content, env)}</td>\n")
+        return "<tr>\n" + "".join(cells) + "</tr>\n"
+
+    def _inline(self, content: str, env: dict[str, Any]) -> str:
+        return render_inline(content, env, self._memo) if content else ""
