@@ -33,14 +33,23 @@ def ends_blank(src: str) -> bool:
     return not src[src.rfind("\n", 0, len(src) - 1) + 1 :].strip()
 
 
-def may_start_block(text: str, start: int, end: int, continuation: re.Pattern[str] | None) -> bool:
+def may_start_block(
+    text: str,
+    start: int,
+    end: int,
+    continuation: re.Pattern[str] | None,
+    *,
+    blank_ends: bool = True,
+) -> bool:
     """Whether a complete line in ``text[start:end]`` may begin a new top-level block.
 
     A false positive costs one parse; a false negative only delays freezing
     (the tail renders the extra block meanwhile) until a later line passes, so
     the filter may be blunt: indented lines, paragraph continuations and lines
     that ``continuation`` matches (the live block's own list marker, ``>``,
-    table rows) never pass. Blank lines pass: they may end the live block.
+    table rows) never pass. Blank lines pass if ``blank_ends``: they may end
+    the live block (a list or block quote goes on after one: the next line
+    decides, and any line after a blank line passes).
     """
     previous_start = text.rfind("\n", 0, max(start - 1, 0)) + 1 if start else start
     previous = text[previous_start:start] if start else ""
@@ -49,7 +58,7 @@ def may_start_block(text: str, start: int, end: int, continuation: re.Pattern[st
         after_marker = _MARKER_LINE_RE.match(previous) is not None
         previous = line
         if not line.strip():
-            if not after_blank:
+            if blank_ends and not after_blank:
                 return True
             continue
         if line[0] in " \t":

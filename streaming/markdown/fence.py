@@ -2,22 +2,29 @@
 
 Re-highlighting a growing fence from its first line on every frame costs
 O(n²) over the block. ``OpenFence`` instead renders each *completed* line
-once: the new lines are highlighted alone or, when the previous line ended
-inside a string or a multi-line comment, with up to ``CONTEXT_LINES`` lines
-before them (so a line of a short docstring is still a string), keeping only
-the new lines' output. Pygments' HTML output is balanced per line (spans are closed and
-re-opened at each newline), so the kept lines are a balanced fragment and the
-tail only ever grows by appending inside ``<code>``: the ops are small.
+once. With a plain ``RegexLexer`` (most languages) the lexer's state stack is
+carried from one call to the next (``lexing.lex_from``), so a line inside a
+multi-line string is lexed as the string it is, at the cost of that line
+alone. Other lexers highlight the new lines alone or, when the previous line
+ended inside a string or a multi-line comment, with up to ``CONTEXT_LINES``
+lines before them, keeping only the new lines' output. Pygments' HTML output
+is balanced per line (spans are closed and re-opened at each newline), so the
+kept lines are a balanced fragment and the tail only ever grows by appending
+inside ``<code>`` (``CODE_DEPTH``): the ops are small, and known without
+comparing the tails.
 
 The unfinished last line is held back until its newline: code appears line by
 line, and a partial line is never shown with a highlighting that the next
-frame would take back. Multi-line constructs longer than the context may be
-highlighted slightly differently from the final render while the fence is
-open; the finished block is rendered once, exactly, when it is frozen.
+frame would take back. A construct that only its end identifies (a Python
+docstring, told from a string by its closing quotes) may show differently
+from the final render while the fence is open: the finished block is
+rendered once, in one piece, when it is frozen (``final_html``, which needs no
+parse: the fence's lines are its content).
 """
 
 from __future__ import annotations
 
+import io
 import re
 
 from markdown_it.common.utils import escapeHtml, unescapeAll
@@ -26,6 +33,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 
 from streaming.markdown.highlight import code_block_html, lexer_for, normalise_lang
+from streaming.markdown.lexing import is_plain_regex_lexer, lex_from
 from streaming.markdown.render import sanitise
 
 # Lines lexed before the new ones for context when the last line ended inside
@@ -51,6 +59,9 @@ class OpenFence:
     def __init__(self, *, info: str, indent: int, content_start: int) -> None:
         self._info = info
         self._lexer: Lexer | None = lexer_for(normalise_lang(info))
+        # The state stack of a plain RegexLexer after the lines so far, or None
+        # for other lexers (lexed with context lines instead).
+        self._stack: list[str] | None = ["root"] if is_plain_regex_lexer(self._lexer) else None
         self._indent = indent
         self._content_start = content_start
         empty = sanitise(code_block_html("", info))
@@ -93,6 +104,12 @@ class OpenFence:
     def _highlight(self, new: list[str]) -> str:
         if self._lexer is None:
             return sanitise(escapeHtml("".join(line + "\n" for line in new)))
+        source = "".join(line + "\n" for line in new)
+        if self._stack is not None:  # carry the lexer's state from line to line
+            tokens, self._stack = lex_from(self._lexer, source, self._stack)
+            out = io.StringIO()
+            _FORMATTER.format(tokens, out)
+            return sanitise(out.getvalue())
         last = _LAST_CLASS_RE.search(self._body[-1]) if self._body else None
         in_text = last is not None and (last.group(1)[0] == "s" or last.group(1) == "cm")
         context = self._lines[-CONTEXT_LINES:] if in_text else []

@@ -64,6 +64,11 @@ from streaming.markdown.speech import speech_for_html
 from streaming.markdown.table import LiveTable
 from streaming.markdown.tail import LiveList, render_source, render_tail
 
+# A blank line (only spaces or tabs).
+_BLANK_LINE_RE = re.compile(r"^[ \t]*\n", re.MULTILINE)
+# Live blocks that a blank line does not end by itself.
+_BLANK_CONTINUES = frozenset({"bullet_list_open", "ordered_list_open", "blockquote_open"})
+
 
 class StreamingMarkdown:
     """Renders one streamed answer: ``feed`` per frame, then ``finish`` once.
@@ -106,6 +111,7 @@ class StreamingMarkdown:
         self._continuation: re.Pattern[str] | None = None  # lines continuing the live block
         self._live_type = ""  # "fence" (open) or "table" when the live region is one such block
         self._await_letter = False  # live block + blank line: a column-0 letter finishes it
+        self._blank_continues = False  # the live block is a list or quote: a blank line is no end
         self._brackets_frozen = False  # a frozen block has "[": may be a reference use
         self._late_refs = False
         self._replaced: str | None = None
@@ -207,16 +213,34 @@ class StreamingMarkdown:
             if closer is None:
                 return [], []  # still inside the fence: nothing can finish
             fence, self._open_fence, self._fence, self._live_type = self._fence, None, None, ""
-            spoken = self._freeze_fence(fence, closer, end) if fence is not None else None
-            if spoken is not None:  # the fence is frozen; lines after it are live
-                html = self._blocks[-1:]
-                more = self._freeze_region(end, next_char) if end > self._live_from else ([], [])
-                if not more[0] and end == self._live_from:
-                    self._watch_live("", [], [])
-                return html + more[0], spoken + more[1]
-        if not may_start_block(self.text, new_from, end, self._continuation):
+            if fence is not None and (
+                html := fence.final_html(self.text[self._live_from : closer.start()])
+            ):
+                return self._freeze_known(html, closer.end() + 1, end, next_char)
+        elif self._live_type == "table" and self._table is not None:
+            # A table ends at its first blank line; its rows are rendered already.
+            blank = _BLANK_LINE_RE.search(self.text, new_from, end)
+            block = self.text[self._live_from : blank.start()] if blank else ""
+            if blank and (html := self._table.frozen(block, self._refs)):
+                return self._freeze_known(html, blank.start(), end, next_char)
+        blank_ends = not self._blank_continues
+        if not may_start_block(self.text, new_from, end, self._continuation, blank_ends=blank_ends):
+            # A list or quote and a blank line: a column-0 letter next finishes it.
+            self._await_letter = self._blank_continues and ends_blank(self.text[:end])
             return [], []
         return self._freeze_region(end, next_char)
+
+    def _freeze_known(
+        self, html: str, block_end: int, end: int, next_char: str
+    ) -> tuple[list[str], list[str]]:
+        """Freeze the live block ending at ``block_end`` (offset in text) whose final
+        HTML is known, then what may follow it in the complete lines before ``end``."""
+        spoken = self._commit([html], self.text[self._live_from : block_end])
+        if end > self._live_from:
+            more = self._freeze_region(end, next_char)
+            return [html, *more[0]], spoken + more[1]
+        self._watch_live("", [], [])
+        return [html], spoken
 
     def _freeze_region(self, end: int, next_char: str) -> tuple[list[str], list[str]]:
         self._await_letter = False
@@ -267,13 +291,6 @@ class StreamingMarkdown:
             self._table.remember("", "", {})
         return [speech_for_html(block) for block in html]
 
-    def _freeze_fence(self, fence: OpenFence, closer: re.Match[str], end: int) -> list[str] | None:
-        """Freeze the live fence closed by ``closer`` from its lines, without a parse."""
-        html = fence.final_html(self.text[self._live_from : closer.start()])
-        if html is None:
-            return None
-        return self._commit([html], self.text[self._live_from : closer.end() + 1])
-
     def _reuse(self, block: str) -> str | None:
         """The final HTML of the finished live ``block`` from the live renderers, if
         they have it: a table's rows, or a splice of the block's last line."""
@@ -287,10 +304,12 @@ class StreamingMarkdown:
         self._continuation = None
         self._live_type = ""
         self._fence = None
+        self._blank_continues = False
         if len(starts) != 1:
             return
         token = tokens[starts[0]]
         self._continuation = continuation(token)
+        self._blank_continues = token.type in _BLANK_CONTINUES
         self._await_letter = ends_blank(region) and token.type != "fence"
         if token.type == "table_open":
             self._live_type = "table"

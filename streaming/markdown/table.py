@@ -51,6 +51,8 @@ class LiveTable:
 
     def remember(self, repaired: str, html: str, refs: dict[str, Any]) -> None:
         """Note a full render of the live table."""
+        if not (html.startswith("<table>") and html.count("<table>") == 1):
+            repaired = ""  # not one table: no shortcut from this render
         self._last = (repaired, html, len(refs))
         head = html[: html.find("</thead>")]
         self._cells = [
