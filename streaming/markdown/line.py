@@ -44,6 +44,10 @@ from streaming.markdown.repair import holds_back_partial, repair_inline
 _CLOSING_TAGS_RE = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)*\s*")
 # What a line's content starts with: block quote and list markers, and indentation.
 _CONTAINER_PREFIX_RE = re.compile(r"(?:[ \t]*(?:>|[-+*]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*")
+# List numbers: "2." continues a list that "1." began.
+_DIGITS_RE = re.compile(r"\d+")
+# Item text that starts a block inside the item instead (a heading, a fence).
+_BLOCK_STARTS = ("#", "```", "~~~")
 # The HTML right before a whole paragraph's inline content (tight items have no <p>).
 _OPENERS = ("<p>", "<li>")
 
@@ -69,9 +73,21 @@ class LiveLine:
         self._splice: _Splice | Literal[False] | None = None  # False: cannot be spliced
 
     def reset(self, live: str, repaired: str, html: str, refs: dict[str, Any]) -> None:
-        """Take a full render of ``live`` as the new base."""
+        """Take a full render of ``live`` as the new base, unless it cannot be
+        spliced (its last line is held back: a new item's marker) and the
+        current base can still splice what ``live`` extends."""
+        old = (self._base, self._splice)
         self._base = (live, repaired, html, refs)
-        self._splice = None
+        located = self._locate()
+        self._splice = located if located is not None else False
+        old_base, old_splice = old
+        if (
+            located is None
+            and isinstance(old_splice, _Splice)
+            and old_base is not None
+            and live.startswith(old_base[0])
+        ):
+            self._base, self._splice = old_base, old_splice
 
     def clear(self) -> None:
         self._base = None
@@ -94,18 +110,21 @@ class LiveLine:
             return None
         base_live = self._base[0]
         start = base_live.rfind("\n") + 1
-        if (
-            start == len(base_live)
-            or not live.startswith(base_live)
-            or "\n" in live[len(base_live) :]
-        ):
+        if start == len(base_live) or not live.startswith(base_live):
+            return None
+        newlines = live.count("\n", len(base_live))
+        if newlines > 1:
             return None
         if self._splice is None:
             located = self._locate()
             self._splice = located if located is not None else False
         splice = self._splice
+        if splice is False:
+            return None
+        if newlines:
+            return self._next_item(live, splice)
         partial = live[start:]
-        if splice is False or holds_back_partial(partial):
+        if holds_back_partial(partial):
             return None
         line = repair_inline(partial)
         prefix = len(splice.container)
@@ -114,6 +133,45 @@ class LiveLine:
         html = self._inline_html(line[prefix:].strip(), splice.env)
         self.hits += 1
         return live[:start] + line, splice.before + html + splice.after
+
+    def _next_item(self, live: str, splice: _Splice) -> tuple[str, str] | None:
+        """Splice new sibling items after the base line's item, which they complete.
+
+        The base line is a whole item of a tight list (its HTML follows ``<li>``);
+        the newlines since end it and the items after it, each line starting with
+        the same container markers (list numbers aside), so each is the next
+        item of that list. Complete lines are rendered as they are (nothing is
+        left to repair), the partial one repaired, each as an item's inline text.
+        """
+        if not splice.before.endswith("<li>"):
+            return None
+        lines = live[splice.start :].split("\n")
+        *done, line = lines
+        if holds_back_partial(line):
+            return None
+        repaired = repair_inline(line)
+        env = splice.env
+        before = splice.before
+        for k, text in enumerate([*done, repaired]):
+            marker = _CONTAINER_PREFIX_RE.match(text).end()  # type: ignore[union-attr]
+            content = text[marker:].strip()
+            raw = lines[k]
+            if (
+                _DIGITS_RE.sub("0", text[:marker]) != _DIGITS_RE.sub("0", splice.container)
+                or not content
+                or raw[marker : marker + 1] == "["
+                or (k and content.startswith(_BLOCK_STARTS))
+            ):
+                return None
+            if k < len(done):
+                before += self._inline_html(content, env) + "</li>\n<li>"
+        html = before + self._inline_html(content, env) + splice.after
+        start = len(live) - len(line)
+        repaired_live = live[:start] + repaired
+        self._base = (live, repaired_live, html, self._base[3] if self._base else {})
+        self._splice = _Splice(start, repaired[:marker], env, before, splice.after)
+        self.hits += 1
+        return repaired_live, html
 
     def frozen(self, block: str) -> str | None:
         """The final HTML of the finished block ``block`` by a last splice, or None.
