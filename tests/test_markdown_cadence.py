@@ -18,7 +18,7 @@ def _renders(cadence: Cadence, text: str, chars_per_frame: int, cost: int) -> li
     done = []
     for k in range(0, len(text), chars_per_frame):
         cadence.tick(chars_per_frame)
-        if cadence.due(text[: k + chars_per_frame], 0, fresh=False, cost=cost):
+        if cadence.due(text[: k + chars_per_frame], 0, fresh=False, cost=lambda: cost):
             cadence.rendered(text[: k + chars_per_frame], cost)
             cadence.frames = 0
             done.append(k // chars_per_frame)
@@ -28,7 +28,7 @@ def _renders(cadence: Cadence, text: str, chars_per_frame: int, cost: int) -> li
 def test_a_fresh_block_renders_at_once() -> None:
     cadence = Cadence()
     cadence.tick(1)
-    assert cadence.due("a", 0, fresh=True, cost=10**6)
+    assert cadence.due("a", 0, fresh=True, cost=lambda: 10**6)
 
 
 def test_cheap_renders_follow_every_other_frame() -> None:
@@ -60,10 +60,10 @@ def test_a_held_back_line_does_not_render_again() -> None:
     for _ in range(MAX_TAIL_WAIT_FRAMES + 1):
         live += " |"
         cadence.tick(2)
-        assert not cadence.due(live, 0, fresh=False, cost=0)
+        assert not cadence.due(live, 0, fresh=False, cost=lambda: 0)
     live += "\n"  # the row is complete: it shows
     cadence.tick(1)
-    assert cadence.due(live, 0, fresh=False, cost=0)
+    assert cadence.due(live, 0, fresh=False, cost=lambda: 0)
 
 
 def test_a_held_line_inside_code_is_not_skipped() -> None:
@@ -74,4 +74,4 @@ def test_a_held_line_inside_code_is_not_skipped() -> None:
     for _ in range(TAIL_EVERY_FRAMES):
         live += " |"
         cadence.tick(2)
-    assert cadence.due(live, 0, fresh=False, cost=0)
+    assert cadence.due(live, 0, fresh=False, cost=lambda: 0)

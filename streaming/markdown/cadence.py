@@ -23,6 +23,7 @@ it can be spliced, else the whole live block).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from streaming.markdown.repair import holds_back_partial
 
@@ -49,17 +50,17 @@ class Cadence:
         self.frames += 1
         self._budget = min(self._budget + RENDER_BUDGET * chars, _MAX_BUDGET)
 
-    def due(self, text: str, live_from: int, *, fresh: bool, cost: int) -> bool:
+    def due(self, text: str, live_from: int, *, fresh: bool, cost: Callable[[], int]) -> bool:
         """Whether the tail of ``text[live_from:]`` should be re-rendered now.
 
         ``fresh``: the tail shows nothing of this block yet. ``cost``: the
-        render's cost in characters.
+        render's cost in characters (asked only when it decides).
         """
         if not fresh and self.frames < TAIL_EVERY_FRAMES:
             return False
         if self._held is not None and self._still_held(text, live_from):
             return False
-        return fresh or self._budget >= cost or self.frames >= MAX_TAIL_WAIT_FRAMES
+        return fresh or self.frames >= MAX_TAIL_WAIT_FRAMES or self._budget >= cost()
 
     def rendered(self, live: str, cost: int) -> None:
         """The tail of ``live`` was re-rendered at ``cost``."""

@@ -81,7 +81,8 @@ def speech_for_html(html: str) -> str:
             else:
                 body = code if code is not None else bare
                 label = normalise_lang(unescape(lang)) if lang is not None else ""
-                segments.append(_lines_summary(unescape(_TAG_RE.sub("", body)), label))
+                # Lines only: tags hold no newline and no entity is one (no unescape).
+                segments.append(_lines_summary(_TAG_RE.sub("", body), label))
     end_run()
     return " ".join(segments)
 

@@ -133,7 +133,7 @@ class StreamingMarkdown:
         """Add ``delta`` (the text since the last call) and return the frame to send."""
         if self._finished:
             raise RuntimeError("feed() after finish()")
-        self.text += self._normalise(delta)
+        self.text += self._normalise(delta) if self._pending_cr or "\r" in delta else delta
         self._cadence.tick(len(delta))
         new_blocks, spoken = self._freeze()
         if not new_blocks and self._plain.armed:
@@ -204,9 +204,16 @@ class StreamingMarkdown:
         end = self.text.rfind("\n") + 1
         next_char = self.text[end : end + 1]
         if end <= self._checked_upto:
-            if self._await_letter and next_char.isalpha():
-                return self._freeze_region(end, next_char)
-            return [], []
+            if not (self._await_letter and next_char.isalpha()):
+                return [], []
+            if self._blank_continues:
+                # Still the one list or quote the last parse saw (no line since
+                # started a block): it is finished, and its HTML may be known.
+                html = self._reuse(self.text[self._live_from : end])
+                if html is not None:
+                    self._await_letter = False
+                    return self._freeze_known(html, end, end, next_char)
+            return self._freeze_region(end, next_char)
         new_from, self._checked_upto = self._checked_upto, end
         if self._open_fence is not None:
             closer = self._open_fence.search(self.text, new_from, end)
@@ -335,7 +342,7 @@ class StreamingMarkdown:
         if self._fence is not None:
             return "\n" in self.text[self._live_from + max(self._tail_src_len, 0) :]
         fresh = self._tail_src_len <= 0 or not self._tail
-        return self._cadence.due(self.text, self._live_from, fresh=fresh, cost=self._render_cost())
+        return self._cadence.due(self.text, self._live_from, fresh=fresh, cost=self._render_cost)
 
     def _render_cost(self) -> int:
         """What the next tail render costs, in characters (``cadence.RENDER_BUDGET``)."""
