@@ -11,24 +11,37 @@ When the splice is taken. After a full render of ``repaired =
 repair_tail(live)``, the *base*, a later ``live`` is spliced if it only added
 characters to the same last line (no newline), and in the base:
 
-- the last inline token is a paragraph of that one line (a single-line
-  paragraph, list item or quote line), not starting with ``[`` (a reference
-  definition is decided by its whole line), and followed only by closing
-  tokens: the HTML after its inline HTML is closing tags;
 - the repair changed nothing before that line and repaired the line on its
   own: ``repaired == live[:start] + repair_inline(live[start:])``, which is
   what ``repair_tail`` does for a paragraph line, and does again for the new
   line, unless the new partial line is held back (``holds_back_partial``),
-  which falls back to a full render.
+  which falls back to a full render;
+- the line's inline HTML (its text past its container markers: ``>``, list
+  markers, indentation) is found at the end of the base HTML, right after a
+  ``<p>`` or ``<li>`` and followed only by closing tags: the line is a whole
+  paragraph, or a tight list item's whole text, and the last thing shown;
+- its raw text does not start with ``[`` (a reference definition is decided
+  by its whole line), and no definition is in the tail (its label may be used).
 
 Why the block structure cannot change meanwhile: a line's block role is
 decided by its start (container markers, indentation), which the base already
 shows followed by paragraph text; characters added at its end cannot make it
 a heading, list, fence, table delimiter or thematic break (those partial lines
 are held back whole), nor change earlier lines. The new inline content is
-the new repaired line past the same container prefix, stripped as
-markdown-it strips a paragraph. A test compares the splice with the full
-render on every prefix of the CommonMark examples and the corpus.
+the new repaired line past the same container markers, stripped as
+markdown-it strips a paragraph.
+
+New items: when the newlines since the base end the base line and further
+lines, each starting with the base line's container markers (list numbers
+aside), those are the next items of the same tight list: each complete item
+is rendered as it is and the partial one repaired, joined by ``</li><li>``.
+A base whose last line is held back (a new item's bare marker) does not
+replace a spliceable one that the new text still extends.
+
+``frozen`` gives a finished block's final HTML the same way: its last line is
+then complete and must need no repair. Tests compare the splice with the
+full render on every prefix of the CommonMark examples, the corpus and
+hand-made cases, and every frame of streamed runs.
 """
 
 from __future__ import annotations

@@ -3,26 +3,33 @@
 How a frame is made (``feed``):
 
 1. Freezing. Only complete lines decide structure (a partial ``#hashtag`` line
-   is briefly an ATX heading). When new complete lines arrived, the live
-   region's complete lines are block-parsed (no inline pass); every top-level
-   block but the last is finished (markdown is line-oriented: appending lines
-   can change only the last block), and so is the last one when nothing can
-   change it any more (``blocks.last_is_finished``: a heading, a closed
-   fence, a paragraph or table followed by a blank line, any block followed
-   by a blank line and a letter in column 0). Finished blocks are parsed in
-   full, rendered and sanitised once, sent once, and the live region moves
-   past them. Reference definitions found in the frozen part are carried to
-   later parses. An open top-level fence is only re-parsed when a line that
-   may close it arrives.
-2. The tail: the live region is repaired (``repair.repair_tail``) and rendered
-   every ``TAIL_EVERY_FRAMES`` frames while it grows (a live list: only its
-   last item, ``tail.LiveList``). An open top-level fence
-   is rendered by ``fence.OpenFence`` instead: completed lines only, each
-   highlighted once. Plain words typed mid-line between renders are appended
-   without a render (``append.PlainAppend``). ``Frame.tail_ops`` carries the append-only ops
-   (``ops.diff_tail``) that turn the previous frame's tail into this one, so
-   the wire carries what was added, not the whole tail again; None when
-   something shown changed or blocks were frozen in this frame.
+   is briefly an ATX heading). When new complete lines may start a block
+   (``blocks.may_start_block``), the live region's complete lines are
+   block-parsed (no inline pass); every top-level block but the last is
+   finished (markdown is line-oriented: appending lines can change only the
+   last block), and so is the last one when nothing can change it any more
+   (``blocks.last_is_finished``: a heading, a closed fence, a paragraph or
+   table followed by a blank line, any block followed by a blank line and a
+   letter in column 0). Finished blocks are rendered and sanitised once, sent
+   once, and the live region moves past them. Their HTML comes from the live
+   renderers when they have it exactly (a spliced last line, a live table's
+   rows, an open fence's lines highlighted in one piece), else from a parse
+   that reuses the block parse and the inline memo. Some ends need no parse:
+   a fence's closing line, a table's blank line, a column-0 letter after a
+   list or quote and a blank line. Reference definitions found in the frozen
+   part are carried to later parses.
+2. The tail, when ``cadence.Cadence`` says a render is due: plain words typed
+   mid-line are appended without a render (``append.PlainAppend``); the line
+   being typed is re-rendered alone and spliced in (``line.LiveLine``); a live
+   list renders its last item (``tail.LiveList``), a live table its new rows
+   (``table.LiveTable``), an open fence its completed lines
+   (``fence.OpenFence``); anything else is repaired (``repair.repair_tail``)
+   and rendered in full. All inline parses go through one
+   ``inline.InlineMemo``. ``Frame.tail_ops`` carries the append-only ops
+   (``ops.diff_tail``, or known directly for a fence) that turn the previous
+   frame's tail into this one, so the wire carries what was added, not the
+   whole tail again; None when something shown changed or blocks were frozen
+   in this frame.
 3. ``finish`` renders the rest without repairs. If a reference definition
    arrived after a frozen block that may use it, the result is compared with
    the one-shot ``render_markdown`` and, if different, sent as one ``replace``.
