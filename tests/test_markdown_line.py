@@ -33,6 +33,10 @@ CASES = [
     "- a\n  - nested with `code` and more",
     "> - quoted item with **strong** text",
     "Hard break at the end  \nnext line *x*",
+    "- a\n  - b *em*\n  - c\n- d `x`\n  1. e\n  2. f\n     - g\n- h",  # nested in and out
+    "1. a\n   3. b\n   4. c\n2. d\n- e",  # an ordered list starting at 3; another list
+    "- a\n * b\n  + c\n-\n- d\n- # e\n- ```f",  # other markers; held and block items
+    "* a\n* b | c\n* d\n  * e\n* f",  # a pipe in a completed item
 ]
 
 

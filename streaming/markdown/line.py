@@ -59,6 +59,10 @@ _CLOSING_TAGS_RE = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)*\s*")
 _CONTAINER_PREFIX_RE = re.compile(r"(?:[ \t]*(?:>|[-+*]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*")
 # List numbers: "2." continues a list that "1." began.
 _DIGITS_RE = re.compile(r"\d+")
+# A container that is one list marker after indentation: a nested list's item.
+_NESTED_ITEM_RE = re.compile(r"( *)([-+*]|(\d{1,9})[.)])[ \t]+")
+# (container, before, after, parents) while stepping from item to item.
+_Step = tuple[str, str, str, tuple[tuple[str, str], ...]]
 # Item text that starts a block inside the item instead (a heading, a fence).
 _BLOCK_STARTS = ("#", "```", "~~~")
 # The HTML right before a whole paragraph's inline content (tight items have no <p>).
@@ -74,6 +78,9 @@ class _Splice:
     env: dict[str, Any]  # the base parse's env: references, and the memo
     before: str  # tail HTML before the line's inline HTML
     after: str  # closing tags after it
+    # Enclosing list items' (container, after), innermost last: known when the
+    # line's list was entered by ``LiveLine`` itself (``_step``).
+    parents: tuple[tuple[str, str], ...] = ()
 
 
 class LiveLine:
@@ -106,16 +113,16 @@ class LiveLine:
         self._base = None
         self._splice = None
 
-    def may_splice(self, text: str, live_from: int) -> bool:
-        """Whether ``render(text[live_from:])`` may splice (it may still decline)."""
+    def splice_from(self, text: str, live_from: int) -> int | None:
+        """Where ``render(text[live_from:])`` would re-render from, if it may splice
+        (it may still decline): the offset in ``text`` of the base's last line."""
         if self._base is None or self._splice is False:
-            return False
+            return None
         base_live = self._base[0]
-        return (
-            base_live.rfind("\n") + 1 < len(base_live)
-            and text.find("\n", live_from + len(base_live)) < 0
-            and text.startswith(base_live, live_from)
-        )
+        start = base_live.rfind("\n") + 1
+        if start == len(base_live) or not text.startswith(base_live, live_from):
+            return None
+        return live_from + start
 
     def render(self, live: str) -> tuple[str, str] | None:
         """``(repaired, html)`` for ``live`` by splicing, or None: render in full."""
@@ -126,8 +133,6 @@ class LiveLine:
         if start == len(base_live) or not live.startswith(base_live):
             return None
         newlines = live.count("\n", len(base_live))
-        if newlines > 1:
-            return None
         if self._splice is None:
             located = self._locate()
             self._splice = located if located is not None else False
@@ -148,43 +153,76 @@ class LiveLine:
         return live[:start] + line, splice.before + html + splice.after
 
     def _next_item(self, live: str, splice: _Splice) -> tuple[str, str] | None:
-        """Splice new sibling items after the base line's item, which they complete.
+        """Splice the list items that follow the base line's, which they complete.
 
         The base line is a whole item of a tight list (its HTML follows ``<li>``);
-        the newlines since end it and the items after it, each line starting with
-        the same container markers (list numbers aside), so each is the next
-        item of that list. Complete lines are rendered as they are (nothing is
-        left to repair), the partial one repaired, each as an item's inline text.
+        each newline since ends an item, and each following line must start an
+        item of that list, of a list nested in the item before it, or of an
+        enclosing list ``LiveLine`` entered (``_step``). Complete lines are
+        rendered as they are (nothing is left to repair), the partial one
+        repaired; if it is held back (a bare marker), the last complete line
+        is the one repaired, as ``repair_tail`` does.
         """
         if not splice.before.endswith("<li>"):
             return None
         lines = live[splice.start :].split("\n")
         *done, line = lines
-        if holds_back_partial(line):
-            return None
-        repaired = repair_inline(line)
-        env = splice.env
-        before = splice.before
-        for k, text in enumerate([*done, repaired]):
+        held = holds_back_partial(line)
+        if held and "|" in done[-1]:
+            return None  # the repair may hold that line back too (a table header?)
+        raws = done if held else lines
+        texts = [*raws[:-1], repair_inline(raws[-1])]
+        state: _Step | None = (splice.container, splice.before, splice.after, splice.parents)
+        content = ""
+        for k, text in enumerate(texts):
             marker = _CONTAINER_PREFIX_RE.match(text).end()  # type: ignore[union-attr]
+            if k == 0 and text[:marker] != splice.container:
+                return None
+            if k and state is not None:
+                state = self._step(state, text[:marker], content, splice.env)
             content = text[marker:].strip()
-            raw = lines[k]
             if (
-                _DIGITS_RE.sub("0", text[:marker]) != _DIGITS_RE.sub("0", splice.container)
+                state is None
                 or not content
-                or raw[marker : marker + 1] == "["
+                or raws[k][marker : marker + 1] == "["
                 or (k and content.startswith(_BLOCK_STARTS))
             ):
                 return None
-            if k < len(done):
-                before += self._inline_html(content, env) + "</li>\n<li>"
-        html = before + self._inline_html(content, env) + splice.after
-        start = len(live) - len(line)
-        repaired_live = live[:start] + repaired
-        self._base = (live, repaired_live, html, self._base[3] if self._base else {})
-        self._splice = _Splice(start, repaired[:marker], env, before, splice.after)
+        assert state is not None
+        container, before, after, parents = state
+        html = before + self._inline_html(content, splice.env) + after
+        start = len(live) - len(line) - (len(raws[-1]) + 1 if held else 0)
+        repaired_live = live[:start] + texts[-1] + ("\n" if held else "")
+        if not held:
+            self._base = (live, repaired_live, html, self._base[3] if self._base else {})
+            self._splice = _Splice(start, container, splice.env, before, after, parents)
         self.hits += 1
         return repaired_live, html
+
+    def _step(self, state: _Step, container: str, done: str, env: dict[str, Any]) -> _Step | None:
+        """From the item whose text ``done`` is complete to the next line's item."""
+        current, before, after, parents = state
+        done_html = self._inline_html(done, env)
+        if _DIGITS_RE.sub("0", container) == _DIGITS_RE.sub("0", current):  # a sibling
+            return container, f"{before}{done_html}</li>\n<li>", after, parents
+        nested = _NESTED_ITEM_RE.fullmatch(container)
+        # A list inside the item. Its first item interrupts the item's text, which
+        # an ordered item may do only from 1 (CommonMark): else it is more text.
+        if nested and len(nested.group(1)) == len(current) and nested.group(3) in (None, "1"):
+            tag = "ol" if nested.group(3) else "ul"
+            opened = f"{before}{done_html}\n<{tag}>\n<li>"
+            return container, opened, f"</li>\n</{tag}>\n{after}", (*parents, (current, after))
+        for depth in range(len(parents) - 1, -1, -1):  # back out to an enclosing list
+            outer, outer_after = parents[depth]
+            if _DIGITS_RE.sub("0", container) == _DIGITS_RE.sub("0", outer):
+                closing = after[: len(after) - len(outer_after)]
+                return (
+                    container,
+                    f"{before}{done_html}{closing}</li>\n<li>",
+                    outer_after,
+                    parents[:depth],
+                )
+        return None
 
     def frozen(self, block: str) -> str | None:
         """The final HTML of the finished block ``block`` by a last splice, or None.

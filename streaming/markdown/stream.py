@@ -353,9 +353,8 @@ class StreamingMarkdown:
 
     def _render_cost(self) -> int:
         """What the next tail render costs, in characters (``cadence.RENDER_BUDGET``)."""
-        if self._line is not None and self._line.may_splice(self.text, self._live_from):
-            return RENDER_OVERHEAD + len(self.text) - self.text.rfind("\n") - 1
-        return RENDER_OVERHEAD + len(self.text) - self._live_from
+        start = self._line.splice_from(self.text, self._live_from) if self._line else None
+        return RENDER_OVERHEAD + len(self.text) - (start if start is not None else self._live_from)
 
     def _render_tail(self) -> None:
         live = self.text[self._live_from :]
