@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown_it.rules_core import StateCore
+from markdown_it.rules_core.text_join import text_join
 from markdown_it.token import Token
 
 from streaming.markdown.inline import InlineMemo, parse_env
-from streaming.markdown.render import MD, inline_html, render_inline, render_markdown
+from streaming.markdown.render import MD, inline_html, render_inline, render_markdown, sanitise
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEC = json.loads((FIXTURES / "commonmark_spec_0.31.2.json").read_text())
@@ -27,9 +29,11 @@ PIECES = st.sampled_from(
 
 
 def _fresh(src: str, env: dict[str, Any]) -> str:
-    tokens: list[Token] = []
-    MD.inline.parse(src, MD, env, tokens)
-    return inline_html(tokens, env)
+    """markdown-it's own pipeline for one inline text: parse, text_join, render."""
+    token = Token("inline", "", 0, content=src, children=[])
+    MD.inline.parse(src, MD, env, token.children)
+    text_join(StateCore(src, MD, env, [token]))
+    return sanitise(MD.renderer.render([token], MD.options, env))
 
 
 def _check_growing(text: str, memo: InlineMemo, step: int = 1) -> None:

@@ -75,12 +75,12 @@ def _copy(token: Token) -> Token:
     return dataclasses.replace(token)
 
 
-def _joined(tokens: list[Token]) -> list[Token]:
+def joined(tokens: list[Token]) -> list[Token]:
     """``tokens`` as ``text_join`` leaves them, without changing any given token."""
     out: list[Token] = []
     for token in tokens:
         if token.children:
-            token = dataclasses.replace(token, children=_joined(token.children))
+            token = dataclasses.replace(token, children=joined(token.children))
         if token.type == "text_special":
             token = dataclasses.replace(token, type="text")
         if token.type == "text" and out and out[-1].type == "text":
@@ -166,7 +166,7 @@ class InlineMemo:
         if entry is None and _is_clean(tail):
             if len(self._whole) >= _MAX_WHOLE:
                 self._whole.clear()
-            self._whole[src] = _Entry(src, _joined(tail))
+            self._whole[src] = _Entry(src, joined(tail))
         return entry, tail
 
     def _longest_prefix(self, src: str) -> _Entry | None:
@@ -199,9 +199,9 @@ class InlineMemo:
             self._no_cut = (prefix, len(prefix) + cut)
             return entry, rest
         if entry is None:
-            tokens = _joined(added)
+            tokens = joined(added)
         else:  # only the junction can join: the stored tokens are joined already
-            tokens = [*entry.tokens[:-1], *_joined([*entry.tokens[-1:], *added])]
+            tokens = [*entry.tokens[:-1], *joined([*entry.tokens[-1:], *added])]
         grown = _Entry(prefix + rest[:cut], tokens)
         self._remember(grown)
         return grown, rest[cut:]

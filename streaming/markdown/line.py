@@ -124,8 +124,29 @@ class LiveLine:
             return None
         return live_from + start
 
-    def render(self, live: str) -> tuple[str, str] | None:
+    def render(self, live: str, refs: dict[str, Any]) -> tuple[str, str] | None:
         """``(repaired, html)`` for ``live`` by splicing, or None: render in full."""
+        spliced = self._splice_base(live) if self._base is not None else None
+        return spliced if spliced is not None else self._paragraph(live, refs)
+
+    def _paragraph(self, live: str, refs: dict[str, Any]) -> tuple[str, str] | None:
+        """A live region that is one partial line starting with a letter: a
+        paragraph (no block starts with a letter), rendered from its inline
+        text alone; it becomes the base."""
+        body = live.lstrip("\n")
+        if not body or not body[0].isalpha() or "\n" in body or holds_back_partial(body):
+            return None
+        start = len(live) - len(body)
+        line = repair_inline(body)
+        env = parse_env(refs, self._memo)
+        html = f"<p>{self._inline_html(line.strip(), env)}</p>\n"
+        repaired = live[:start] + line
+        self._base = (live, repaired, html, refs)
+        self._splice = _Splice(start, "", env, "<p>", "</p>\n")
+        self.hits += 1
+        return repaired, html
+
+    def _splice_base(self, live: str) -> tuple[str, str] | None:
         if self._base is None:
             return None
         base_live = self._base[0]
@@ -244,7 +265,7 @@ class LiveLine:
         line = block[start:]
         if holds_back_partial(line) or repair_inline(line) != line:
             return None
-        spliced = self.render(block)
+        spliced = self._splice_base(block)
         return spliced[1] if spliced is not None else None
 
     def _inline_html(self, content: str, env: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 from streaming.markdown.highlight import code_block_html
-from streaming.markdown.inline import InlineMemo, inline_rule
+from streaming.markdown.inline import InlineMemo, inline_rule, joined
 
 _TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s",
@@ -220,7 +220,9 @@ def inline_html(tokens: Sequence[Token], env: EnvType) -> str:
     Sanitising distributes over balanced fragments, so the HTML of a text's
     clean prefix and of its rest may be sanitised apart (``inline.InlineMemo``).
     """
-    return sanitise(_RENDERER.renderInline(tokens, MD.options, env))
+    # As the core rule text_join leaves them: an escape's text_special token
+    # would be left out of an image's alt text.
+    return sanitise(_RENDERER.renderInline(joined(list(tokens)), MD.options, env))
 
 
 def render_inline(content: str, env: dict[str, Any], memo: InlineMemo | None) -> str:

@@ -369,7 +369,7 @@ class StreamingMarkdown:
             return
         self._fence_shown = None
         self._cadence.rendered(live, self._render_cost())
-        spliced = self._line.render(live) if self._line is not None else None
+        spliced = self._line.render(live, self._refs) if self._line is not None else None
         html: str | None
         if spliced is not None:
             repaired, html = spliced
