@@ -113,6 +113,12 @@ class LiveLine:
         self._base = None
         self._splice = None
 
+    def whole_paragraph(self) -> bool:
+        """Whether the base is one paragraph and nothing else shown (its line may
+        follow blank lines, and the tail defines nothing: see ``_locate``)."""
+        splice = self._splice
+        return isinstance(splice, _Splice) and (splice.before, splice.after) == ("<p>", "</p>\n")
+
     def splice_from(self, text: str, live_from: int) -> int | None:
         """Where ``render(text[live_from:])`` would re-render from, if it may splice
         (it may still decline): the offset in ``text`` of the base's last line."""

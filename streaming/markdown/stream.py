@@ -237,6 +237,12 @@ class StreamingMarkdown:
             block = self.text[self._live_from : blank.start()] if blank else ""
             if blank and (html := self._table.frozen(block, self._refs)):
                 return self._freeze_known(html, blank.start(), end, next_char)
+        elif self._line is not None and self._line.whole_paragraph():
+            # A paragraph ends at its first blank line; its line is spliced already.
+            blank = _BLANK_LINE_RE.search(self.text, new_from, end)
+            block = self.text[self._live_from : blank.start()] if blank else ""
+            if blank and (html := self._line.frozen(block)):
+                return self._freeze_known(html, blank.start(), end, next_char)
         blank_ends = not self._blank_continues
         if not may_start_block(self.text, new_from, end, self._continuation, blank_ends=blank_ends):
             # A list or quote and a blank line: a column-0 letter next finishes it.
