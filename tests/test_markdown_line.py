@@ -38,6 +38,15 @@ CASES = [
     "1. a\n   3. b\n   4. c\n2. d\n- e",  # an ordered list starting at 3; another list
     "- a\n * b\n  + c\n-\n- d\n- # e\n- ```f",  # other markers; held and block items
     "* a\n* b | c\n* d\n  * e\n* f",  # a pipe in a completed item
+    "\n\n> **Note:** quoted text that goes on",  # a block's first line, each shape:
+    "3. third item start *x* and more",
+    "+ plus item `code` here",
+    "1) paren item with [a link](/u)",
+    "-\ttab item",
+    "-     five spaces: code",
+    ">    four spaces: code",
+    "10. ten and 2024 was a year",
+    "1.5 is a number, not a list",
 ]
 
 

@@ -63,10 +63,37 @@ _DIGITS_RE = re.compile(r"\d+")
 _NESTED_ITEM_RE = re.compile(r"( *)([-+*]|(\d{1,9})[.)])[ \t]+")
 # (container, before, after, parents) while stepping from item to item.
 _Step = tuple[str, str, str, tuple[tuple[str, str], ...]]
+# A list item's marker in column 0 and 1-4 spaces (5 would make its text code).
+_FIRST_ITEM_RE = re.compile(r"(?:[-+*]|(\d{1,9})[.)]) {1,4}")
+# Text that would start an ordered list (digits and a delimiter, then a space).
+_LIST_MARKER_RE = re.compile(r"\d{1,9}[.)](?:[ \t]|$)")
 # Item text that starts a block inside the item instead (a heading, a fence).
 _BLOCK_STARTS = ("#", "```", "~~~")
 # The HTML right before a whole paragraph's inline content (tight items have no <p>).
 _OPENERS = ("<p>", "<li>")
+
+
+def _first_shape(container: str, content: str, raw_first: str) -> tuple[str, str] | None:
+    """The HTML around the inline text of a block's first (and only) line, by
+    its container markers, or None if not one of the known shapes."""
+    if not content or raw_first == "[" or not (content[0].isalnum() or content[0] in "*_`"):
+        return None
+    if content.startswith(_BLOCK_STARTS) or (
+        content[0].isdigit() and _LIST_MARKER_RE.match(content)
+    ):
+        return None
+    if not container:
+        return "<p>", "</p>\n"
+    if container in (">", "> "):  # more spaces would make its text code
+        return "<blockquote>\n<p>", "</p>\n</blockquote>\n"
+    item = _FIRST_ITEM_RE.fullmatch(container)
+    if item is None:
+        return None  # indented, several markers, tabs, 5+ spaces (code): not handled here
+    number = item.group(1)
+    if number is None:
+        return "<ul>\n<li>", "</li>\n</ul>\n"
+    start = f' start="{int(number)}"' if int(number) != 1 else ""
+    return f"<ol{start}>\n<li>", "</li>\n</ol>\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,22 +160,30 @@ class LiveLine:
     def render(self, live: str, refs: dict[str, Any]) -> tuple[str, str] | None:
         """``(repaired, html)`` for ``live`` by splicing, or None: render in full."""
         spliced = self._splice_base(live) if self._base is not None else None
-        return spliced if spliced is not None else self._paragraph(live, refs)
+        return spliced if spliced is not None else self._first_line(live, refs)
 
-    def _paragraph(self, live: str, refs: dict[str, Any]) -> tuple[str, str] | None:
-        """A live region that is one partial line starting with a letter: a
-        paragraph (no block starts with a letter), rendered from its inline
-        text alone; it becomes the base."""
+    def _first_line(self, live: str, refs: dict[str, Any]) -> tuple[str, str] | None:
+        """A live region that is one partial line (after blank lines), rendered
+        from its inline text alone when its block is known from its start: a
+        paragraph (text starting with a letter or digit: no block starts so),
+        a block quote, or the first item of a list, each around that text (as
+        markdown-it renders them). It becomes the base."""
         body = live.lstrip("\n")
-        if not body or not body[0].isalpha() or "\n" in body or holds_back_partial(body):
+        if not body or "\n" in body or holds_back_partial(body) or "]:" in body:
             return None
-        start = len(live) - len(body)
         line = repair_inline(body)
+        marker = _CONTAINER_PREFIX_RE.match(line).end()  # type: ignore[union-attr]
+        container, content = line[:marker], line[marker:].strip()
+        shape = _first_shape(container, content, body[marker : marker + 1])
+        if shape is None:
+            return None
+        before, after = shape
+        start = len(live) - len(body)
         env = parse_env(refs, self._memo)
-        html = f"<p>{self._inline_html(line.strip(), env)}</p>\n"
+        html = before + self._inline_html(content, env) + after
         repaired = live[:start] + line
         self._base = (live, repaired, html, refs)
-        self._splice = _Splice(start, "", env, "<p>", "</p>\n")
+        self._splice = _Splice(start, container, env, before, after)
         self.hits += 1
         return repaired, html
 
