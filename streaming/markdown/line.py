@@ -169,8 +169,12 @@ class LiveLine:
         a block quote, or the first item of a list, each around that text (as
         markdown-it renders them). It becomes the base."""
         body = live.lstrip("\n")
-        if not body or "\n" in body or holds_back_partial(body) or "]:" in body:
+        if not body or "\n" in body or "]:" in body:
             return None
+        if holds_back_partial(body):
+            # A bare marker or a table row or fence opener being typed: nothing
+            # shows yet (not indented: code is shown, not held back).
+            return (live[: len(live) - len(body)], "") if body[0] not in " \t" else None
         line = repair_inline(body)
         marker = _CONTAINER_PREFIX_RE.match(line).end()  # type: ignore[union-attr]
         container, content = line[:marker], line[marker:].strip()
