@@ -109,4 +109,22 @@ def last_is_finished(region: str, token: Token, next_char: str) -> bool:
         return not fence_is_open(region, token)
     if not ends_blank(region):
         return False
-    return token.type in _ENDED_BY_BLANK or next_char.isalpha()
+    return token.type in _ENDED_BY_BLANK or ends_after_blank(token.type, token.markup, next_char)
+
+
+def ends_after_blank(block_type: str, markup: str, next_char: str) -> bool:
+    """Whether a line starting with ``next_char`` after a blank line ends a block
+    of ``block_type`` (its list marker ``markup``). A blank line ends laziness,
+    so only indentation or the block's own marker continue it: a block quote
+    ends at any text (another ``>`` starts another quote), a list at any but
+    its own marker (or, ordered, a digit). Other blocks: a letter starts a
+    paragraph, which nothing continues into."""
+    if not next_char or next_char in " \t":
+        return False
+    if block_type == "blockquote_open":
+        return True
+    if block_type == "bullet_list_open":
+        return next_char != markup
+    if block_type == "ordered_list_open":
+        return not next_char.isdigit()
+    return next_char.isalpha()

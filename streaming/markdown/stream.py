@@ -45,6 +45,7 @@ from markdown_it.token import Token
 from streaming.markdown.append import PlainAppend
 from streaming.markdown.blocks import (
     continuation,
+    ends_after_blank,
     ends_blank,
     fence_closer,
     fence_is_open,
@@ -117,7 +118,8 @@ class StreamingMarkdown:
         self._ops: list[TailOp] | None = None  # the last render's ops, when known
         self._continuation: re.Pattern[str] | None = None  # lines continuing the live block
         self._live_type = ""  # "fence" (open) or "table" when the live region is one such block
-        self._await_letter = False  # live block + blank line: a column-0 letter finishes it
+        self._await_letter = False  # live block + blank line: the next line may end it
+        self._live_block = ("", "")  # type and marker of the one live block, if one
         self._blank_continues = False  # the live block is a list or quote: a blank line is no end
         self._brackets_frozen = False  # a frozen block has "[": may be a reference use
         self._late_refs = False
@@ -211,7 +213,8 @@ class StreamingMarkdown:
         end = self.text.rfind("\n") + 1
         next_char = self.text[end : end + 1]
         if end <= self._checked_upto:
-            if not (self._await_letter and next_char.isalpha()):
+            block_type, markup = self._live_block
+            if not (self._await_letter and ends_after_blank(block_type, markup, next_char)):
                 return [], []
             if self._blank_continues:
                 # Still the one list or quote the last parse saw (no line since
@@ -325,11 +328,13 @@ class StreamingMarkdown:
         self._live_type = ""
         self._fence = None
         self._blank_continues = False
+        self._live_block = ("", "")
         if len(starts) != 1:
             return
         token = tokens[starts[0]]
         self._continuation = continuation(token)
         self._blank_continues = token.type in _BLANK_CONTINUES
+        self._live_block = (token.type, token.markup)
         self._await_letter = ends_blank(region) and token.type != "fence"
         if token.type == "table_open":
             self._live_type = "table"
