@@ -75,12 +75,17 @@ def _copy(token: Token) -> Token:
     return dataclasses.replace(token)
 
 
-def joined(tokens: list[Token]) -> list[Token]:
-    """``tokens`` as ``text_join`` leaves them, without changing any given token."""
+def joined(tokens: list[Token], *, nested: bool = True) -> list[Token]:
+    """``tokens`` as ``text_join`` leaves them, without changing any given token.
+
+    Like ``text_join``, the children of a token (an image's alt text) are
+    joined too, but not theirs (an image inside an image's alt keeps its
+    escapes apart, and they are left out of the alt text).
+    """
     out: list[Token] = []
     for token in tokens:
-        if token.children:
-            token = dataclasses.replace(token, children=joined(token.children))
+        if token.children and nested:
+            token = dataclasses.replace(token, children=joined(token.children, nested=False))
         if token.type == "text_special":
             token = dataclasses.replace(token, type="text")
         if token.type == "text" and out and out[-1].type == "text":
