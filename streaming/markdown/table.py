@@ -77,9 +77,14 @@ class LiveTable:
 
     def render(self, repaired: str, refs: dict[str, Any]) -> str | None:
         """The HTML of ``repaired`` from the last render plus its new rows, or None."""
-        old, html, count = self._last
-        if not old or count != len(refs) or not self._cells or not repaired.startswith(old):
+        if not self._last[0] and not self._head(repaired, refs):
             return None
+        old, html, count = self._last
+        if count != len(refs) or not self._cells or not repaired.startswith(old):
+            return None
+        if repaired == old:
+            self.hits += 1
+            return html
         added = repaired[len(old) :]
         if not added.endswith("\n") or not old.endswith("\n"):
             return None
@@ -99,6 +104,44 @@ class LiveTable:
         self.hits += 1
         self._last = (repaired, html, count)
         return html
+
+    def _head(self, repaired: str, refs: dict[str, Any]) -> bool:
+        """Render the table's header from its first two lines, as markdown-it's
+        table rule does (the parse that made the live block a table validated
+        them), and keep it as the last render."""
+        body = repaired.lstrip("\n")
+        lines = body.split("\n", 2)
+        if len(lines) < 3:
+            return False  # the delimiter row is not complete
+        header, delimiter = lines[0], lines[1]
+        aligns = []
+        columns = delimiter.split("|")
+        for i, column in enumerate(columns):
+            cell = mdTrim(column)
+            if not cell:
+                if i in (0, len(columns) - 1):
+                    continue  # outer pipes
+                return False
+            if cell.endswith(":"):
+                aligns.append("center" if cell.startswith(":") else "right")
+            else:
+                aligns.append("left" if cell.startswith(":") else "")
+        names = escapedSplit(mdTrim(header))
+        if names and names[0] == "":
+            names.pop(0)
+        if names and names[-1] == "":
+            names.pop()
+        if not names or len(names) != len(aligns):
+            return False
+        env = parse_env(refs, self._memo)
+        cells = []
+        for name, align in zip(names, aligns, strict=True):
+            opener = f'<th class="align-{align}">' if align else "<th>"
+            cells.append(f"{opener}{self._inline(mdTrim(name), env)}</th>\n")
+        head = f"<table>\n<thead>\n<tr>\n{''.join(cells)}</tr>\n</thead>\n</table>\n"
+        lines_source = repaired[: len(repaired) - len(body)] + f"{header}\n{delimiter}\n"
+        self.remember(lines_source, head, refs)
+        return True
 
     def _row(self, line: str, refs: dict[str, Any]) -> str:
         columns = escapedSplit(mdTrim(line))
