@@ -2,12 +2,14 @@
 
 A live top-level table is shown row by row (``repair_tail`` holds a partial
 row back), and re-rendering all of it for every new row costs O(rows²) over
-the table, plus markdown-it's fixed cost per call. ``LiveTable`` keeps the
-last full render and appends the rows of the new complete lines to it,
-rendering each row as markdown-it's table rule does: the line is split on
-unescaped pipes, the outer empty cells dropped, cut or padded to the header's
-column count, and each cell's trimmed text rendered inline; the column
-alignments are read from the header cells of the kept HTML.
+the table, plus markdown-it's fixed cost per call. ``LiveTable`` renders the
+header once, from the header and delimiter rows (once the stream's parse has
+made the live block a table), keeps that or the last full render, and
+appends the rows of the new complete lines to it, rendering each row as
+markdown-it's table rule does: the line is split on unescaped pipes, the
+outer empty cells dropped, cut or padded to the header's column count, and
+each cell's trimmed text rendered inline; the column alignments are read from
+the header cells of the kept HTML.
 
 Why it is exact: a body row depends only on its own line and on the column
 count and alignments that the header and delimiter rows fix. The shortcut is
