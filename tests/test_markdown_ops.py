@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from streaming.markdown import StreamingMarkdown, cadence, render_markdown
 from streaming.markdown.ops import VOID, TailOp, apply_ops, diff_tail, trailing_run
-from tests.test_markdown_support import StreamRun, check_html
+from tests.test_markdown_support import StreamRun, check_html, random_cuts
 from tests.test_markdown_support import stream as stream_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -214,10 +214,7 @@ def test_lines_added_to_a_code_block_are_ops(lines: list[str], lang: str) -> Non
 @given(data=st.data())
 def test_corpus_frames_ops_apply_exactly(path: Path, data: st.DataObject) -> None:
     text = path.read_text()
-    size = data.draw(st.integers(3, 40), label="delta size")
-    cuts = list(range(0, len(text), size))
-    cuts += data.draw(st.lists(st.integers(0, len(text)), max_size=50), label="extra cuts")
-    run = stream_text(text, cuts)
+    run = stream_text(text, random_cuts(data, text, (3, 40)))
     assert check_frames(run) > 0
     assert run.result == render_markdown(text)
 

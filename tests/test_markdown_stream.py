@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bench.markdown_bench import frames
 from streaming.markdown import Frame, StreamingMarkdown, cadence, render_markdown
 from streaming.markdown.tail import render_source, render_tail
-from tests.test_markdown_support import check_html, stream
+from tests.test_markdown_support import check_html, random_cuts, stream
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEC = json.loads((FIXTURES / "commonmark_spec_0.31.2.json").read_text())
@@ -66,10 +66,7 @@ def test_spec_example_random_split_equals_one_shot(
 @given(data=st.data())
 def test_corpus_random_split_equals_one_shot(path: Path, data: st.DataObject) -> None:
     text = path.read_text()
-    size = data.draw(st.integers(8, 60), label="delta size")
-    cuts = list(range(0, len(text), size))
-    cuts += data.draw(st.lists(st.integers(0, len(text)), max_size=50), label="extra cuts")
-    run = stream(text, cuts)
+    run = stream(text, random_cuts(data, text, (8, 60)))
     assert run.result == render_markdown(text)
     assert run.final.replace is None
     # Checking every whole page is quadratic; the tails are what the repairs shape.

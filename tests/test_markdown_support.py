@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from hypothesis import strategies as st
+
 from streaming.markdown import Frame, StreamingMarkdown
 
 VOID = {"br", "hr", "img"}
@@ -119,6 +121,13 @@ class StreamRun:
             tail = frame.tail
             pages.append(blocks + tail)
         return pages
+
+
+def random_cuts(data: st.DataObject, text: str, sizes: tuple[int, int]) -> list[int]:
+    """Cuts every ``size`` characters (drawn from ``sizes``), plus some anywhere."""
+    size = data.draw(st.integers(*sizes), label="delta size")
+    cuts = list(range(0, len(text), size))
+    return cuts + data.draw(st.lists(st.integers(0, len(text)), max_size=50), label="extra cuts")
 
 
 def stream(text: str, cuts: list[int]) -> StreamRun:
