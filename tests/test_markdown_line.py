@@ -47,6 +47,11 @@ CASES = [
     ">    four spaces: code",
     "10. ten and 2024 was a year",
     "1.5 is a number, not a list",
+    "## Closing sequence ##  ",  # headings: closing #s are not text
+    "### x # y #",
+    "#### `code` #tag#",
+    "# #",
+    "####### seven is text",
 ]
 
 

@@ -63,6 +63,8 @@ _DIGITS_RE = re.compile(r"\d+")
 _NESTED_ITEM_RE = re.compile(r"( *)([-+*]|(\d{1,9})[.)])[ \t]+")
 # (container, before, after, parents) while stepping from item to item.
 _Step = tuple[str, str, str, tuple[tuple[str, str], ...]]
+# An ATX heading line: 1-6 #s in column 0, then a space or tab (or nothing).
+_HEADING_RE = re.compile(r"(#{1,6})(?:[ \t]+(.*)|)")
 # A list item's marker in column 0 and 1-4 spaces (5 would make its text code).
 _FIRST_ITEM_RE = re.compile(r"(?:[-+*]|(\d{1,9})[.)]) {1,4}")
 # Text that would start an ordered list (digits and a delimiter, then a space).
@@ -71,6 +73,16 @@ _LIST_MARKER_RE = re.compile(r"\d{1,9}[.)](?:[ \t]|$)")
 _BLOCK_STARTS = ("#", "```", "~~~")
 # The HTML right before a whole paragraph's inline content (tight items have no <p>).
 _OPENERS = ("<p>", "<li>")
+
+
+def _heading_text(raw: str) -> str:
+    """An ATX heading's text: ``raw`` (after the opening #s and spaces) without a
+    closing sequence of #s, as markdown-it's heading rule takes it."""
+    text = raw.rstrip(" \t")
+    bare = text.rstrip("#")
+    if len(bare) < len(text) and (not bare or bare[-1] in " \t"):
+        text = bare
+    return text.strip()
 
 
 def _first_shape(container: str, content: str, raw_first: str) -> tuple[str, str] | None:
@@ -176,6 +188,13 @@ class LiveLine:
             # shows yet (not indented: code is shown, not held back).
             return (live[: len(live) - len(body)], "") if body[0] not in " \t" else None
         line = repair_inline(body)
+        heading = _HEADING_RE.fullmatch(line)
+        if heading is not None:  # one line, no splice (its closing #s would be text)
+            level, content = len(heading.group(1)), _heading_text(heading.group(2) or "")
+            env = parse_env(refs, self._memo)
+            inner = self._inline_html(content, env) if content else ""
+            self._splice = False
+            return live[: len(live) - len(body)] + line, f"<h{level}>{inner}</h{level}>\n"
         marker = _CONTAINER_PREFIX_RE.match(line).end()  # type: ignore[union-attr]
         container, content = line[:marker], line[marker:].strip()
         shape = _first_shape(container, content, body[marker : marker + 1])

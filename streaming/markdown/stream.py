@@ -268,6 +268,9 @@ class StreamingMarkdown:
     def _freeze_region(self, end: int, next_char: str) -> tuple[list[str], list[str]]:
         self._await_letter = False
         region = self.text[self._live_from : end]
+        if not region.strip():  # blank lines after a frozen block: nothing to parse
+            self._watch_live(region, [], [])
+            return [], []
         block_tokens = block_parse(region)
         starts = top_level_starts(block_tokens)
         done = len(starts) - 1
