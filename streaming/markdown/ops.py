@@ -45,7 +45,8 @@ def trailing_run(html: str) -> list[int]:
     starts: list[int] = []
     end = len(html)
     while True:
-        end = len(html[:end].rstrip())
+        while end and html[end - 1].isspace():  # no copy of the html: it may be long
+            end -= 1
         if end == 0 or html[end - 1] != ">":
             break
         start = html.rfind("<", 0, end)
