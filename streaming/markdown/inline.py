@@ -165,14 +165,43 @@ class InlineMemo:
         if entry is not None:
             self.hits += 1
         rest = src[len(entry.src) :] if entry is not None else src
-        if len(rest) >= _MIN_REST:
-            entry, rest = self._grow(md, env, entry, rest)
         tail = _parse(md, rest, env)
-        if entry is None and _is_clean(tail):
+        clean = _is_clean(tail)
+        if entry is None and clean:
             if len(self._whole) >= _MAX_WHOLE:
                 self._whole.clear()
             self._whole[src] = _Entry(src, joined(tail))
+        if len(rest) >= _MIN_REST:
+            if clean:
+                self._grow_from(entry, rest, tail)
+            else:
+                self._grow(md, env, entry, rest)
         return entry, tail
+
+    def _grow_from(self, entry: _Entry | None, rest: str, tail: list[Token]) -> None:
+        """Keep a longer prefix for the next parse, cut from this one's tokens.
+
+        ``tail``, the clean parse of ``rest``, ends with plain text (its source
+        as it is): every construct before that text closed in it, so ``rest``
+        cut after a space inside that text parses as ``tail`` with the text cut
+        there (a clean prefix), and needs no parse of its own.
+        """
+        last = tail[-1]
+        if last.type != "text" or not rest.endswith(last.content):
+            return
+        text = last.content
+        cut = 0
+        for match in _CUT_RE.finditer(text, 1, len(text) - _KEEP):
+            cut = match.start()
+        if not cut:
+            return
+        piece = dataclasses.replace(last, content=text[:cut])
+        prefix = entry.src if entry is not None else ""
+        if entry is None:
+            tokens = joined([*tail[:-1], piece])
+        else:  # only the junction can join: the stored tokens are joined already
+            tokens = [*entry.tokens[:-1], *joined([*entry.tokens[-1:], *tail[:-1], piece])]
+        self._remember(_Entry(prefix + rest[: len(rest) - len(text) + cut], tokens))
 
     def _longest_prefix(self, src: str) -> _Entry | None:
         best: _Entry | None = None
