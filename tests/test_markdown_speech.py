@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from streaming.markdown import speech_for_markdown
+from streaming.markdown.render import parse, render_block, split_blocks
+from streaming.markdown.speech import _speech_by_pieces, speech_for_html
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CORPUS = sorted((Path(__file__).parent.parent / "bench" / "corpus").glob("*.md"))
 
 
 @pytest.mark.parametrize(
@@ -34,3 +43,18 @@ from streaming.markdown import speech_for_markdown
 )
 def test_speech_for_blocks(text: str, spoken: list[str]) -> None:
     assert speech_for_markdown(text) == spoken
+
+
+def test_the_text_only_path_reads_as_the_general_one() -> None:
+    # speech_for_html reads text-only blocks with a few regex passes; the
+    # piece-by-piece reader (needed for code and tables) must agree on them.
+    spec = json.loads((FIXTURES / "commonmark_spec_0.31.2.json").read_text())
+    texts = [example["markdown"] for example in spec] + [p.read_text() for p in CORPUS]
+    checked = 0
+    for text in texts:
+        env: dict[str, Any] = {}
+        for block in split_blocks(parse(text, env)):
+            html = render_block(block, env)
+            assert speech_for_html(html) == _speech_by_pieces(html), html
+            checked += 1
+    assert checked > 900
