@@ -54,7 +54,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy chatapp streaming
+	$(BIN)/mypy chatapp streaming bench
 
 pytest: $(VENV)/.dev chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

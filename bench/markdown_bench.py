@@ -37,6 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -153,7 +154,7 @@ def main() -> None:
         deltas = frames(text, args.tps)
         final = render_markdown(text)
         final_bytes = len(final.encode())
-        one_shot = min(cpu_ms(lambda text=text: render_markdown(text)) for _ in range(args.repeat))
+        one_shot = min(cpu_ms(partial(render_markdown, text)) for _ in range(args.repeat))
         runs = [run_incremental(deltas) for _ in range(args.repeat)]
         renderer = runs[0][1]
         assert renderer.html == final, f"{path.name}: streamed HTML differs from one-shot"
