@@ -13,7 +13,9 @@ on that line, with a plain character that shows as the last text before the
 tail's innermost closing tag. Plain characters (letters, digits, space and
 ``,.;:?'-``) cannot start or end a block (the line's start is decided by its
 letter) nor open, close or complete inline markup, and need no escaping.
-Trailing spaces are held back, as rendering strips them. Not after a
+Trailing spaces are held back, as rendering strips them. It also arms after
+a closed code span or a ``*`` emphasis closed after a letter: plain text
+cannot reopen those, and goes after the closed element. Not after a
 possible reference definition (``[label]: /url``): the text typed may be its
 title, which turns the lines into a definition that shows nothing.
 """
@@ -26,8 +28,37 @@ from streaming.markdown.ops import TailOp, trailing_run
 
 _PLAIN_RE = re.compile(r"[^\W_]|[ ,.;:?'-]")
 _PLAIN_DELTA_RE = re.compile(r"(?:[^\W_]|[ ,.;:?'-])+")
+# A source ending with a code span's closing backticks, or with a "*" run closing
+# emphasis after a letter or digit (after punctuation, a letter next would
+# make the run no closer: "**a.**b" is not bold).
+_CLOSED_RE = re.compile(r"`$|[^\W_]\*+$")
 # What the repair may have added at the end for the fast path still to apply.
 _CLOSERS_RE = re.compile(r"[*_~`]*")
+
+
+def _closed_count(shown: str, run: list[int], tail: str) -> int:
+    """How many elements of the tail's trailing ``run`` the end of ``shown`` closed
+    (a code span's backticks: its <code>; a "*" run: <em> for one star, <strong>
+    for two), or 0 if the run's tags do not account for it exactly."""
+    if shown.endswith("`"):
+        return 1 if run and tail.startswith("</code>", run[0]) else 0
+    stars = len(shown) - len(shown.rstrip("*"))
+    count = 0
+    for k, start in enumerate(run):
+        if stars == 0:
+            return k
+        weight = (
+            1
+            if tail.startswith("</em>", start)
+            else 2
+            if tail.startswith("</strong>", start)
+            else 0
+        )
+        if not weight or weight > stars:
+            return 0
+        stars -= weight
+        count = k + 1
+    return count if stars == 0 else 0
 
 
 class PlainAppend:
@@ -49,19 +80,28 @@ class PlainAppend:
         line = shown[shown.rfind("\n") + 1 :]
         spaces = live[len(shown) :]
         closers = repaired[len(shown) : len(repaired) - len(spaces)]
+        plain = _PLAIN_RE.fullmatch(shown[-1:]) is not None
         if not (
             "]:" not in live  # a reference definition's title may be what is typed
             and repaired.startswith(shown)
             and repaired.endswith(spaces)
             and _CLOSERS_RE.fullmatch(closers)
-            and _PLAIN_RE.fullmatch(shown[-1:])
+            and (plain or _CLOSED_RE.search(shown))
             and any(char.isalpha() for char in line)
         ):
             return
         run = trailing_run(tail)
-        if run and tail.endswith(shown[-1], 0, run[0]):
-            self.armed = True
-            self._at, self._depth, self._pending = run[0], len(run), spaces
+        if plain:
+            if run and tail.endswith(shown[-1], 0, run[0]):
+                self.armed = True
+                self._at, self._depth, self._pending = run[0], len(run), spaces
+        else:
+            # After a closed code span or emphasis: text goes after the elements
+            # its closing run closed (a "*" run of 3 closes <strong> and <em>).
+            closed = _closed_count(shown, run, tail)
+            if closed and closed < len(run):
+                self.armed = True
+                self._at, self._depth, self._pending = run[closed], len(run) - closed, spaces
 
     def append(self, delta: str, tail: str) -> tuple[str, list[TailOp]] | None:
         """The new tail and its ops for source ``delta``, or None: render in full."""
