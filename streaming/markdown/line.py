@@ -52,11 +52,9 @@ from typing import Any, Literal
 
 from streaming.markdown.inline import InlineMemo, parse_env
 from streaming.markdown.render import render_inline
-from streaming.markdown.repair import holds_back_partial, repair_inline
+from streaming.markdown.repair import container_length, holds_back_partial, repair_inline
 
 _CLOSING_TAGS_RE = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)*\s*")
-# What a line's content starts with: block quote and list markers, and indentation.
-_CONTAINER_PREFIX_RE = re.compile(r"(?:[ \t]*(?:>|[-+*]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*")
 # List numbers: "2." continues a list that "1." began.
 _DIGITS_RE = re.compile(r"\d+")
 # A container that is one list marker after indentation: a nested list's item.
@@ -195,7 +193,7 @@ class LiveLine:
             inner = self._inline_html(content, env) if content else ""
             self._splice = False
             return live[: len(live) - len(body)] + line, f"<h{level}>{inner}</h{level}>\n"
-        marker = _CONTAINER_PREFIX_RE.match(line).end()  # type: ignore[union-attr]
+        marker = container_length(line)
         container, content = line[:marker], line[marker:].strip()
         shape = _first_shape(container, content, body[marker : marker + 1])
         if shape is None:
@@ -260,7 +258,7 @@ class LiveLine:
         state: _Step | None = (splice.container, splice.before, splice.after, splice.parents)
         content = ""
         for k, text in enumerate(texts):
-            marker = _CONTAINER_PREFIX_RE.match(text).end()  # type: ignore[union-attr]
+            marker = container_length(text)
             if k == 0 and text[:marker] != splice.container:
                 return None
             if k and state is not None:
@@ -347,7 +345,7 @@ class LiveLine:
         ):
             return None
         line = repaired[start:]
-        prefix = _CONTAINER_PREFIX_RE.match(line).end()  # type: ignore[union-attr]
+        prefix = container_length(line)
         content = line[prefix:].strip()
         # A line whose text starts with "[" may be a reference definition, decided
         # by the whole line (the repair may have dropped that "[" from ``line``).

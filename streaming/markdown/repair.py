@@ -131,9 +131,15 @@ def repair_tail(src: str, *, live_type: str = "") -> str:
     return src[:start] + repair_inline(src[start:end]) + src[end:]
 
 
+def container_length(line: str) -> int:
+    """Length of ``line``'s container prefix: block quote and list markers, and the
+    spaces around them (the pattern matches every line, if only emptily)."""
+    return _CONTAINER_PREFIX_RE.match(line).end()  # type: ignore[union-attr]
+
+
 def holds_back_partial(partial: str) -> bool:
     """True if a partial line outside code may still turn into block markup."""
-    body = partial[_CONTAINER_PREFIX_RE.match(partial).end() :]  # type: ignore[union-attr]
+    body = partial[container_length(partial) :]
     return (
         _ONLY_MARKERS_RE.fullmatch(body) is not None
         or _FENCE_OPENER_RE.match(body) is not None
