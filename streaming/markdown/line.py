@@ -53,6 +53,7 @@ from typing import Any, Literal
 from streaming.markdown.inline import InlineMemo, parse_env
 from streaming.markdown.render import render_inline
 from streaming.markdown.repair import container_length, holds_back_partial, repair_inline
+from streaming.markdown.shapes import BLOCK_STARTS, HEADING_RE, first_shape, heading_text
 
 _CLOSING_TAGS_RE = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)*\s*")
 # List numbers: "2." continues a list that "1." began.
@@ -61,49 +62,13 @@ _DIGITS_RE = re.compile(r"\d+")
 _NESTED_ITEM_RE = re.compile(r"( *)([-+*]|(\d{1,9})[.)])[ \t]+")
 # (container, before, after, parents) while stepping from item to item.
 _Step = tuple[str, str, str, tuple[tuple[str, str], ...]]
-# An ATX heading line: 1-6 #s in column 0, then a space or tab (or nothing).
-_HEADING_RE = re.compile(r"(#{1,6})(?:[ \t]+(.*)|)")
-# A list item's marker in column 0 and 1-4 spaces (5 would make its text code).
-_FIRST_ITEM_RE = re.compile(r"(?:[-+*]|(\d{1,9})[.)]) {1,4}")
-# Text that would start an ordered list (digits and a delimiter, then a space).
-_LIST_MARKER_RE = re.compile(r"\d{1,9}[.)](?:[ \t]|$)")
-# Item text that starts a block inside the item instead (a heading, a fence).
-_BLOCK_STARTS = ("#", "```", "~~~")
 # The HTML right before a whole paragraph's inline content (tight items have no <p>).
 _OPENERS = ("<p>", "<li>")
 
 
-def _heading_text(raw: str) -> str:
-    """An ATX heading's text: ``raw`` (after the opening #s and spaces) without a
-    closing sequence of #s, as markdown-it's heading rule takes it."""
-    text = raw.rstrip(" \t")
-    bare = text.rstrip("#")
-    if len(bare) < len(text) and (not bare or bare[-1] in " \t"):
-        text = bare
-    return text.strip()
-
-
-def _first_shape(container: str, content: str, raw_first: str) -> tuple[str, str] | None:
-    """The HTML around the inline text of a block's first (and only) line, by
-    its container markers, or None if not one of the known shapes."""
-    if not content or raw_first == "[" or not (content[0].isalnum() or content[0] in "*_`"):
-        return None
-    if content.startswith(_BLOCK_STARTS) or (
-        content[0].isdigit() and _LIST_MARKER_RE.match(content)
-    ):
-        return None
-    if not container:
-        return "<p>", "</p>\n"
-    if container in (">", "> "):  # more spaces would make its text code
-        return "<blockquote>\n<p>", "</p>\n</blockquote>\n"
-    item = _FIRST_ITEM_RE.fullmatch(container)
-    if item is None:
-        return None  # indented, several markers, tabs, 5+ spaces (code): not handled here
-    number = item.group(1)
-    if number is None:
-        return "<ul>\n<li>", "</li>\n</ul>\n"
-    start = f' start="{int(number)}"' if int(number) != 1 else ""
-    return f"<ol{start}>\n<li>", "</li>\n</ol>\n"
+def _same_list(container: str, other: str) -> bool:
+    """Whether two items' containers are of the same list (numbers aside)."""
+    return _DIGITS_RE.sub("0", container) == _DIGITS_RE.sub("0", other)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +98,11 @@ class LiveLine:
         """Take a full render of ``live`` as the new base, unless it cannot be
         spliced (its last line is held back: a new item's marker) and the
         current base can still splice what ``live`` extends."""
-        old = (self._base, self._splice)
+        old_base, old_splice = self._base, self._splice
         self._base = (live, repaired, html, refs)
-        located = self._locate()
-        self._splice = located if located is not None else False
-        old_base, old_splice = old
+        self._splice = self._locate()
         if (
-            located is None
+            self._splice is False
             and isinstance(old_splice, _Splice)
             and old_base is not None
             and live.startswith(old_base[0])
@@ -186,16 +149,16 @@ class LiveLine:
             # shows yet (not indented: code is shown, not held back).
             return (live[: len(live) - len(body)], "") if body[0] not in " \t" else None
         line = repair_inline(body)
-        heading = _HEADING_RE.fullmatch(line)
+        heading = HEADING_RE.fullmatch(line)
         if heading is not None:  # one line, no splice (its closing #s would be text)
-            level, content = len(heading.group(1)), _heading_text(heading.group(2) or "")
+            level, content = len(heading.group(1)), heading_text(heading.group(2) or "")
             env = parse_env(refs, self._memo)
             inner = self._inline_html(content, env) if content else ""
             self._splice = False
             return live[: len(live) - len(body)] + line, f"<h{level}>{inner}</h{level}>\n"
         marker = container_length(line)
         container, content = line[:marker], line[marker:].strip()
-        shape = _first_shape(container, content, body[marker : marker + 1])
+        shape = first_shape(container, content, body[marker : marker + 1])
         if shape is None:
             return None
         before, after = shape
@@ -217,8 +180,7 @@ class LiveLine:
             return None
         newlines = live.count("\n", len(base_live))
         if self._splice is None:
-            located = self._locate()
-            self._splice = located if located is not None else False
+            self._splice = self._locate()
         splice = self._splice
         if splice is False:
             return None
@@ -268,7 +230,7 @@ class LiveLine:
                 state is None
                 or not content
                 or raws[k][marker : marker + 1] == "["
-                or (k and content.startswith(_BLOCK_STARTS))
+                or (k and content.startswith(BLOCK_STARTS))
             ):
                 return None
         assert state is not None
@@ -277,7 +239,8 @@ class LiveLine:
         start = len(live) - len(line) - (len(raws[-1]) + 1 if held else 0)
         repaired_live = live[:start] + texts[-1] + ("\n" if held else "")
         if not held:
-            self._base = (live, repaired_live, html, self._base[3] if self._base else {})
+            assert self._base is not None  # spliced from it
+            self._base = (live, repaired_live, html, self._base[3])
             self._splice = _Splice(start, container, splice.env, before, after, parents)
         self.hits += 1
         return repaired_live, html
@@ -286,7 +249,7 @@ class LiveLine:
         """From the item whose text ``done`` is complete to the next line's item."""
         current, before, after, parents = state
         done_html = self._inline_html(done, env)
-        if _DIGITS_RE.sub("0", container) == _DIGITS_RE.sub("0", current):  # a sibling
+        if _same_list(container, current):  # a sibling
             return container, f"{before}{done_html}</li>\n<li>", after, parents
         nested = _NESTED_ITEM_RE.fullmatch(container)
         # A list inside the item. Its first item interrupts the item's text, which
@@ -297,7 +260,7 @@ class LiveLine:
             return container, opened, f"</li>\n</{tag}>\n{after}", (*parents, (current, after))
         for depth in range(len(parents) - 1, -1, -1):  # back out to an enclosing list
             outer, outer_after = parents[depth]
-            if _DIGITS_RE.sub("0", container) == _DIGITS_RE.sub("0", outer):
+            if _same_list(container, outer):
                 closing = after[: len(after) - len(outer_after)]
                 return (
                     container,
@@ -333,7 +296,7 @@ class LiveLine:
     def _inline_html(self, content: str, env: dict[str, Any]) -> str:
         return render_inline(content, env, self._memo)
 
-    def _locate(self) -> _Splice | None:
+    def _locate(self) -> _Splice | Literal[False]:
         """Check the base against the module docstring's conditions; find the line's HTML."""
         assert self._base is not None
         live, repaired, html, refs = self._base
@@ -343,14 +306,14 @@ class LiveLine:
             or repaired[:start] != live[:start]
             or repaired[start:] != repair_inline(live[start:])
         ):
-            return None
+            return False
         line = repaired[start:]
         prefix = container_length(line)
         content = line[prefix:].strip()
         # A line whose text starts with "[" may be a reference definition, decided
         # by the whole line (the repair may have dropped that "[" from ``line``).
         if not content or live[start + prefix : start + prefix + 1] == "[":
-            return None
+            return False
         env = parse_env(refs, self._memo)
         inline = self._inline_html(content, env)
         at = html.rfind(inline)
@@ -361,5 +324,5 @@ class LiveLine:
             or not html.endswith(_OPENERS, 0, at)
             or not _CLOSING_TAGS_RE.fullmatch(html, at + len(inline))
         ):
-            return None
+            return False
         return _Splice(start, line[:prefix], env, html[:at], html[at + len(inline) :])
