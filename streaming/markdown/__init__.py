@@ -16,9 +16,10 @@ renderer), ``blocks`` (when a block is finished), ``ops`` (append-only tail
 ops), ``cadence`` (when the tail re-renders: the render budget). The live
 tail's shortcuts, each exact (tested against the full render on every prefix):
 ``append`` (plain words typed mid-line), ``inline`` (inline parses reused
-across frames), ``line`` (the line being typed, spliced; ``shapes``: a block's only line), ``tail`` (a live
-list's last item), ``table`` (a live table's new rows), ``fence`` with
-``lexing`` (an open code fence, line by line).
+across frames), ``line`` (the line being typed, spliced) with ``shapes`` (a
+block's only line), ``tail`` (a live list's last item), ``table`` (a live
+table's new rows), ``fence`` with ``lexing`` (an open code fence, line by
+line).
 """
 
 from __future__ import annotations
