@@ -28,10 +28,12 @@ import io
 import re
 
 from markdown_it.common.utils import escapeHtml, unescapeAll
+from markdown_it.token import Token
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 
+from streaming.markdown.blocks import offset_of_line
 from streaming.markdown.highlight import code_block_html, lexer_for, normalise_lang
 from streaming.markdown.lexing import is_plain_regex_lexer, lex_from
 from streaming.markdown.render import sanitise
@@ -71,6 +73,15 @@ class OpenFence:
         self._body: list[str] = []  # their sanitised HTML, in chunks
         self._done = content_start  # source offset up to which lines are rendered
         self._html = self._head + _CODE_END
+
+    @classmethod
+    def opened_by(cls, token: Token, region: str) -> OpenFence:
+        """The open fence whose opening line ``token`` (parsed from ``region``) maps."""
+        assert token.map is not None
+        opener = offset_of_line(region, token.map[0])
+        line = region[opener : region.index("\n", opener)]
+        indent = len(line) - len(line.lstrip(" "))
+        return cls(info=token.info, indent=indent, content_start=opener + len(line) + 1)
 
     def render(self, live: str) -> tuple[str, str]:
         """The tail HTML for ``live`` (the whole live source of the open fence) and

@@ -118,7 +118,7 @@ class StreamingMarkdown:
         self._ops: list[TailOp] | None = None  # the last render's ops, when known
         self._continuation: re.Pattern[str] | None = None  # lines continuing the live block
         self._live_type = ""  # "fence" (open) or "table" when the live region is one such block
-        self._await_letter = False  # live block + blank line: the next line may end it
+        self._await_next = False  # live block + blank line: the next line may end it
         self._live_block = ("", "")  # type and marker of the one live block, if one
         self._blank_continues = False  # the live block is a list or quote: a blank line is no end
         self._brackets_frozen = False  # a frozen block has "[": may be a reference use
@@ -214,14 +214,14 @@ class StreamingMarkdown:
         next_char = self.text[end : end + 1]
         if end <= self._checked_upto:
             block_type, markup = self._live_block
-            if not (self._await_letter and ends_after_blank(block_type, markup, next_char)):
+            if not (self._await_next and ends_after_blank(block_type, markup, next_char)):
                 return [], []
             if self._blank_continues:
                 # Still the one list or quote the last parse saw (no line since
                 # started a block): it is finished, and its HTML may be known.
                 html = self._reuse(self.text[self._live_from : end])
                 if html is not None:
-                    self._await_letter = False
+                    self._await_next = False
                     return self._freeze_known(html, end, end, next_char)
             return self._freeze_region(end, next_char)
         new_from, self._checked_upto = self._checked_upto, end
@@ -234,22 +234,19 @@ class StreamingMarkdown:
                 html := fence.final_html(self.text[self._live_from : closer.start()])
             ):
                 return self._freeze_known(html, closer.end() + 1, end, next_char)
-        elif self._live_type == "table" and self._table is not None:
-            # A table ends at its first blank line; its rows are rendered already.
+        elif (self._live_type == "table" and self._table) or (
+            self._line and self._line.whole_paragraph()
+        ):
+            # A table or paragraph ends at its first blank line, and its rows or
+            # its line are rendered already.
             blank = _BLANK_LINE_RE.search(self.text, new_from, end)
-            block = self.text[self._live_from : blank.start()] if blank else ""
-            if blank and (html := self._table.frozen(block, self._refs)):
-                return self._freeze_known(html, blank.start(), end, next_char)
-        elif self._line is not None and self._line.whole_paragraph():
-            # A paragraph ends at its first blank line; its line is spliced already.
-            blank = _BLANK_LINE_RE.search(self.text, new_from, end)
-            block = self.text[self._live_from : blank.start()] if blank else ""
-            if blank and (html := self._line.frozen(block)):
+            html = self._reuse(self.text[self._live_from : blank.start()]) if blank else None
+            if blank and html:
                 return self._freeze_known(html, blank.start(), end, next_char)
         blank_ends = not self._blank_continues
         if not may_start_block(self.text, new_from, end, self._continuation, blank_ends=blank_ends):
-            # A list or quote and a blank line: a column-0 letter next finishes it.
-            self._await_letter = self._blank_continues and ends_blank(self.text[:end])
+            # A list or quote and a blank line: the next line may end it.
+            self._await_next = self._blank_continues and ends_blank(self.text[:end])
             return [], []
         return self._freeze_region(end, next_char)
 
@@ -266,7 +263,7 @@ class StreamingMarkdown:
         return [html], spoken
 
     def _freeze_region(self, end: int, next_char: str) -> tuple[list[str], list[str]]:
-        self._await_letter = False
+        self._await_next = False
         region = self.text[self._live_from : end]
         if not region.strip():  # blank lines after a frozen block: nothing to parse
             self._watch_live(region, [], [])
@@ -338,21 +335,13 @@ class StreamingMarkdown:
         self._continuation = continuation(token)
         self._blank_continues = token.type in _BLANK_CONTINUES
         self._live_block = (token.type, token.markup)
-        self._await_letter = ends_blank(region) and token.type != "fence"
+        self._await_next = ends_blank(region) and token.type != "fence"
         if token.type == "table_open":
             self._live_type = "table"
-        if token.type != "fence" or not fence_is_open(region, token):
-            return
-        assert token.map is not None
-        opener = offset_of_line(region, token.map[0])
-        line = region[opener : region.index("\n", opener)]
-        self._open_fence = fence_closer(token)
-        self._live_type = "fence"
-        self._fence = OpenFence(
-            info=token.info,
-            indent=len(line) - len(line.lstrip(" ")),
-            content_start=opener + len(line) + 1,
-        )
+        if token.type == "fence" and fence_is_open(region, token):
+            self._open_fence = fence_closer(token)
+            self._live_type = "fence"
+            self._fence = OpenFence.opened_by(token, region)
 
     def _tail_due(self) -> bool:
         """Whether to re-render the tail now (``cadence.Cadence``); an open fence
