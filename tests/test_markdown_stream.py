@@ -250,3 +250,24 @@ def test_every_tail_char_by_char_on_commonmark_examples(monkeypatch: pytest.Monk
     monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
     monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)  # render every frame
     assert sum(_check_tails(list(example["markdown"])) for example in SPEC) > 5000
+
+
+PLAIN_PUNCTUATION = [
+    'See [f(x)](http://a.b) and (more) text = 5% of $x {y} ^z @w "q" a/b + c.\n',
+    'A *b*(c) and `d`(e) then [g] (h) [i](j "t") k (l) "m".\n',
+    "## Title (draft) = done\n\nNext (para) ends.\n",
+    '- item (one) = 1\n- two "x" (y)\n\n> quote (a) + b\n',
+    "| a (b) | c |\n|---|---|\n| d (e) | f=g |\n",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN_PUNCTUATION)
+def test_every_tail_with_punctuation_typed_as_plain_text(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ``()/=+"%$@{}^`` are appended without a render; next to links, code spans,
+    # emphasis, headings, lists, quotes and tables each frame must still be exact.
+    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
+    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    assert _check_tails(list(text)) > 10
+    assert _check_tails([text[k : k + 3] for k in range(0, len(text), 3)]) > 5

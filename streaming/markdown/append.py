@@ -13,6 +13,10 @@ on that line, with a plain character that shows as the last text before the
 tail's innermost closing tag. Plain characters (letters, digits, space and
 ``,.;:?'-``) cannot start or end a block (the line's start is decided by its
 letter) nor open, close or complete inline markup, and need no escaping.
+Deltas may also hold ``()/=+"%$@{}^``: mid-line they are text too (no
+linkify, no raw HTML; ``(`` opens a destination only right after ``]``,
+which is not plain, and the sanitiser leaves ``"`` unescaped in text), but a
+render ending in one does not arm (``[f(x)](url)`` ends inside a link's text).
 Trailing spaces are held back, as rendering strips them. It also arms after
 a closed code span or a ``*`` emphasis closed after a letter: plain text
 cannot reopen those, and goes after the closed element. Not after a
@@ -27,7 +31,8 @@ import re
 from streaming.markdown.ops import TailOp, trailing_run
 
 _PLAIN_RE = re.compile(r"[^\W_]|[ ,.;:?'-]")
-_PLAIN_DELTA_RE = re.compile(r"(?:[^\W_]|[ ,.;:?'-])+")
+# What an armed tail may append (see the module docstring).
+_PLAIN_DELTA_RE = re.compile(r"(?:[^\W_]|[ ,.;:?'\-()/=+\"%$@{}^])+")
 # A source ending with a code span's closing backticks, or with a "*" run closing
 # emphasis after a letter or digit (after punctuation, a letter next would
 # make the run no closer: "**a.**b" is not bold).

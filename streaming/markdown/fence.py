@@ -17,25 +17,30 @@ The unfinished last line is held back until its newline: code appears line by
 line, and a partial line is never shown with a highlighting that the next
 frame would take back. A construct that only its end identifies (a Python
 docstring, told from a string by its closing quotes) may show differently
-from the final render while the fence is open: the finished block is
-rendered once, in one piece, when it is frozen (``final_html``, which needs no
-parse: the fence's lines are its content).
+from the final render while the fence is open.
+
+The finished block (``final_html``, which needs no parse: the fence's lines
+are its content) is lexed in one piece, as the one-shot render does. When
+that gives the tokens streamed line by line (up to where a newline splits a
+token: ``_runs``), the lines' HTML is the block's and is reused, so the
+block is formatted and sanitised once; otherwise (the docstring) it is
+rendered from those tokens.
 """
 
 from __future__ import annotations
 
-import io
 import re
 
 from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.token import Token
+from pygments import format as format_tokens
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 
 from streaming.markdown.blocks import offset_of_line
 from streaming.markdown.highlight import code_block_html, lexer_for, normalise_lang
-from streaming.markdown.lexing import is_plain_regex_lexer, lex_from
+from streaming.markdown.lexing import TokenPair, is_plain_regex_lexer, lex_from
 from streaming.markdown.render import sanitise
 
 # Lines lexed before the new ones for context when the last line ended inside
@@ -64,6 +69,8 @@ class OpenFence:
         # The state stack of a plain RegexLexer after the lines so far, or None
         # for other lexers (lexed with context lines instead).
         self._stack: list[str] | None = ["root"] if is_plain_regex_lexer(self._lexer) else None
+        # The tokens of the lines so far, when lexed with ``_stack``.
+        self._tokens: list[TokenPair] | None = [] if self._stack is not None else None
         self._indent = indent
         self._content_start = content_start
         empty = sanitise(code_block_html("", info))
@@ -104,8 +111,32 @@ class OpenFence:
         lines = source[self._content_start :].split("\n")[:-1]
         if self._indent and any("\t" in line[: self._indent + 1] for line in lines):
             return None
-        code = "".join(self._strip(line) + "\n" for line in lines)
-        return sanitise(code_block_html(code, unescapeAll(self._info) if self._info else ""))
+        stripped = [self._strip(line) for line in lines]
+        code = "".join(line + "\n" for line in stripped)
+        info = unescapeAll(self._info) if self._info else ""
+        if self._tokens is None or self._lexer is None:
+            return sanitise(code_block_html(code, info))
+        # The block is lexed in one piece, as the one-shot render does; where that
+        # gives the tokens streamed line by line, the lines' HTML is the block's.
+        tokens = list(self._lexer.get_tokens(code))
+        shown = self._shown_html(tokens, stripped)
+        return shown if shown is not None else sanitise(code_block_html(code, info, tokens))
+
+    def _shown_html(self, tokens: list[TokenPair], lines: list[str]) -> str | None:
+        """The streamed HTML completed with ``lines`` not shown yet, if the streamed
+        tokens and theirs are ``tokens``, the whole block's (``lexing`` docstring)."""
+        assert self._tokens is not None
+        assert self._lexer is not None
+        assert self._stack is not None
+        done = len(self._lines)
+        if lines[:done] != self._lines:
+            return None
+        rest = "".join(line + "\n" for line in lines[done:])
+        rest_tokens = lex_from(self._lexer, rest, self._stack)[0] if rest else []
+        streamed = [*self._tokens, *rest_tokens]
+        if tokens != streamed and _runs(tokens) != _runs(streamed):
+            return None
+        return self._html[: -len(_CODE_END)] + _format(rest_tokens) + _CODE_END
 
     def _strip(self, line: str) -> str:
         # CommonMark: up to the opener's indentation is removed from each line.
@@ -117,10 +148,10 @@ class OpenFence:
             return sanitise(escapeHtml("".join(line + "\n" for line in new)))
         source = "".join(line + "\n" for line in new)
         if self._stack is not None:  # carry the lexer's state from line to line
+            assert self._tokens is not None
             tokens, self._stack = lex_from(self._lexer, source, self._stack)
-            out = io.StringIO()
-            _FORMATTER.format(tokens, out)
-            return sanitise(out.getvalue())
+            self._tokens.extend(tokens)
+            return _format(tokens)
         last = _LAST_CLASS_RE.search(self._body[-1]) if self._body else None
         in_text = last is not None and (last.group(1)[0] == "s" or last.group(1) == "cm")
         context = self._lines[-CONTEXT_LINES:] if in_text else []
@@ -130,3 +161,28 @@ class OpenFence:
         for _ in context:  # each source line is one output line (see the docstring)
             start = html.index("\n", start) + 1
         return sanitise(html[start:])
+
+
+def _format(tokens: list[TokenPair]) -> str:
+    """Sanitised HTML of lexed code lines (whole lines: Pygments' HTML of a line
+    depends on that line's tokens alone)."""
+    return sanitise(format_tokens(tokens, _FORMATTER)) if tokens else ""
+
+
+def _runs(tokens: list[TokenPair]) -> list[TokenPair]:
+    """``tokens`` cut at newlines, with same-type neighbours joined: two token
+    lists with the same runs format to the same HTML. (Pygments' HTML formatter
+    joins same-class neighbours on a line, and a newline only ends the line:
+    ``"\n  "`` lexed in one piece or as ``"\n"`` then ``"  "`` shows the same.)"""
+    runs: list[TokenPair] = []
+    for ttype, value in tokens:
+        for k, part in enumerate(value.split("\n")):
+            if k:
+                runs.append((None, "\n"))
+            if not part:
+                continue
+            if runs and runs[-1][0] is ttype:
+                runs[-1] = (ttype, runs[-1][1] + part)
+            else:
+                runs.append((ttype, part))
+    return runs

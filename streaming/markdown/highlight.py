@@ -15,11 +15,13 @@ stylesheet (``python -m streaming.markdown.css > static/css/pygments.css``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from html import escape
+from typing import Any
 
 from markdown_it.common.utils import escapeHtml
-from pygments import highlight
+from pygments import format as format_tokens
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
@@ -65,8 +67,11 @@ def language_name(lang: str) -> str:
     return str(lexer.name) if lexer is not None else ""
 
 
-def code_block_html(code: str, info: str) -> str:
-    """The full code-block markup for fenced ``code`` with fence ``info`` string."""
+def code_block_html(code: str, info: str, tokens: Iterable[tuple[Any, str]] | None = None) -> str:
+    """The full code-block markup for fenced ``code`` with fence ``info`` string.
+
+    ``tokens``: ``lexer_for(…).get_tokens(code)`` if the caller has them already.
+    """
     lang = normalise_lang(info)
     lexer = lexer_for(lang)
     if lexer is None:
@@ -76,7 +81,8 @@ def code_block_html(code: str, info: str) -> str:
         button_label = "Copy code"
     else:
         label = lang
-        body = highlight(code, lexer, _FORMATTER)
+        # What pygments.highlight does, with the tokens given if they are.
+        body = format_tokens(lexer.get_tokens(code) if tokens is None else tokens, _FORMATTER)
         if not code.endswith("\n"):
             # Pygments' ensurenl adds a newline the source lacks (only an empty
             # fence reaches here without one); keep the code byte-identical.

@@ -5,10 +5,11 @@ stack but does not return the final one, so highlighting each new line of an
 open fence alone loses multi-line strings and comments (a docstring's lines
 would show as code). ``lex_from`` is that method's loop (Pygments 2.x, BSD
 licence), returning the stack as well, so each line is lexed once, in the
-state the previous lines left. It is used only for display while the fence
-is open: the finished block is highlighted in one piece, exactly as the
-one-shot render does. Lexers that override the method (or are not
-``RegexLexer``\\ s) are not handled here (``is_plain_regex_lexer``).
+state the previous lines left. The finished block is lexed again in one
+piece, exactly as the one-shot render does (a regex may look past a line's
+end); where that agrees, the lines' HTML is reused (``fence.OpenFence``).
+Lexers that override the method (or are not ``RegexLexer``\\ s) are not
+handled here (``is_plain_regex_lexer``).
 """
 
 from __future__ import annotations
