@@ -20,16 +20,18 @@ docstring, told from a string by its closing quotes) may show differently
 from the final render while the fence is open.
 
 The finished block (``final_html``, which needs no parse: the fence's lines
-are its content) is lexed in one piece, as the one-shot render does. When
-that gives the tokens streamed line by line (up to where a newline splits a
-token: ``_runs``), the lines' HTML is the block's and is reused, so the
-block is formatted and sanitised once; otherwise (the docstring) it is
-rendered from those tokens.
+are its content) is lexed in one piece, as the one-shot render does. Each
+chunk of lines streamed keeps its HTML where that lexing gives its lines the
+tokens they were streamed with (up to where a newline splits a token:
+``_runs``), so most blocks are formatted and sanitised once; the other lines
+(the docstring's) are formatted from the block's tokens.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
 
 from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.token import Token
@@ -69,8 +71,12 @@ class OpenFence:
         # The state stack of a plain RegexLexer after the lines so far, or None
         # for other lexers (lexed with context lines instead).
         self._stack: list[str] | None = ["root"] if is_plain_regex_lexer(self._lexer) else None
-        # The tokens of the lines so far, when lexed with ``_stack``.
-        self._tokens: list[TokenPair] | None = [] if self._stack is not None else None
+        # The lines so far lexed with ``_stack``, in the chunks rendered: each
+        # chunk's end offset in the code, tokens and HTML.
+        self._chunks: list[tuple[int, list[TokenPair], str]] | None = (
+            [] if self._stack is not None else None
+        )
+        self._code_len = 0  # length of the code in the chunks
         self._indent = indent
         self._content_start = content_start
         empty = sanitise(code_block_html("", info))
@@ -114,29 +120,36 @@ class OpenFence:
         stripped = [self._strip(line) for line in lines]
         code = "".join(line + "\n" for line in stripped)
         info = unescapeAll(self._info) if self._info else ""
-        if self._tokens is None or self._lexer is None:
+        streamed = stripped[: len(self._lines)] == self._lines
+        if self._chunks is None or self._lexer is None or not streamed:
             return sanitise(code_block_html(code, info))
-        # The block is lexed in one piece, as the one-shot render does; where that
-        # gives the tokens streamed line by line, the lines' HTML is the block's.
+        # The block is lexed in one piece, as the one-shot render does; the lines
+        # that this gives the tokens they were streamed with keep their HTML.
         tokens = list(self._lexer.get_tokens(code))
-        shown = self._shown_html(tokens, stripped)
-        return shown if shown is not None else sanitise(code_block_html(code, info, tokens))
+        if "".join(value for _, value in tokens) != code:
+            # Pygments changed the text (a newline added to the empty fence, a
+            # byte order mark dropped): the offsets of the chunks do not apply.
+            return sanitise(code_block_html(code, info, tokens))
+        return self._head + self._body_of(tokens) + _CODE_END
 
-    def _shown_html(self, tokens: list[TokenPair], lines: list[str]) -> str | None:
-        """The streamed HTML completed with ``lines`` not shown yet, if the streamed
-        tokens and theirs are ``tokens``, the whole block's (``lexing`` docstring)."""
-        assert self._tokens is not None
-        assert self._lexer is not None
-        assert self._stack is not None
-        done = len(self._lines)
-        if lines[:done] != self._lines:
-            return None
-        rest = "".join(line + "\n" for line in lines[done:])
-        rest_tokens = lex_from(self._lexer, rest, self._stack)[0] if rest else []
-        streamed = [*self._tokens, *rest_tokens]
-        if tokens != streamed and _runs(tokens) != _runs(streamed):
-            return None
-        return self._html[: -len(_CODE_END)] + _format(rest_tokens) + _CODE_END
+    def _body_of(self, tokens: list[TokenPair]) -> str:
+        """The code element's HTML for the whole block's ``tokens``: the streamed
+        chunks whose lines lex the same (``_runs``), the other lines formatted."""
+        assert self._chunks is not None
+        starts = [0, *accumulate(len(value) for _, value in tokens)]
+        parts: list[str] = []
+        start = formatted = 0  # code offsets: this chunk's start; formatted up to
+        for end, streamed, html in self._chunks:
+            piece = _cut(tokens, starts, start, end)
+            if piece == streamed or _runs(piece) == _runs(streamed):
+                if formatted < start:
+                    parts.append(_format(_cut(tokens, starts, formatted, start)))
+                parts.append(html)
+                formatted = end
+            start = end
+        if formatted < starts[-1]:
+            parts.append(_format(_cut(tokens, starts, formatted, starts[-1])))
+        return "".join(parts)
 
     def _strip(self, line: str) -> str:
         # CommonMark: up to the opener's indentation is removed from each line.
@@ -148,10 +161,12 @@ class OpenFence:
             return sanitise(escapeHtml("".join(line + "\n" for line in new)))
         source = "".join(line + "\n" for line in new)
         if self._stack is not None:  # carry the lexer's state from line to line
-            assert self._tokens is not None
+            assert self._chunks is not None
             tokens, self._stack = lex_from(self._lexer, source, self._stack)
-            self._tokens.extend(tokens)
-            return _format(tokens)
+            html = _format(tokens)
+            self._code_len += len(source)
+            self._chunks.append((self._code_len, tokens, html))
+            return html
         last = _LAST_CLASS_RE.search(self._body[-1]) if self._body else None
         in_text = last is not None and (last.group(1)[0] == "s" or last.group(1) == "cm")
         context = self._lines[-CONTEXT_LINES:] if in_text else []
@@ -167,6 +182,23 @@ def _format(tokens: list[TokenPair]) -> str:
     """Sanitised HTML of lexed code lines (whole lines: Pygments' HTML of a line
     depends on that line's tokens alone)."""
     return sanitise(format_tokens(tokens, _FORMATTER)) if tokens else ""
+
+
+def _cut(tokens: list[TokenPair], starts: list[int], start: int, end: int) -> list[TokenPair]:
+    """The tokens of the code from offset ``start`` to ``end`` (line starts), the
+    tokens across them cut there (``starts``: each token's offset, then the end)."""
+    first = bisect_right(starts, start) - 1
+    last = bisect_left(starts, end)
+    if starts[first] == start and starts[last] == end:
+        return tokens[first:last]
+    cut = tokens[first:last]
+    if starts[last] > end:  # the last first: the first may be the same token
+        ttype, value = cut[-1]
+        cut[-1] = (ttype, value[: end - starts[last - 1]])
+    if starts[first] < start:
+        ttype, value = cut[0]
+        cut[0] = (ttype, value[start - starts[first] :])
+    return cut
 
 
 def _runs(tokens: list[TokenPair]) -> list[TokenPair]:
