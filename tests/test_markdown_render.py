@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streaming.markdown import render_markdown
-from streaming.markdown.render import validate_link
+from streaming.markdown.render import _CLEANER, sanitise, validate_link
 from tests.test_markdown_support import check_html, stream
 
 XSS_PAYLOADS = [
@@ -151,3 +153,15 @@ def test_code_keeps_leading_and_trailing_blank_lines() -> None:
 def test_fence_inside_a_list_gets_the_same_chrome() -> None:
     html = render_markdown("- item\n\n  ```bash\n  ls\n  ```\n")
     assert '<li>\n<p>item</p>\n<div class="code-block">' in html
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet=st.characters(codec="utf-8")))
+def test_sanitise_gives_what_nh3_gives_for_any_text(text: str) -> None:
+    # Text that nh3 would give back unchanged skips it (a fast path): both agree.
+    assert sanitise(text) == _CLEANER.clean(text)
+
+
+@given(st.text(alphabet="<>&a b\x00\r\xa0\ufeff"))
+def test_sanitise_gives_what_nh3_gives_for_markup_characters(text: str) -> None:
+    assert sanitise(text) == _CLEANER.clean(text)

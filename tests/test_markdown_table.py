@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from streaming.markdown import cadence, stream
 from streaming.markdown.inline import InlineMemo
+from streaming.markdown.ops import apply_ops
 from streaming.markdown.render import BLOCK_MD, render_markdown, top_level_starts
 from streaming.markdown.repair import repair_tail
+from streaming.markdown.stream import StreamingMarkdown
 from streaming.markdown.table import LiveTable
 from streaming.markdown.tail import render_source
 
@@ -77,3 +80,39 @@ def test_frozen_table_equals_one_shot(text: str) -> None:
     tokens = BLOCK_MD.parse(block, {})
     if len(top_level_starts(tokens)) == 1:  # one table: the shortcut must match
         assert frozen is None or frozen == render_markdown(block)
+
+
+def test_new_rows_are_sent_as_ops_without_diffing_the_tail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
+    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    renderer = StreamingMarkdown()
+    renderer.feed("| a | b |\n|---|:-:|\n")
+    frames = []
+    monkeypatch.setattr(stream, "diff_tail", None)  # not called: the table knows its ops
+    for row in ("| 1 | 2 |\n", "| 3 | 4 |\n| 5 | 6 |\n"):
+        previous = renderer.html
+        frame = renderer.feed(row)
+        assert frame.tail_ops is not None
+        assert apply_ops(previous, frame.tail_ops) == frame.tail
+        frames.append(frame)
+    first, second = (frame.tail_ops for frame in frames)
+    assert first == [
+        (1, '<tbody>\n<tr>\n<td>1</td>\n<td class="align-center">2</td>\n</tr>\n</tbody>\n')
+    ]
+    assert second is not None
+    assert len(second) == 1
+    assert second[0][0] == 2  # inside <tbody>
+    assert second[0][1].count("<tr>") == 2
+
+
+def test_ops_are_only_from_the_tail_that_the_table_grew() -> None:
+    table = LiveTable(InlineMemo())
+    source = "| a |\n|---|\n"
+    html = render_source(source, {})[1]
+    table.remember(source, html, {})
+    grown = table.render(source + "| 1 |\n", {})
+    assert grown is not None
+    assert table.ops_from(html) == [(1, "<tbody>\n<tr>\n<td>1</td>\n</tr>\n</tbody>\n")]
+    assert table.ops_from("<p>something else</p>\n") is None

@@ -142,9 +142,13 @@ class StreamingMarkdown:
         """Add ``delta`` (the text since the last call) and return the frame to send."""
         if self._finished:
             raise RuntimeError("feed() after finish()")
-        self.text += self._normalise(delta) if self._pending_cr or "\r" in delta else delta
         self._cadence.tick(len(delta))
-        new_blocks, spoken = self._freeze()
+        if self._pending_cr or "\r" in delta:
+            delta = self._normalise(delta)
+        self.text += delta
+        # Only a new complete line can finish a block, or the partial line's
+        # first character after a blank line (``_await_next``).
+        new_blocks, spoken = self._freeze() if "\n" in delta or self._await_next else ([], [])
         if not new_blocks and self._plain.armed:
             delta = self.text[self._live_from + self._tail_src_len :]
             appended = self._plain.append(delta, self._tail)
@@ -398,4 +402,6 @@ class StreamingMarkdown:
         if html is None:
             html = render_source(repaired, self._refs, self._memo)[1]
             self._table.remember(repaired, html, self._refs)
+        else:  # its new rows, if it grew the tail shown (else the tails are diffed)
+            self._ops = self._table.ops_from(self._tail)
         return html

@@ -9,7 +9,8 @@ appends the rows of the new complete lines to it, rendering each row as
 markdown-it's table rule does: the line is split on unescaped pipes, the
 outer empty cells dropped, cut or padded to the header's column count, and
 each cell's trimmed text rendered inline; the column alignments are read from
-the header cells of the kept HTML.
+the header cells of the kept HTML. The rows added are also the frame's
+append ops (``ops_from``: inside ``<tbody>``), so the tails need no diff.
 
 Why it is exact: a body row depends only on its own line and on the column
 count and alignments that the header and delimiter rows fix. The shortcut is
@@ -30,6 +31,7 @@ from markdown_it.common.utils import mdTrim
 from markdown_it.rules_block.table import escapedSplit
 
 from streaming.markdown.inline import InlineMemo, parse_env
+from streaming.markdown.ops import TailOp
 from streaming.markdown.render import render_inline
 
 _END_BODY = "</tbody>\n</table>\n"
@@ -50,6 +52,8 @@ class LiveTable:
         self._last: tuple[str, str, int] = ("", "", -1)  # (repaired, html, references)
         self._cells: list[str] = []  # each column's opening tag
         self._rows = 0  # lines of the table so far
+        # The last ``render``: the HTML it extended, and the ops that did it.
+        self._grown: tuple[str, list[TailOp]] = ("", [])
 
     def remember(self, repaired: str, html: str, refs: dict[str, Any]) -> None:
         """Note a full render of the live table."""
@@ -86,6 +90,7 @@ class LiveTable:
             return None
         if repaired == old:
             self.hits += 1
+            self._grown = (html, [])
             return html
         added = repaired[len(old) :]
         if not added.endswith("\n") or not old.endswith("\n"):
@@ -97,15 +102,25 @@ class LiveTable:
         if self._rows * len(self._cells) > _MAX_PADDED_CELLS:
             return None  # markdown-it may have stopped padding rows: render in full
         body = "".join(self._row(line, refs) for line in lines)
-        if html.endswith(_END_BODY):
+        previous = html
+        if html.endswith(_END_BODY):  # rows go at the end of <tbody>, the table's last child
             html = html[: -len(_END_BODY)] + body + _END_BODY
-        elif html.endswith(_END_HEAD):
-            html = html[: -len("</table>\n")] + "<tbody>\n" + body + _END_BODY
+            self._grown = (previous, [(2, body)])
+        elif html.endswith(_END_HEAD):  # the first row: <tbody> goes at the end of <table>
+            tbody = "<tbody>\n" + body + "</tbody>\n"
+            html = html[: -len("</table>\n")] + tbody + "</table>\n"
+            self._grown = (previous, [(1, tbody)])
         else:
             return None
         self.hits += 1
         self._last = (repaired, html, count)
         return html
+
+    def ops_from(self, tail: str) -> list[TailOp] | None:
+        """The ops (``ops.TailOp``) that turn ``tail`` into the last ``render``'s
+        HTML, if that render extended ``tail`` itself, else None."""
+        previous, ops = self._grown
+        return ops if previous == tail else None
 
     def _head(self, repaired: str, refs: dict[str, Any]) -> bool:
         """Render the table's header from its first two lines, as markdown-it's
