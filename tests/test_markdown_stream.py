@@ -271,3 +271,24 @@ def test_every_tail_with_punctuation_typed_as_plain_text(
     monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
     assert _check_tails(list(text)) > 10
     assert _check_tails([text[k : k + 3] for k in range(0, len(text), 3)]) > 5
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        ["> ```\n> aaa", "\n\nbbb\n"],  # code keeps the newline the tail did not show
+        ["    code", "\n\ntext\n"],
+        ["A paragraph", "\n\nNext.\n"],
+        ["- item one\n- item two", "\n\nAfter.\n"],
+    ],
+)
+def test_a_block_frozen_from_the_tail_it_showed_is_its_final_render(
+    deltas: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
+    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    renderer = StreamingMarkdown()
+    for delta in deltas:
+        renderer.feed(delta)
+    renderer.finish()
+    assert renderer.html == render_markdown("".join(deltas))

@@ -112,6 +112,9 @@ class StreamingMarkdown:
         self._line: LiveLine | None = LiveLine(self._memo) if self.fast_lines else None
         self._table: LiveTable | None = LiveTable(self._memo) if self.fast_tables else None
         self._repaired: str | None = None  # the repaired live source of the current tail
+        # The tail is the render of the live source it shows, unrepaired (then a
+        # block that ends there has the tail as its final HTML: ``_reuse``).
+        self._tail_exact = False
         self._open_fence: re.Pattern[str] | None = None  # closer of an open top-level fence
         self._fence: OpenFence | None = None  # renders the open top-level fence's lines
         self._fence_shown: OpenFence | None = None  # the fence whose HTML is the tail
@@ -309,6 +312,7 @@ class StreamingMarkdown:
         self._live_from += len(source)
         self._blocks.extend(html)
         self._tail_src_len = -1
+        self._tail_exact = False
         self._repaired = None
         self._cadence.restart()
         self._plain.disarm()
@@ -320,7 +324,12 @@ class StreamingMarkdown:
 
     def _reuse(self, block: str) -> str | None:
         """The final HTML of the finished live ``block`` from the live renderers, if
-        they have it: a table's rows, or a splice of the block's last line."""
+        they have it: the tail, a table's rows, or a splice of the block's last line."""
+        if self._tail_exact and "]:" not in block:  # defines no reference
+            shown = self.text[self._live_from : self._live_from + self._tail_src_len]
+            # Whitespace after a block's last line changes nothing but code.
+            if shown == block or (shown.rstrip() == block.rstrip() and "<pre>" not in self._tail):
+                return self._tail
         reused = self._table.frozen(block, self._refs) if self._table is not None else None
         if reused is None and self._line is not None:
             reused = self._line.frozen(block)
@@ -367,6 +376,7 @@ class StreamingMarkdown:
         live = self.text[self._live_from :]
         self._tail_src_len = len(live)
         self._plain.disarm()
+        self._tail_exact = False
         if self._fence is not None:
             self._cadence.frames = 0
             self._tail, added = self._fence.render(live)
@@ -385,6 +395,8 @@ class StreamingMarkdown:
         # Unchanged after repair (a held-back table row or list marker): the
         # same HTML, and the next frame may render at once. A live list may
         # come back rendered already (``tail.LiveList``), else render here.
+        # Plain appends keep this: they arm only when the repair added no closers.
+        self._tail_exact = repaired == live
         if repaired != self._repaired or not self._tail:
             self._cadence.frames = 0
             self._repaired = repaired
