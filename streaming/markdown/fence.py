@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from functools import lru_cache
 from itertools import accumulate
 
 from markdown_it.common.utils import escapeHtml, unescapeAll
@@ -79,9 +80,7 @@ class OpenFence:
         self._code_len = 0  # length of the code in the chunks
         self._indent = indent
         self._content_start = content_start
-        empty = sanitise(code_block_html("", info))
-        assert empty.endswith(_CODE_END)
-        self._head = empty.removesuffix(_CODE_END)
+        self._head = _head(info)
         self._lines: list[str] = []  # completed source lines, indentation removed
         self._body: list[str] = []  # their sanitised HTML, in chunks
         self._done = content_start  # source offset up to which lines are rendered
@@ -176,6 +175,14 @@ class OpenFence:
         for _ in context:  # each source line is one output line (see the docstring)
             start = html.index("\n", start) + 1
         return sanitise(html[start:])
+
+
+@lru_cache(maxsize=256)
+def _head(info: str) -> str:
+    """The code-block HTML up to the code, for fence ``info`` (as an empty block's)."""
+    empty = sanitise(code_block_html("", info))
+    assert empty.endswith(_CODE_END)
+    return empty.removesuffix(_CODE_END)
 
 
 def _format(tokens: list[TokenPair]) -> str:

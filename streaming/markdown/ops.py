@@ -161,7 +161,10 @@ def diff_tail(prev: str, new: str) -> list[TailOp] | None:
         p, q, depth = close.end(), end + len(tag), depth - 1
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, but never changed once made: a frozen dataclass's __init__ sets
+# each field through object.__setattr__, ~2.5% of a streamed answer's render
+# time at one Frame a frame (bench/markdown_bench.py).
+@dataclass(slots=True)
 class Frame:
     """One frame of HTML for the page.
 
