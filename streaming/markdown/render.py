@@ -102,15 +102,18 @@ def validate_link(url: str) -> bool:
     return bool(_SAFE_DATA_IMAGE_RE.match(cleaned))
 
 
-# Text with none of these characters parses as one text node that nh3 gives
-# back unchanged (no tag, no entity, nothing it escapes, drops or normalises:
-# tests compare it with nh3 on any text). Plain inline text is often that.
-_SANITISER_CHANGES_RE = re.compile("[<>&\x00\r\xa0\ufeff]")
+# HTML that nh3 gives back unchanged, byte for byte: text with no character
+# that it escapes, drops or normalises (entities only as it writes them), in
+# or between class-only spans that do not nest: plain inline text, and
+# Pygments' lines of code. Tests compare ``sanitise`` with nh3 on any text
+# and on random markup. (nh3 cost ~2.5 us a call plus ~85 ns a byte.)
+_TEXT = "(?:[^<>&\x00\r\xa0\ufeff]++|&(?:amp|lt|gt);)"
+_UNCHANGED_RE = re.compile(f'(?:{_TEXT}|<span class="[a-z0-9]++(?: [a-z0-9]++)*+">{_TEXT}*+</span>)*+')
 
 
 def sanitise(html: str) -> str:
     """Pass renderer output through nh3 with Spool's allow-list."""
-    if _SANITISER_CHANGES_RE.search(html) is None:
+    if _UNCHANGED_RE.fullmatch(html) is not None:
         return html
     cleaner = _DATA_CLEANER if "data:" in html else _CLEANER
     return str(cleaner.clean(html))
