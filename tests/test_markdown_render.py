@@ -180,12 +180,14 @@ _PIECES = st.sampled_from(
         '<span class="k">', '<span class="s2 w">', '<span class="K">', '<span class="">',
         "<span class='k'>", '<span class="k" id="x">', "<span>", '<span  class="k">',
         "</span>", "</span >", "<b>", "</b>", "<code>", "</code>", "<script>", "</script>",
+        "<em>", "</em>", "<strong>", "</strong>", "<del>", "</del>", "<s>", "</s>", "<p>", "</p>",
+        "<EM>", "<em >", "<strong/>", "<br />",
         "<!-- c -->", "<br>", "<br/>", '<a href="javascript:x">', "</a>", "data:",
     ]
 )  # fmt: skip
 
 
-@settings(max_examples=2000)
+@settings(max_examples=3000)
 @given(st.lists(_PIECES, max_size=12).map("".join))
 def test_sanitise_gives_what_nh3_gives_for_markup(html: str) -> None:
     assert sanitise(html) == _nh3(html)
@@ -195,3 +197,10 @@ def test_sanitise_skips_nh3_for_pygments_lines() -> None:
     html = '<span class="n">x</span> <span class="o">=</span> <span class="s2">"a&lt;b"</span>\n'
     assert _UNCHANGED_RE.fullmatch(html) is not None
     assert sanitise(html) == _nh3(html) == html
+
+
+def test_sanitise_skips_nh3_for_nested_inline_markup() -> None:
+    html = "a <strong>b <em>c</em> <code>d &amp; e</code></strong> f"
+    assert sanitise(html) == _nh3(html) == html
+    misnested = "<strong><em>x</strong></em>"
+    assert sanitise(misnested) == _nh3(misnested) != misnested
