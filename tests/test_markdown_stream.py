@@ -292,3 +292,27 @@ def test_a_block_frozen_from_the_tail_it_showed_is_its_final_render(
         renderer.feed(delta)
     renderer.finish()
     assert renderer.html == render_markdown("".join(deltas))
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        ["Some words", " and more (plain) words.\n\nNext.\n"],
+        ["- an item", " that ends here\n\nAfter.\n"],
+        ["> quoted", " text\n\nAfter.\n"],
+        ["Some `code` and", " words.\n\nNext.\n"],
+    ],
+)
+def test_words_typed_since_the_tail_showed_are_appended_when_the_block_freezes(
+    deltas: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
+    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    renderer = StreamingMarkdown()
+    renderer.feed(deltas[0])
+    assert renderer._tail_exact
+    monkeypatch.setattr(renderer._line, "frozen", None)  # not needed: no re-render
+    renderer.feed(deltas[1])
+    assert renderer.block_count >= 1
+    renderer.finish()
+    assert renderer.html == render_markdown("".join(deltas))

@@ -327,9 +327,17 @@ class StreamingMarkdown:
         they have it: the tail, a table's rows, or a splice of the block's last line."""
         if self._tail_exact and "]:" not in block:  # defines no reference
             shown = self.text[self._live_from : self._live_from + self._tail_src_len]
-            # Whitespace after a block's last line changes nothing but code.
-            if shown == block or (shown.rstrip() == block.rstrip() and "<pre>" not in self._tail):
+            if shown == block:
                 return self._tail
+            # Whitespace after a block's last line changes nothing but code; plain
+            # words typed since the tail showed are appended as any frame would.
+            if "<pre>" not in self._tail and block.startswith(shown.rstrip()):
+                rest = block[len(shown) :].rstrip() if block.startswith(shown) else ""
+                if not rest and shown.rstrip() == block.rstrip():
+                    return self._tail
+                appended = self._plain.append(rest, self._tail) if rest else None
+                if appended is not None:
+                    return appended[0]
         reused = self._table.frozen(block, self._refs) if self._table is not None else None
         if reused is None and self._line is not None:
             reused = self._line.frozen(block)
