@@ -43,7 +43,6 @@ _BLOCK_TAGS = frozenset(
     {"p", "li", "ul", "ol", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "div", "pre"}
 )
 
-_SPACE_RE = re.compile(r"\s+")
 _SENTENCE_END = (".", "!", "?", ":", ";", "…")
 
 
@@ -81,7 +80,7 @@ def speech_for_html(html: str) -> str:
 
 
 def _sentence(run: str) -> str:
-    text = _SPACE_RE.sub(" ", unescape(run)).strip()
+    text = " ".join(unescape(run).split())  # whitespace collapsed (as r"\s+"), stripped
     return text if not text or text.endswith(_SENTENCE_END) else text + "."
 
 
