@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bench.markdown_bench import frames
 from streaming.markdown import Frame, StreamingMarkdown, cadence, render_markdown
+from streaming.markdown import stream as stream_module
 from streaming.markdown.tail import render_source, render_tail
 from tests.test_markdown_support import check_html, random_cuts, stream
 
@@ -316,3 +317,16 @@ def test_words_typed_since_the_tail_showed_are_appended_when_the_block_freezes(
     assert renderer.block_count >= 1
     renderer.finish()
     assert renderer.html == render_markdown("".join(deltas))
+
+
+@pytest.mark.parametrize("first", ["> **Note:** a one-line quote", "A one-line paragraph"])
+def test_a_one_line_quote_or_paragraph_freezes_at_its_blank_line_without_a_parse(
+    first: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
+    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    renderer = StreamingMarkdown()
+    renderer.feed(first)
+    monkeypatch.setattr(stream_module, "block_parse", None)  # the splice knows the block
+    frame = renderer.feed("\n\n")
+    assert frame.new_blocks == [render_markdown(first)]

@@ -64,6 +64,8 @@ _NESTED_ITEM_RE = re.compile(r"( *)([-+*]|(\d{1,9})[.)])[ \t]+")
 _Step = tuple[str, str, str, tuple[tuple[str, str], ...]]
 # The HTML right before a whole paragraph's inline content (tight items have no <p>).
 _OPENERS = ("<p>", "<li>")
+# (before, after) of a line that is a whole paragraph or a one-line block quote.
+_ENDED_BY_BLANK = frozenset({("<p>", "</p>\n"), ("<blockquote>\n<p>", "</p>\n</blockquote>\n")})
 
 
 def _same_list(container: str, other: str) -> bool:
@@ -113,11 +115,12 @@ class LiveLine:
         self._base = None
         self._splice = None
 
-    def whole_paragraph(self) -> bool:
-        """Whether the base is one paragraph and nothing else shown (its line may
-        follow blank lines, and the tail defines nothing: see ``_locate``)."""
+    def ended_by_blank(self) -> bool:
+        """Whether the base is one block that a blank line ends, and nothing else
+        shown: a paragraph, or a one-line block quote (its line may follow blank
+        lines, and the tail defines nothing: see ``_locate``)."""
         splice = self._splice
-        return isinstance(splice, _Splice) and (splice.before, splice.after) == ("<p>", "</p>\n")
+        return isinstance(splice, _Splice) and (splice.before, splice.after) in _ENDED_BY_BLANK
 
     def splice_from(self, text: str, live_from: int) -> int | None:
         """Where ``render(text[live_from:])`` would re-render from, if it may splice

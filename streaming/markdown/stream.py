@@ -242,10 +242,10 @@ class StreamingMarkdown:
             ):
                 return self._freeze_known(html, closer.end() + 1, end, next_char)
         elif (self._live_type == "table" and self._table) or (
-            self._line and self._line.whole_paragraph()
+            self._line and self._line.ended_by_blank()
         ):
-            # A table or paragraph ends at its first blank line, and its rows or
-            # its line are rendered already.
+            # A table, paragraph or block quote ends at its first blank line, and
+            # its rows or its line are rendered already.
             blank = _BLANK_LINE_RE.search(self.text, new_from, end)
             html = self._reuse(self.text[self._live_from : blank.start()]) if blank else None
             if blank and html:
