@@ -330,3 +330,21 @@ def test_a_one_line_quote_or_paragraph_freezes_at_its_blank_line_without_a_parse
     monkeypatch.setattr(stream_module, "block_parse", None)  # the splice knows the block
     frame = renderer.feed("\n\n")
     assert frame.new_blocks == [render_markdown(first)]
+
+
+def test_a_list_ended_by_lines_that_arrive_together_is_frozen_without_parsing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
+    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    renderer = StreamingMarkdown()
+    for delta in ("- one\n", "- two", "\n\n"):
+        renderer.feed(delta)
+    parsed: list[str] = []
+    real = stream_module.block_parse
+    monkeypatch.setattr(stream_module, "block_parse", lambda src: parsed.append(src) or real(src))
+    frame = renderer.feed("## Next\n\nText")
+    assert frame.new_blocks[0] == render_markdown("- one\n- two\n")
+    assert not any("two" in src for src in parsed)  # only what follows the list
+    renderer.finish()
+    assert renderer.html == render_markdown("- one\n- two\n\n## Next\n\nText")

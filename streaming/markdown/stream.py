@@ -223,15 +223,14 @@ class StreamingMarkdown:
             block_type, markup = self._live_block
             if not (self._await_next and ends_after_blank(block_type, markup, next_char)):
                 return [], []
-            if self._blank_continues:
-                # Still the one list or quote the last parse saw (no line since
-                # started a block): it is finished, and its HTML may be known.
-                html = self._reuse(self.text[self._live_from : end])
-                if html is not None:
-                    self._await_next = False
-                    return self._freeze_known(html, end, end, next_char)
-            return self._freeze_region(end, next_char)
+            known = self._ended_after_blank(end, end, next_char, next_char)
+            return known if known is not None else self._freeze_region(end, next_char)
         new_from, self._checked_upto = self._checked_upto, end
+        # The first new line after a blank one may end the live list or quote.
+        first = self.text[new_from : new_from + 1]
+        known = self._ended_after_blank(new_from, end, first, next_char) if first != "\n" else None
+        if known is not None:
+            return known
         if self._open_fence is not None:
             closer = self._open_fence.search(self.text, new_from, end)
             if closer is None:
@@ -256,6 +255,25 @@ class StreamingMarkdown:
             self._await_next = self._blank_continues and ends_blank(self.text[:end])
             return [], []
         return self._freeze_region(end, next_char)
+
+    def _ended_after_blank(
+        self, block_end: int, end: int, first: str, next_char: str
+    ) -> tuple[list[str], list[str]] | None:
+        """Freeze the live list or quote, whose lines end with a blank one at
+        ``block_end``, if a line starting with ``first`` ends it and its HTML is
+        known (still the one block the last parse saw: no line since started one)."""
+        block_type, markup = self._live_block
+        if not (
+            self._await_next
+            and self._blank_continues
+            and ends_after_blank(block_type, markup, first)
+        ):
+            return None
+        html = self._reuse(self.text[self._live_from : block_end])
+        if html is None:
+            return None
+        self._await_next = False
+        return self._freeze_known(html, block_end, end, next_char)
 
     def _freeze_known(
         self, html: str, block_end: int, end: int, next_char: str
