@@ -11,13 +11,15 @@ How a frame is made (``feed``):
    (``blocks.last_is_finished``: a heading, a closed fence, a paragraph or
    table followed by a blank line, any block followed by a blank line and a
    letter in column 0). Finished blocks are rendered and sanitised once, sent
-   once, and the live region moves past them. Their HTML comes from the live
-   renderers when they have it exactly (a spliced last line, a live table's
-   rows, an open fence's lines highlighted in one piece), else from a parse
-   that reuses the block parse and the inline memo. Some ends need no parse:
-   a fence's closing line, a table's blank line, a column-0 letter after a
-   list or quote and a blank line. Reference definitions found in the frozen
-   part are carried to later parses.
+   once, and the live region moves past them. Their HTML comes from what the
+   live renderers hold when it is exact (the tail itself when it showed the
+   block unrepaired, plus plain words typed since; a spliced last line; a
+   live table's rows; an open fence's streamed lines where lexing the closed
+   block in one piece agrees), else from a parse that reuses the block parse
+   and the inline memo. Some ends need no parse: a fence's closing line, the
+   blank line after a table, a paragraph or a one-line quote, the first line
+   after a list or quote and a blank line that cannot continue it. Reference
+   definitions found in the frozen part are carried to later parses.
 2. The tail, when ``cadence.Cadence`` says a render is due: plain words typed
    mid-line are appended without a render (``append.PlainAppend``); the line
    being typed is re-rendered alone and spliced in (``line.LiveLine``); a live
@@ -343,23 +345,31 @@ class StreamingMarkdown:
     def _reuse(self, block: str) -> str | None:
         """The final HTML of the finished live ``block`` from the live renderers, if
         they have it: the tail, a table's rows, or a splice of the block's last line."""
-        if self._tail_exact and "]:" not in block:  # defines no reference
-            shown = self.text[self._live_from : self._live_from + self._tail_src_len]
-            if shown == block:
-                return self._tail
-            # Whitespace after a block's last line changes nothing but code; plain
-            # words typed since the tail showed are appended as any frame would.
-            if "<pre>" not in self._tail and block.startswith(shown.rstrip()):
-                rest = block[len(shown) :].rstrip() if block.startswith(shown) else ""
-                if not rest and shown.rstrip() == block.rstrip():
-                    return self._tail
-                appended = self._plain.append(rest, self._tail) if rest else None
-                if appended is not None:
-                    return appended[0]
+        from_tail = self._from_tail(block)
+        if from_tail is not None:
+            return from_tail
         reused = self._table.frozen(block, self._refs) if self._table is not None else None
         if reused is None and self._line is not None:
             reused = self._line.frozen(block)
         return reused
+
+    def _from_tail(self, block: str) -> str | None:
+        """``block``'s HTML if the tail showed it unrepaired, with the plain words
+        typed since appended as a frame would; after a block's last line,
+        whitespace changes nothing but code."""
+        if not self._tail_exact or "]:" in block:  # may define a reference
+            return None
+        shown = self.text[self._live_from : self._live_from + self._tail_src_len]
+        if shown == block:
+            return self._tail
+        if "<pre>" in self._tail:
+            return None
+        if shown.rstrip() == block.rstrip():
+            return self._tail
+        if not block.startswith(shown):
+            return None
+        appended = self._plain.append(block[len(shown) :].rstrip(), self._tail)
+        return appended[0] if appended is not None else None
 
     def _watch_live(self, region: str, tokens: list[Token], starts: list[int]) -> None:
         """Note what can continue the live block: its closer if it is an open fence."""
