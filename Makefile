@@ -54,7 +54,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy chatapp streaming bench
+	$(BIN)/mypy chatapp streaming bench tests
 
 pytest: $(VENV)/.dev chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -30,8 +30,9 @@ PIECES = st.sampled_from(
 
 def _fresh(src: str, env: dict[str, Any]) -> str:
     """markdown-it's own pipeline for one inline text: parse, text_join, render."""
-    token = Token("inline", "", 0, content=src, children=[])
-    MD.inline.parse(src, MD, env, token.children)
+    children: list[Token] = []
+    token = Token("inline", "", 0, content=src, children=children)
+    MD.inline.parse(src, MD, env, children)
     text_join(StateCore(src, MD, env, [token]))
     return sanitise(MD.renderer.render([token], MD.options, env))
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streaming.markdown import StreamingMarkdown, cadence, render_markdown
+from streaming.markdown import StreamingMarkdown, render_markdown
 from streaming.markdown.ops import VOID, TailOp, apply_ops, diff_tail, trailing_run
-from tests.test_markdown_support import StreamRun, check_html, random_cuts
+from tests.test_markdown_support import StreamRun, check_html, random_cuts, render_every_frame
 from tests.test_markdown_support import stream as stream_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -177,8 +177,7 @@ def _ops_every_frame(pieces: list[str]) -> list[list[TailOp]]:
     renderer = _slow_renderer()
     found = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-        patch.setattr(cadence, "RENDER_BUDGET", 10**6)  # every frame renders
+        render_every_frame(patch)
         renderer.feed(pieces[0])
         for piece in pieces[1:]:
             frame = renderer.feed(piece)
@@ -229,8 +228,7 @@ def test_corpus_plain_appends_equal_full_renders(path: Path, data: st.DataObject
     bounds = [*range(0, len(text), size), len(text)]
     fast, slow = StreamingMarkdown(), _slow_renderer()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-        patch.setattr(cadence, "RENDER_BUDGET", 10**6)  # every frame renders
+        render_every_frame(patch)
         for a, b in itertools.pairwise(bounds):
             assert fast.feed(text[a:b]).tail == slow.feed(text[a:b]).tail, text[:b][-80:]
 

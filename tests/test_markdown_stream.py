@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown_it.token import Token
 
 from bench.markdown_bench import frames
-from streaming.markdown import Frame, StreamingMarkdown, cadence, render_markdown
+from streaming.markdown import Frame, StreamingMarkdown, render, render_markdown
 from streaming.markdown import stream as stream_module
 from streaming.markdown.tail import render_source, render_tail
-from tests.test_markdown_support import check_html, random_cuts, stream
+from tests.test_markdown_support import check_html, random_cuts, render_every_frame, stream
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEC = json.loads((FIXTURES / "commonmark_spec_0.31.2.json").read_text())
@@ -248,8 +249,7 @@ def test_every_tail_is_the_full_render_of_the_source_it_shows(path: Path) -> Non
 
 
 def test_every_tail_char_by_char_on_commonmark_examples(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)  # render every frame
+    render_every_frame(monkeypatch)
     assert sum(_check_tails(list(example["markdown"])) for example in SPEC) > 5000
 
 
@@ -268,8 +268,7 @@ def test_every_tail_with_punctuation_typed_as_plain_text(
 ) -> None:
     # ``()/=+"%$@{}^`` are appended without a render; next to links, code spans,
     # emphasis, headings, lists, quotes and tables each frame must still be exact.
-    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    render_every_frame(monkeypatch)
     assert _check_tails(list(text)) > 10
     assert _check_tails([text[k : k + 3] for k in range(0, len(text), 3)]) > 5
 
@@ -286,8 +285,7 @@ def test_every_tail_with_punctuation_typed_as_plain_text(
 def test_a_block_frozen_from_the_tail_it_showed_is_its_final_render(
     deltas: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    render_every_frame(monkeypatch)
     renderer = StreamingMarkdown()
     for delta in deltas:
         renderer.feed(delta)
@@ -307,8 +305,7 @@ def test_a_block_frozen_from_the_tail_it_showed_is_its_final_render(
 def test_words_typed_since_the_tail_showed_are_appended_when_the_block_freezes(
     deltas: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    render_every_frame(monkeypatch)
     renderer = StreamingMarkdown()
     renderer.feed(deltas[0])
     assert renderer._tail_exact
@@ -323,8 +320,7 @@ def test_words_typed_since_the_tail_showed_are_appended_when_the_block_freezes(
 def test_a_one_line_quote_or_paragraph_freezes_at_its_blank_line_without_a_parse(
     first: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    render_every_frame(monkeypatch)
     renderer = StreamingMarkdown()
     renderer.feed(first)
     monkeypatch.setattr(stream_module, "block_parse", None)  # the splice knows the block
@@ -335,14 +331,17 @@ def test_a_one_line_quote_or_paragraph_freezes_at_its_blank_line_without_a_parse
 def test_a_list_ended_by_lines_that_arrive_together_is_frozen_without_parsing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    render_every_frame(monkeypatch)
     renderer = StreamingMarkdown()
     for delta in ("- one\n", "- two", "\n\n"):
         renderer.feed(delta)
     parsed: list[str] = []
-    real = stream_module.block_parse
-    monkeypatch.setattr(stream_module, "block_parse", lambda src: parsed.append(src) or real(src))
+
+    def block_parse(src: str) -> list[Token]:
+        parsed.append(src)
+        return render.block_parse(src)
+
+    monkeypatch.setattr(stream_module, "block_parse", block_parse)
     frame = renderer.feed("## Next\n\nText")
     assert frame.new_blocks[0] == render_markdown("- one\n- two\n")
     assert not any("two" in src for src in parsed)  # only what follows the list

@@ -7,9 +7,10 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+import pytest
 from hypothesis import strategies as st
 
-from streaming.markdown import Frame, StreamingMarkdown
+from streaming.markdown import Frame, StreamingMarkdown, cadence
 
 VOID = {"br", "hr", "img"}
 ALLOWED_TAGS = {
@@ -121,6 +122,12 @@ class StreamRun:
             tail = frame.tail
             pages.append(blocks + tail)
         return pages
+
+
+def render_every_frame(patch: pytest.MonkeyPatch) -> None:
+    """Turn the render cadence off: every frame re-renders the tail."""
+    patch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
+    patch.setattr(cadence, "RENDER_BUDGET", 10**6)
 
 
 def random_cuts(data: st.DataObject, text: str, sizes: tuple[int, int]) -> list[int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streaming.markdown import cadence, stream
+from streaming.markdown import stream
 from streaming.markdown.inline import InlineMemo
 from streaming.markdown.ops import apply_ops
 from streaming.markdown.render import BLOCK_MD, render_markdown, top_level_starts
@@ -15,6 +15,7 @@ from streaming.markdown.repair import repair_tail
 from streaming.markdown.stream import StreamingMarkdown
 from streaming.markdown.table import LiveTable
 from streaming.markdown.tail import render_source
+from tests.test_markdown_support import render_every_frame
 
 CORPUS = sorted((Path(__file__).parent.parent / "bench" / "corpus").glob("*.md"))
 _TABLE_RE = re.compile(r"(?:^\|.*\n)+", re.MULTILINE)
@@ -85,8 +86,7 @@ def test_frozen_table_equals_one_shot(text: str) -> None:
 def test_new_rows_are_sent_as_ops_without_diffing_the_tail(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(cadence, "TAIL_EVERY_FRAMES", 1)
-    monkeypatch.setattr(cadence, "RENDER_BUDGET", 10**6)
+    render_every_frame(monkeypatch)
     renderer = StreamingMarkdown()
     renderer.feed("| a | b |\n|---|:-:|\n")
     frames = []

@@ -23,7 +23,8 @@ class SSEEvent:
 
 def iter_sse(response: httpx.Response) -> Iterator[SSEEvent | str]:
     """Parse an SSE response; yields events, and comments as plain strings."""
-    event, data, eid = "message", [], None
+    event, eid = "message", None
+    data: list[str] = []
     for line in response.iter_lines():
         if line == "":
             if data:

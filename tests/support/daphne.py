@@ -44,7 +44,7 @@ class DaphneServer:
             from psycopg.rows import dict_row
 
             with psycopg.connect(self.database_url, row_factory=dict_row) as pg:
-                return list(pg.execute(sql.replace("?", "%s"), params))  # type: ignore[arg-type]
+                return list(pg.execute(sql.replace("?", "%s"), params))
         with sqlite3.connect(self.db_path, timeout=10) as conn:
             conn.row_factory = sqlite3.Row
             return [dict(row) for row in conn.execute(sql, params)]
