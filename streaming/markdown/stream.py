@@ -150,7 +150,11 @@ class StreamingMarkdown:
         self._cadence.tick(len(delta))
         if self._pending_cr or "\r" in delta:
             delta = self._normalise(delta)
-        self.text += delta
+        # Dropping the attribute's reference first leaves the string one: CPython
+        # then grows it in place, where ``self.text += delta`` copies it all.
+        text, self.text = self.text, ""
+        text += delta
+        self.text = text
         # Only a new complete line can finish a block, or the partial line's
         # first character after a blank line (``_await_next``).
         new_blocks, spoken = self._freeze() if "\n" in delta or self._await_next else ([], [])
