@@ -84,6 +84,7 @@ class OpenFence:
         self._lines: list[str] = []  # completed source lines, indentation removed
         self._body: list[str] = []  # their sanitised HTML, in chunks
         self._done = content_start  # source offset up to which lines are rendered
+        self._shown = self._head  # the tail HTML up to the end of the code
         self._html = self._head + _CODE_END
 
     @classmethod
@@ -106,7 +107,11 @@ class OpenFence:
             added = self._highlight(new)
             self._body.append(added)
             self._lines.extend(new)
-            self._html = self._html[: -len(_CODE_END)] + added + _CODE_END
+            # Grown in place (its only reference dropped first), then closed.
+            shown, self._shown = self._shown, ""
+            shown += added
+            self._shown = shown
+            self._html = shown + _CODE_END
         return self._html, added
 
     def final_html(self, source: str) -> str | None:
