@@ -60,6 +60,8 @@ _CLOSING_TAGS_RE = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)*\s*")
 _DIGITS_RE = re.compile(r"\d+")
 # A container that is one list marker after indentation: a nested list's item.
 _NESTED_ITEM_RE = re.compile(r"( *)([-+*]|(\d{1,9})[.)])[ \t]+")
+# One complete line starting with a pipe: a paragraph, or a table's header row.
+_HEADER_CANDIDATE_RE = re.compile(r" {0,3}\|[^\n]*\n(?=[^\n]*\Z)")
 # (container, before, after, parents) while stepping from item to item.
 _Step = tuple[str, str, str, tuple[tuple[str, str], ...]]
 # The HTML right before a whole paragraph's inline content (tight items have no <p>).
@@ -145,6 +147,11 @@ class LiveLine:
         a block quote, or the first item of a list, each around that text (as
         markdown-it renders them). It becomes the base."""
         body = live.lstrip("\n")
+        header = _HEADER_CANDIDATE_RE.match(body)
+        if header and (header.end() == len(body) or holds_back_partial(body[header.end() :])):
+            # A paragraph line that may be a table's header (and a held-back partial
+            # line): ``repair_tail`` holds it back until the next line tells.
+            return live[: len(live) - len(body)], ""
         if not body or "\n" in body or "]:" in body:
             return None
         if holds_back_partial(body):
