@@ -145,7 +145,9 @@ class LiveLine:
         from its inline text alone when its block is known from its start: a
         paragraph (text starting with a letter or digit: no block starts so),
         a block quote, or the first item of a list, each around that text (as
-        markdown-it renders them). It becomes the base."""
+        markdown-it renders them). It becomes the base. A line that the repair
+        would hold back shows nothing, without a render: a bare marker, a
+        fence opener, a table row, or a complete line of pipes (a header?)."""
         body = live.lstrip("\n")
         header = _HEADER_CANDIDATE_RE.match(body)
         if header and (header.end() == len(body) or holds_back_partial(body[header.end() :])):
