@@ -12,7 +12,8 @@ Public API (used by the run and for stored messages):
 Modules: ``render`` (markdown-it, link policy, nh3), ``highlight`` (Pygments
 code blocks and their CSS), ``repair`` (tail repairs), ``speech`` (plain text
 for screen readers, from a block's HTML), ``stream`` (the incremental
-renderer), ``blocks`` (when a block is finished), ``ops`` (append-only tail
+renderer) with ``freeze`` (finishing blocks), ``blocks`` (when a block is
+finished), ``ops`` (append-only tail
 ops), ``cadence`` (when the tail re-renders: the render budget). The live
 tail's shortcuts, each exact (tested against the full render on every prefix):
 ``append`` (plain words typed mid-line), ``inline`` (inline parses reused
