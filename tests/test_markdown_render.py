@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
 
 from streaming.markdown import render_markdown
+from streaming.markdown.inline import InlineMemo
 from streaming.markdown.render import (
     _CLEANER,
     _DATA_CLEANER,
     _UNCHANGED_RE,
+    MD,
+    render_inline,
     sanitise,
     validate_link,
 )
@@ -204,3 +211,24 @@ def test_sanitise_skips_nh3_for_nested_inline_markup() -> None:
     assert sanitise(html) == _nh3(html) == html
     misnested = "<strong><em>x</strong></em>"
     assert sanitise(misnested) == _nh3(misnested) != misnested
+
+
+_INLINE_PIECES = st.sampled_from(
+    [
+        "a", "b c", " ", "  ", "\t", "-", ":", "#", "=", "+", "$", "%", "@", "^", "{", "}", "|",
+        '"', "'", ">", ".", ",", "(", ")", "/", "?", ";", "\u00e9", "\u00a0", "1.",
+        "&", "&amp;", "&copy;", "&#65;", "&#x41;", "*", "**", "_", "`", "~~", "[", "]", "!",
+        "[a](b)", "![i](j)", "<http://x.y>", "<a@b.c>", "\\*", "\\", "\n", "  \n",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=1000)
+@given(st.lists(_INLINE_PIECES, max_size=10).map("".join))
+def test_plain_inline_text_renders_as_markdown_it_renders_it(content: str) -> None:
+    # render_inline's shortcut for text without inline markup characters.
+    tokens: list[Token] = []
+    MD.inline.parse(content, MD, {}, tokens)
+    expected = sanitise(cast(RendererHTML, MD.renderer).renderInline(tokens, MD.options, {}))
+    assert render_inline(content, {}, None) == expected
+    assert render_inline(content, {}, InlineMemo()) == expected

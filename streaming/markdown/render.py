@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import nh3
 from markdown_it import MarkdownIt
-from markdown_it.common.utils import unescapeAll
+from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.renderer import RendererHTML
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
@@ -254,8 +254,16 @@ def inline_html(tokens: Sequence[Token], env: EnvType) -> str:
     return sanitise(_RENDERER.renderInline(joined(list(tokens)), MD.options, env))
 
 
+# Characters an inline rule acts on (commonmark with strikethrough, raw HTML
+# off, no linkify; "]" and "!" too, to be safe): text without any of them
+# parses as one text token, whatever else it holds ("-", ":", "#"... are text).
+_INLINE_MARKUP_RE = re.compile(r"[\\`*_~\[\]!<&\n]")
+
+
 def render_inline(content: str, env: dict[str, Any], memo: InlineMemo | None) -> str:
     """Sanitised HTML of the inline text ``content`` (through ``memo`` if given)."""
+    if _INLINE_MARKUP_RE.search(content) is None:  # plain text: its HTML is known
+        return sanitise(escapeHtml(content))
     if memo is not None:
         return memo.render(MD, content, env, lambda tokens: inline_html(tokens, env))
     tokens: list[Token] = []
