@@ -77,12 +77,11 @@ class OpenFence:
         self._chunks: list[tuple[int, list[TokenPair], str]] | None = (
             [] if self._stack is not None else None
         )
-        self._code_len = 0  # length of the code in the chunks
         self._indent = indent
         self._content_start = content_start
         self._head = _head(info)
         self._lines: list[str] = []  # completed source lines, indentation removed
-        self._body: list[str] = []  # their sanitised HTML, in chunks
+        self._last = ""  # the sanitised HTML of the last lines rendered
         self._done = content_start  # source offset up to which lines are rendered
         self._shown = self._head  # the tail HTML up to the end of the code
         self._html = self._head + _CODE_END
@@ -105,7 +104,7 @@ class OpenFence:
             new = [self._strip(line) for line in live[self._done : end].split("\n")[:-1]]
             self._done = end
             added = self._highlight(new)
-            self._body.append(added)
+            self._last = added
             self._lines.extend(new)
             # Grown in place (its only reference dropped first), then closed.
             shown, self._shown = self._shown, ""
@@ -168,10 +167,10 @@ class OpenFence:
             assert self._chunks is not None
             tokens, self._stack = lex_from(self._lexer, source, self._stack)
             html = _format(tokens)
-            self._code_len += len(source)
-            self._chunks.append((self._code_len, tokens, html))
+            start = self._chunks[-1][0] if self._chunks else 0
+            self._chunks.append((start + len(source), tokens, html))
             return html
-        last = _LAST_CLASS_RE.search(self._body[-1]) if self._body else None
+        last = _LAST_CLASS_RE.search(self._last)
         in_text = last is not None and (last.group(1)[0] == "s" or last.group(1) == "cm")
         context = self._lines[-CONTEXT_LINES:] if in_text else []
         source = "".join(line + "\n" for line in [*context, *new])

@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from html import escape
-from typing import Any
 
 from markdown_it.common.utils import escapeHtml
 from pygments import format as format_tokens
@@ -26,6 +25,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from streaming.markdown.lexing import TokenPair
 
 # Info strings are model output: only a short token of these characters is
 # used as a class name and label; anything else is treated as no language.
@@ -67,7 +68,7 @@ def language_name(lang: str) -> str:
     return str(lexer.name) if lexer is not None else ""
 
 
-def code_block_html(code: str, info: str, tokens: Iterable[tuple[Any, str]] | None = None) -> str:
+def code_block_html(code: str, info: str, tokens: Iterable[TokenPair] | None = None) -> str:
     """The full code-block markup for fenced ``code`` with fence ``info`` string.
 
     ``tokens``: ``lexer_for(…).get_tokens(code)`` if the caller has them already.
