@@ -18,9 +18,9 @@ ops), ``cadence`` (when the tail re-renders: the render budget). The live
 tail's shortcuts, each exact (tested against the full render on every prefix):
 ``append`` (plain words typed mid-line), ``inline`` (inline parses reused
 across frames), ``line`` (the line being typed, spliced) with ``shapes`` (a
-block's only line), ``tail`` (a live list's last item), ``table`` (a live
-table's new rows), ``fence`` with ``lexing`` (an open code fence, line by
-line).
+block's only line) and ``items`` (the next item of a tight list), ``tail`` (a
+live list's last item), ``table`` (a live table's new rows), ``fence`` with
+``lexing`` (an open code fence, line by line).
 """
 
 from __future__ import annotations

@@ -51,28 +51,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from streaming.markdown.inline import InlineMemo, parse_env
+from streaming.markdown.items import Step, next_item
 from streaming.markdown.render import render_inline
 from streaming.markdown.repair import container_length, holds_back_partial, repair_inline
 from streaming.markdown.shapes import BLOCK_STARTS, HEADING_RE, first_shape, heading_text
 
 _CLOSING_TAGS_RE = re.compile(r"(?:\s*</[a-z][a-z0-9]*>)*\s*")
-# List numbers: "2." continues a list that "1." began.
-_DIGITS_RE = re.compile(r"\d+")
-# A container that is one list marker after indentation: a nested list's item.
-_NESTED_ITEM_RE = re.compile(r"( *)([-+*]|(\d{1,9})[.)])[ \t]+")
 # One complete line starting with a pipe: a paragraph, or a table's header row.
 _HEADER_CANDIDATE_RE = re.compile(r" {0,3}\|[^\n]*\n(?=[^\n]*\Z)")
-# (container, before, after, parents) while stepping from item to item.
-_Step = tuple[str, str, str, tuple[tuple[str, str], ...]]
 # The HTML right before a whole paragraph's inline content (tight items have no <p>).
 _OPENERS = ("<p>", "<li>")
 # (before, after) of a line that is a whole paragraph or a one-line block quote.
 _ENDED_BY_BLANK = frozenset({("<p>", "</p>\n"), ("<blockquote>\n<p>", "</p>\n</blockquote>\n")})
-
-
-def _same_list(container: str, other: str) -> bool:
-    """Whether two items' containers are of the same list (numbers aside)."""
-    return _DIGITS_RE.sub("0", container) == _DIGITS_RE.sub("0", other)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +75,7 @@ class _Splice:
     before: str  # tail HTML before the line's inline HTML
     after: str  # closing tags after it
     # Enclosing list items' (container, after), innermost last: known when the
-    # line's list was entered by ``LiveLine`` itself (``_step``).
+    # line's list was entered by ``LiveLine`` itself (``items.next_item``).
     parents: tuple[tuple[str, str], ...] = ()
 
 
@@ -215,7 +205,7 @@ class LiveLine:
         The base line is a whole item of a tight list (its HTML follows ``<li>``);
         each newline since ends an item, and each following line must start an
         item of that list, of a list nested in the item before it, or of an
-        enclosing list ``LiveLine`` entered (``_step``). Complete lines are
+        enclosing list ``LiveLine`` entered (``items.next_item``). Complete lines are
         rendered as they are (nothing is left to repair), the partial one
         repaired; if it is held back (a bare marker), the last complete line
         is the one repaired, as ``repair_tail`` does.
@@ -229,14 +219,14 @@ class LiveLine:
             return None  # the repair may hold that line back too (a table header?)
         raws = done if held else lines
         texts = [*raws[:-1], repair_inline(raws[-1])]
-        state: _Step | None = (splice.container, splice.before, splice.after, splice.parents)
+        state: Step | None = (splice.container, splice.before, splice.after, splice.parents)
         content = ""
         for k, text in enumerate(texts):
             marker = container_length(text)
             if k == 0 and text[:marker] != splice.container:
                 return None
             if k and state is not None:
-                state = self._step(state, text[:marker], content, splice.env)
+                state = next_item(state, text[:marker], self._inline_html(content, splice.env))
             content = text[marker:].strip()
             if (
                 state is None
@@ -256,31 +246,6 @@ class LiveLine:
             self._splice = _Splice(start, container, splice.env, before, after, parents)
         self.hits += 1
         return repaired_live, html
-
-    def _step(self, state: _Step, container: str, done: str, env: dict[str, Any]) -> _Step | None:
-        """From the item whose text ``done`` is complete to the next line's item."""
-        current, before, after, parents = state
-        done_html = self._inline_html(done, env)
-        if _same_list(container, current):  # a sibling
-            return container, f"{before}{done_html}</li>\n<li>", after, parents
-        nested = _NESTED_ITEM_RE.fullmatch(container)
-        # A list inside the item. Its first item interrupts the item's text, which
-        # an ordered item may do only from 1 (CommonMark): else it is more text.
-        if nested and len(nested.group(1)) == len(current) and nested.group(3) in (None, "1"):
-            tag = "ol" if nested.group(3) else "ul"
-            opened = f"{before}{done_html}\n<{tag}>\n<li>"
-            return container, opened, f"</li>\n</{tag}>\n{after}", (*parents, (current, after))
-        for depth in range(len(parents) - 1, -1, -1):  # back out to an enclosing list
-            outer, outer_after = parents[depth]
-            if _same_list(container, outer):
-                closing = after[: len(after) - len(outer_after)]
-                return (
-                    container,
-                    f"{before}{done_html}{closing}</li>\n<li>",
-                    outer_after,
-                    parents[:depth],
-                )
-        return None
 
     def frozen(self, block: str) -> str | None:
         """The final HTML of the finished block ``block`` by a last splice, or None.
