@@ -29,7 +29,7 @@ async def alive_snapshot(message: Message) -> Snapshot | None:
     run_id = str(message.id)
     if not await log.exists(run_id):
         return None
-    return fold(await log.read(run_id, 0, 0))
+    return fold((await log.read(run_id, 0, 0)).events)
 
 
 async def areconcile(message: Message) -> Snapshot | None:

@@ -42,8 +42,10 @@ def comment(text: str = "ping") -> bytes:
 
 
 def parse_last_event_id(value: str | None) -> int | None:
-    """Offsets are positive integers; anything else means 'no usable id'."""
+    """Offsets are non-negative integers in ASCII digits; anything else means
+    'no usable id'. (``str.isdigit`` alone accepts "²", which ``int`` refuses.)
+    How large the number is, is the caller's business: it knows the log."""
     if value is None:
         return None
     value = value.strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None

@@ -1,9 +1,7 @@
-"""Shared fixtures: services, the fake model server, a real daphne server."""
+"""Shared fixtures: event logs, the fake model server, a real daphne server."""
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,11 +12,7 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Script
 from tests.support.client import SpoolClient
 from tests.support.daphne import DaphneServer, run_daphne
-
-# CI sets this: a test that needs PostgreSQL or Redis must fail there, not skip.
-REQUIRE_SERVICES = os.environ.get("SPOOL_REQUIRE_SERVICES") == "1"
-POSTGRES = ("127.0.0.1", 5432)
-REDIS = ("127.0.0.1", 6379)
+from tests.support.eventlogs import make_log  # noqa: F401
 
 # Model names the daphne server is configured with (served by the fake server).
 FAKE_MODEL = "fake-model"
@@ -44,23 +38,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     in the main thread for the rest of the session, and pytest-asyncio cannot
     start its own loops after that."""
     items.sort(key=lambda item: "/e2e/" in str(item.path))
-
-
-def service_reachable(address: tuple[str, int]) -> bool:
-    try:
-        with socket.create_connection(address, timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, address: tuple[str, int]) -> None:
-    if service_reachable(address):
-        return
-    reason = f"{name} is not reachable at {address[0]}:{address[1]}"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} and SPOOL_REQUIRE_SERVICES=1")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -1,79 +1,21 @@
 """The EventLog contract (streaming/eventlog/base.py), run against every backend.
 
-Each test gets ``make_log``: a factory for logs of one backend that share
-state (for Redis: one unique key prefix, deleted afterwards). Redis tests skip
-when the server is unreachable, and fail instead under SPOOL_REQUIRE_SERVICES=1.
+Each test gets ``make_log`` (tests/support/eventlogs.py): a factory for logs
+of one backend that share state (for Redis: one unique key prefix, deleted
+afterwards). Redis tests skip when the server is unreachable, and fail
+instead under SPOOL_REQUIRE_SERVICES=1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
-from uuid import uuid4
 
 import pytest
-from redis.asyncio import Redis
 
-from streaming.eventlog.base import EventLog
-from streaming.eventlog.memory import RETENTION_S, MemoryEventLog
-from streaming.eventlog.redis import RedisEventLog
 from streaming.events import EventType
-from tests.conftest import REDIS, require_service
-
-REDIS_URL = f"redis://{REDIS[0]}:{REDIS[1]}/0"
-
-# A wake-up or a cancel must reach the reader within this (SSE frames are 50 ms).
-PROMPT_S = 0.1
-# Long enough that a reader still blocked after it was not woken.
-LONG_WAIT_S = 10.0
-
-MakeLog = Callable[..., EventLog]
-
-
-class RedisLogs:
-    """Makes RedisEventLogs under one unique key prefix; ``cleanup`` deletes its keys."""
-
-    def __init__(self) -> None:
-        self.prefix = f"spool-test:{uuid4().hex}:"
-        self._logs: list[RedisEventLog] = []
-        self.redis = Redis.from_url(REDIS_URL, decode_responses=True)
-
-    def make(self, retention_s: float = RETENTION_S, **kwargs: Any) -> RedisEventLog:
-        log = RedisEventLog(REDIS_URL, key_prefix=self.prefix, retention_s=retention_s, **kwargs)
-        self._logs.append(log)
-        return log
-
-    def key(self, run_id: str, kind: str = "events") -> str:
-        return f"{self.prefix}{run_id}:{kind}"
-
-    async def cleanup(self) -> None:
-        for log in self._logs:
-            await log.aclose()
-        keys = [key async for key in self.redis.scan_iter(match=f"{self.prefix}*")]
-        if keys:
-            await self.redis.delete(*keys)
-        await self.redis.aclose()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.services)])
-async def make_log(request: pytest.FixtureRequest) -> AsyncIterator[MakeLog]:
-    if request.param == "memory":
-        shared: dict[float, MemoryEventLog] = {}
-
-        def make_memory(retention_s: float = RETENTION_S) -> EventLog:
-            # One process, one log object: "another instance" is the same one.
-            return shared.setdefault(retention_s, MemoryEventLog(retention=retention_s))
-
-        yield make_memory
-        return
-    require_service("Redis", REDIS)
-    logs = RedisLogs()
-    try:
-        yield logs.make
-    finally:
-        await logs.cleanup()
+from tests.support.eventlogs import LONG_WAIT_S, PROMPT_S, MakeLog
 
 
 async def _blocked(task: asyncio.Task[Any]) -> None:
@@ -92,7 +34,7 @@ async def test_offsets_are_consecutive_from_one_and_round_trip(make_log: MakeLog
     types = [EventType.STATUS, EventType.DELTA, EventType.FINAL]
     offsets = [await log.append("r", t, d) for t, d in zip(types, data, strict=True)]
     assert offsets == [1, 2, 3]
-    events = await log.read("r", 0, 0)
+    events = (await log.read("r", 0, 0)).events
     assert [(e.offset, e.type, e.data) for e in events] == list(
         zip(offsets, types, data, strict=True)
     )
@@ -103,9 +45,9 @@ async def test_read_after_n_is_exclusive(make_log: MakeLog) -> None:
     log = make_log()
     for i in range(5):
         await log.append("r", EventType.DELTA, {"text": str(i)})
-    assert [e.offset for e in await log.read("r", 2, 0)] == [3, 4, 5]
-    assert [e.offset for e in await log.read("r", 4, 0)] == [5]
-    assert await log.read("r", 5, 0) == []
+    assert [e.offset for e in (await log.read("r", 2, 0)).events] == [3, 4, 5]
+    assert [e.offset for e in (await log.read("r", 4, 0)).events] == [5]
+    assert (await log.read("r", 5, 0)).events == []
 
 
 async def test_zero_wait_never_blocks(make_log: MakeLog) -> None:
@@ -113,7 +55,7 @@ async def test_zero_wait_never_blocks(make_log: MakeLog) -> None:
     log = make_log()
     await log.append("r", EventType.STATUS, {"state": "streaming"})
     started = time.perf_counter()
-    assert await log.read("r", 1, 0) == []
+    assert (await log.read("r", 1, 0)).events == []
     assert time.perf_counter() - started < PROMPT_S
 
 
@@ -124,7 +66,7 @@ async def test_blocked_read_wakes_on_append(make_log: MakeLog) -> None:
     await _blocked(reader)
     started = time.perf_counter()
     await log.append("r", EventType.DELTA, {"text": "x"})
-    events = await asyncio.wait_for(reader, LONG_WAIT_S)
+    events = (await asyncio.wait_for(reader, LONG_WAIT_S)).events
     assert time.perf_counter() - started < PROMPT_S
     assert [(e.offset, e.data) for e in events] == [(2, {"text": "x"})]
 
@@ -136,14 +78,14 @@ async def test_every_blocked_reader_gets_the_event(make_log: MakeLog) -> None:
     await asyncio.sleep(0.05)
     await log.append("r", EventType.DELTA, {"text": "x"})
     results = await asyncio.wait_for(asyncio.gather(*readers), LONG_WAIT_S)
-    assert [[e.offset for e in events] for events in results] == [[2]] * 5
+    assert [[e.offset for e in batch.events] for batch in results] == [[2]] * 5
 
 
 async def test_read_times_out_empty_after_the_wait(make_log: MakeLog) -> None:
     log = make_log()
     await log.append("r", EventType.STATUS, {"state": "streaming"})
     started = time.perf_counter()
-    assert await log.read("r", 1, 0.2) == []
+    assert (await log.read("r", 1, 0.2)).events == []
     # Loose upper bound: a busy shared machine adds scheduling noise, not a hang.
     assert 0.15 <= time.perf_counter() - started < 0.2 + 1.0
 
@@ -159,7 +101,7 @@ async def test_cancelling_a_blocked_read_is_prompt_and_harmless(make_log: MakeLo
         await reader
     assert time.perf_counter() - started < PROMPT_S
     assert await log.append("r", EventType.DELTA, {"text": "after"}) == 2
-    assert [e.data for e in await log.read("r", 1, 1)] == [{"text": "after"}]
+    assert [e.data for e in (await log.read("r", 1, 1)).events] == [{"text": "after"}]
 
 
 async def test_close_wakes_blocked_readers(make_log: MakeLog) -> None:
@@ -169,7 +111,9 @@ async def test_close_wakes_blocked_readers(make_log: MakeLog) -> None:
     await _blocked(reader)
     started = time.perf_counter()
     await log.close("r")
-    assert await asyncio.wait_for(reader, LONG_WAIT_S) == []
+    woken = await asyncio.wait_for(reader, LONG_WAIT_S)
+    assert woken.events == []
+    assert woken.closed, "a reader woken by the close must learn that nothing more comes"
     assert time.perf_counter() - started < PROMPT_S
 
 
@@ -179,10 +123,40 @@ async def test_closed_run_answers_at_once_and_keeps_its_events(make_log: MakeLog
         await log.append("r", EventType.DELTA, {"text": str(i)})
     await log.close("r")
     started = time.perf_counter()
-    assert await log.read("r", 3, LONG_WAIT_S) == []
+    assert (await log.read("r", 3, LONG_WAIT_S)).events == []
     assert time.perf_counter() - started < PROMPT_S
-    assert [e.offset for e in await log.read("r", 0, LONG_WAIT_S)] == [1, 2, 3]
-    assert [e.offset for e in await log.read("r", 2, LONG_WAIT_S)] == [3]
+    assert (await log.read("r", 0, LONG_WAIT_S)).closed
+    assert [e.offset for e in (await log.read("r", 0, LONG_WAIT_S)).events] == [1, 2, 3]
+    assert [e.offset for e in (await log.read("r", 2, LONG_WAIT_S)).events] == [3]
+
+
+@pytest.mark.parametrize("after", [3, 4, 1000, 10**30])
+async def test_a_reader_at_or_past_the_end_of_a_closed_run_is_told_so_every_time(
+    make_log: MakeLog, after: int
+) -> None:
+    """Asked again and again, a closed log answers "closed, nothing": a
+    subscriber loop must end on it, since it can never change. At the end it
+    answers at once; past the end (an offset never given out) within one wait."""
+    log = make_log()
+    for i in range(3):
+        await log.append("r", EventType.DELTA, {"text": str(i)})
+    await log.close("r")
+    wait_s = 0.3
+    for _ in range(3):
+        started = time.perf_counter()
+        batch = await log.read("r", after, wait_s)
+        assert (batch.events, batch.closed) == ([], True)
+        limit = PROMPT_S if after == 3 else 2 * wait_s + PROMPT_S
+        assert time.perf_counter() - started < limit
+
+
+async def test_an_open_run_is_never_reported_closed(make_log: MakeLog) -> None:
+    log = make_log()
+    await log.append("r", EventType.STATUS, {"state": "streaming"})
+    assert not (await log.read("r", 0, 0)).closed
+    assert not (await log.read("r", 1, 0.05)).closed
+    await log.append("r", EventType.FINAL, {})
+    assert not (await log.read("r", 0, 0)).closed, "final alone does not close the log"
 
 
 async def test_exists_from_first_append_until_retention_after_close(make_log: MakeLog) -> None:
@@ -198,8 +172,8 @@ async def test_exists_from_first_append_until_retention_after_close(make_log: Ma
 
 async def test_unknown_run_reads_nothing(make_log: MakeLog) -> None:
     log = make_log()
-    assert await log.read("nope", 0, 0) == []
-    assert await log.read("nope", 0, 0.05) == []
+    assert (await log.read("nope", 0, 0)).events == []
+    assert (await log.read("nope", 0, 0.05)).events == []
     assert not await log.exists("nope")
 
 
@@ -209,8 +183,8 @@ async def test_runs_are_independent(make_log: MakeLog) -> None:
     await log.append("b", EventType.DELTA, {"text": "b1"})
     assert await log.append("a", EventType.DELTA, {"text": "a2"}) == 2
     await log.close("b")
-    assert [e.data["text"] for e in await log.read("a", 0, 0)] == ["a1", "a2"]
-    assert [e.data["text"] for e in await log.read("b", 0, 0)] == ["b1"]
+    assert [e.data["text"] for e in (await log.read("a", 0, 0)).events] == ["a1", "a2"]
+    assert [e.data["text"] for e in (await log.read("b", 0, 0)).events] == ["b1"]
 
 
 async def test_a_second_log_object_sees_the_same_run(make_log: MakeLog) -> None:
@@ -221,4 +195,4 @@ async def test_a_second_log_object_sees_the_same_run(make_log: MakeLog) -> None:
     waiting = asyncio.create_task(reader.read("r", 1, LONG_WAIT_S))
     await _blocked(waiting)
     await writer.append("r", EventType.DELTA, {"text": "x"})
-    assert [e.offset for e in await asyncio.wait_for(waiting, LONG_WAIT_S)] == [2]
+    assert [e.offset for e in (await asyncio.wait_for(waiting, LONG_WAIT_S)).events] == [2]

@@ -10,7 +10,7 @@ async def test_offsets_are_consecutive_from_one() -> None:
     log = MemoryEventLog()
     offsets = [await log.append("r", EventType.DELTA, {"text": str(i)}) for i in range(3)]
     assert offsets == [1, 2, 3]
-    assert [e.data["text"] for e in await log.read("r", 1, 0)] == ["1", "2"]
+    assert [e.data["text"] for e in (await log.read("r", 1, 0)).events] == ["1", "2"]
 
 
 async def test_read_waits_for_the_next_event() -> None:
@@ -20,19 +20,19 @@ async def test_read_waits_for_the_next_event() -> None:
     await asyncio.sleep(0.01)
     assert not reader.done()
     await log.append("r", EventType.DELTA, {"text": "x"})
-    events = await asyncio.wait_for(reader, 1)
+    events = (await asyncio.wait_for(reader, 1)).events
     assert [e.offset for e in events] == [2]
 
 
 async def test_read_times_out_empty() -> None:
     log = MemoryEventLog()
     await log.append("r", EventType.STATUS, {"state": "streaming"})
-    assert await log.read("r", 1, 0.01) == []
+    assert (await log.read("r", 1, 0.01)).events == []
 
 
 async def test_unknown_run_reads_nothing_and_does_not_exist() -> None:
     log = MemoryEventLog()
-    assert await log.read("nope", 0, 0.01) == []
+    assert (await log.read("nope", 0, 0.01)).events == []
     assert not await log.exists("nope")
 
 
@@ -51,4 +51,4 @@ async def test_close_wakes_waiters() -> None:
     reader = asyncio.create_task(log.read("r", 1, 5))
     await asyncio.sleep(0.01)
     await log.close("r")
-    assert await asyncio.wait_for(reader, 1) == []
+    assert (await asyncio.wait_for(reader, 1)).events == []

@@ -20,8 +20,8 @@ import pytest
 
 from streaming.eventlog.redis import RedisEventLog
 from streaming.events import EventType
-from tests.conftest import REDIS, require_service
-from tests.test_eventlog_contract import LONG_WAIT_S, PROMPT_S, REDIS_URL, RedisLogs
+from tests.support.eventlogs import LONG_WAIT_S, PROMPT_S, REDIS_URL, RedisLogs
+from tests.support.services import REDIS, require_service
 
 pytestmark = pytest.mark.services
 
@@ -114,8 +114,8 @@ async def test_another_process_appends_and_a_blocked_reader_here_wakes(
     await asyncio.sleep(0.05)
     assert not reader.done()
     child_offsets = await _child_offsets(proc)
-    events = await asyncio.wait_for(reader, LONG_WAIT_S)
-    events += await log.read("r", events[-1].offset, 0)
+    events = (await asyncio.wait_for(reader, LONG_WAIT_S)).events
+    events += (await log.read("r", events[-1].offset, 0)).events
     assert child_offsets == [1, 2, 3]
     assert [(e.offset, e.data) for e in events] == [
         (i + 1, {"from": "child", "i": i}) for i in range(3)
@@ -135,7 +135,7 @@ async def test_two_processes_appending_at_once_share_one_offset_sequence(
         ),
     )
     assert sorted(child + mine) == list(range(1, 2 * count + 1))
-    events = await log.read("r", 0, 0)
+    events = (await log.read("r", 0, 0)).events
     assert [e.offset for e in events] == list(range(1, 2 * count + 1))
     by_offset = {e.offset: e.data["from"] for e in events}
     assert {by_offset[o] for o in child} == {"child"}
@@ -150,7 +150,7 @@ async def test_two_clients_appending_at_once_never_duplicate_or_skip(
         *(log.append("r", EventType.DELTA, {"i": i}) for i in range(100) for log in (a, b))
     )
     assert sorted(offsets) == list(range(1, 201))
-    assert [e.offset for e in await b.read("r", 0, 0)] == list(range(1, 201))
+    assert [e.offset for e in (await b.read("r", 0, 0)).events] == list(range(1, 201))
 
 
 async def test_live_stream_has_a_rolling_expiry_and_close_sets_retention(
@@ -180,7 +180,7 @@ async def test_close_is_idempotent_and_takes_no_offset(redis_logs: RedisLogs) ->
     await log.close("r")
     await log.close("r")
     assert await redis_logs.redis.xlen(redis_logs.key("r")) == 2  # the event + one end marker
-    assert [e.offset for e in await log.read("r", 0, 0)] == [1]
+    assert [e.offset for e in (await log.read("r", 0, 0)).events] == [1]
     # Appending after close (never done by a run) still continues the sequence.
     assert await log.append("r", EventType.DELTA, {}) == 2
 
@@ -230,7 +230,7 @@ async def test_maxlen_bounds_the_stream_and_trimming_is_logged(
     length = await redis_logs.redis.xlen(redis_logs.key("r"))
     assert 10 <= length < 300
     with caplog.at_level(logging.WARNING, logger="streaming.eventlog.redis"):
-        events = await log.read("r", 0, 0)
+        events = (await log.read("r", 0, 0)).events
     assert [e.offset for e in events] == list(range(301 - length, 301))
     assert "trimmed" in caplog.text
 
@@ -239,7 +239,7 @@ async def test_a_tiny_wait_still_times_out(redis_logs: RedisLogs) -> None:
     # XREAD BLOCK 0 means "forever"; a sub-millisecond wait must not become it.
     log = redis_logs.make()
     await log.append("r", EventType.STATUS, {})
-    assert await asyncio.wait_for(log.read("r", 1, 0.0001), 2) == []
+    assert (await asyncio.wait_for(log.read("r", 1, 0.0001), 2)).events == []
 
 
 async def test_cancelled_reads_give_their_connection_back(redis_logs: RedisLogs) -> None:
@@ -255,7 +255,7 @@ async def test_cancelled_reads_give_their_connection_back(redis_logs: RedisLogs)
     reader = asyncio.create_task(log.read("r", 1, LONG_WAIT_S))
     await asyncio.sleep(0.05)
     await log.append("r", EventType.DELTA, {})
-    assert [e.offset for e in await asyncio.wait_for(reader, 2)] == [2]
+    assert [e.offset for e in (await asyncio.wait_for(reader, 2)).events] == [2]
 
 
 async def test_blocked_readers_do_not_hold_up_appends(redis_logs: RedisLogs) -> None:
@@ -268,11 +268,11 @@ async def test_blocked_readers_do_not_hold_up_appends(redis_logs: RedisLogs) -> 
     assert await log.exists("r")
     assert time.perf_counter() - started < PROMPT_S
     results = await asyncio.wait_for(asyncio.gather(*readers), LONG_WAIT_S)
-    assert [[e.offset for e in events] for events in results] == [[2], [2]]
+    assert [[e.offset for e in batch.events] for batch in results] == [[2], [2]]
 
 
 async def test_aclose_then_a_new_log_reads_the_same_run(redis_logs: RedisLogs) -> None:
     first = RedisEventLog(REDIS_URL, key_prefix=redis_logs.prefix)
     await first.append("r", EventType.FINAL, {})
     await first.aclose()
-    assert [e.offset for e in await redis_logs.make().read("r", 0, 0)] == [1]
+    assert [e.offset for e in (await redis_logs.make().read("r", 0, 0)).events] == [1]

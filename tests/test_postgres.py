@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import FAKE_MODEL, POSTGRES, require_service, spool_env
+from tests.conftest import FAKE_MODEL, spool_env
 from tests.support.client import SpoolClient, SSEEvent
 from tests.support.daphne import DaphneServer, run_daphne
+from tests.support.services import POSTGRES, require_service
 
 pytestmark = pytest.mark.services
 ADMIN_URL = "postgresql://root@127.0.0.1:5432/postgres"

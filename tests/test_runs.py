@@ -59,7 +59,7 @@ def spec(run_id: str) -> RunSpec:
 
 async def all_events(m: RunManager, run_id: str) -> list[Event]:
     await m.wait(run_id)
-    return await m.log.read(run_id, 0, 0)
+    return (await m.log.read(run_id, 0, 0)).events
 
 
 async def saved(run_id: str) -> Message:
@@ -111,7 +111,7 @@ async def test_stop_closes_upstream_and_saves_partial(run_id, openai_server) -> 
     assert msg.status == "stopped"
     assert msg.content.startswith("tick tick")
     assert len(msg.content) < len("tick " * 500)
-    events = await m.log.read(run_id, 0, 0)
+    events = (await m.log.read(run_id, 0, 0)).events
     assert events[-1].data["status"] == "stopped"
     # After "Stopped" nothing more is read out to screen readers.
     final_at = next(i for i, e in enumerate(events) if e.type is EventType.FINAL)
@@ -123,13 +123,13 @@ async def test_stop_is_clamped_to_the_event_the_page_applied(run_id, openai_serv
     m = manager()
     m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
     await asyncio.sleep(0.4)
-    events = await m.log.read(run_id, 0, 0)
+    events = (await m.log.read(run_id, 0, 0)).events
     first_delta = next(e for e in events if e.type is EventType.DELTA)
     await asyncio.sleep(0.3)
     await m.stop(run_id, seen_offset=first_delta.offset)
     msg = await saved(run_id)
     assert msg.content == first_delta.data["text"]
-    events = await m.log.read(run_id, 0, 0)
+    events = (await m.log.read(run_id, 0, 0)).events
     assert any(e.type is EventType.REPLACE for e in events), "the page must be told"
 
 

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import FAKE_MODEL, POSTGRES, REDIS, require_service, spool_env
+from tests.conftest import FAKE_MODEL, spool_env
 from tests.support.client import SpoolClient, count
 from tests.support.daphne import DaphneServer, run_daphne
+from tests.support.services import POSTGRES, REDIS, require_service
 from tests.test_views_stream import PageModel
 
 pytestmark = pytest.mark.services

@@ -25,3 +25,6 @@ def test_last_event_id_parsing() -> None:
     assert sse.parse_last_event_id(None) is None
     assert sse.parse_last_event_id("abc") is None
     assert sse.parse_last_event_id("-1") is None
+    # Digits to str.isdigit, but not to int(): never a 500.
+    assert sse.parse_last_event_id("²") is None
+    assert sse.parse_last_event_id("١٢") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from uuid import UUID
 
 from django.contrib.auth.models import User
@@ -23,6 +24,7 @@ from chatapp.live import areconcile
 from chatapp.models import Message
 from chatapp.projection import done_frame, project, reset_frames, snapshot_frame
 from streaming import sse
+from streaming.follow import follow
 from streaming.runs import get_manager
 from streaming.snapshot import Snapshot
 
@@ -73,27 +75,32 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
         yield snapshot_frame(Snapshot(message.html, "", 0, None))
         yield await done_frame(message, None)
         return
+    if after is not None and after > snapshot.offset:
+        # An id this log never gave out (bogus, or from an older run): the
+        # page's state is unknown, so it starts afresh like a new subscriber.
+        after = None
     async with manager.subscriber(run_id):
         if after is None:
             yield snapshot_frame(snapshot)
             after = snapshot.offset
-            if snapshot.final is not None:
-                yield await done_frame(message, after)
-                return
-        while True:
-            events = await manager.log.read(run_id, after, sse.HEARTBEAT_S)
-            if not events:
-                if not await manager.log.exists(run_id):
-                    break  # the owner died and its log expired: fall back below
-                yield sse.comment()
-                continue
-            for event in events:
+        if snapshot.final is not None and after >= snapshot.final.offset:
+            # The page already has the whole answer (a reconnect just after
+            # the last event): close it, never wait for events that cannot come.
+            yield await done_frame(message, after)
+            return
+        events = follow(manager.log, run_id, after, heartbeat_s=sse.HEARTBEAT_S)
+        async with aclosing(events):
+            async for event in events:
+                if event is None:
+                    yield sse.comment()
+                    continue
                 for chunk in await project(event, message):
                     yield chunk
                 after = event.offset
                 if event.is_final:
                     return
-    # Only reached when the log vanished under a live run (shared log, owner crashed).
+    # The log ended without a final event: it vanished under a live run (shared
+    # log, owner crashed) or was closed early. The database has what was saved.
     await areconcile(message)
     await message.arefresh_from_db()
     yield reset_frames(message.html, "", after)

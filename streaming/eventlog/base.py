@@ -4,9 +4,12 @@ A run appends events; any number of subscribers, in any process, read them by
 offset. Contract:
 
 - ``append`` assigns consecutive offsets starting at 1 and returns the offset.
-- ``read(run_id, after, wait_s)`` returns the events with offset > ``after``
-  in order; if there are none yet it waits up to ``wait_s`` seconds and may
-  return an empty list. It never drops or reorders events.
+- ``read(run_id, after, wait_s)`` returns a ``Batch``: the events with
+  offset > ``after``, in order, and whether the log is ``closed``. While the
+  run is open and nothing is newer it *waits* up to ``wait_s`` seconds (an
+  empty batch then means "nothing yet"). A closed run never waits: an empty
+  batch with ``closed`` set means "nothing more, ever", so a reader at or past
+  the end stops instead of asking again. It never drops or reorders events.
 - ``close`` marks the run ended (the run appends ``final`` before it); the log
   keeps the events for a retention period so late subscribers still resume.
 - ``exists`` is false for runs the log never saw or has already expired.
@@ -19,9 +22,23 @@ watching" marks that keep the owner from treating the run as abandoned.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streaming.events import Event, EventType
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one ``read`` returned.
+
+    ``closed``: no event after these will ever be appended (the run closed its
+    log, or the log does not know the run). A reader that gets an empty,
+    closed batch must stop: asking again returns the same at once.
+    """
+
+    events: list[Event]
+    closed: bool
 
 
 class EventLog(Protocol):
@@ -29,7 +46,7 @@ class EventLog(Protocol):
 
     async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int: ...
 
-    async def read(self, run_id: str, after: int, wait_s: float) -> list[Event]: ...
+    async def read(self, run_id: str, after: int, wait_s: float) -> Batch: ...
 
     async def close(self, run_id: str) -> None: ...
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from streaming.eventlog.base import Batch
 from streaming.events import Event, EventType
 
 # Ended runs stay readable this long so a reload or a late tab can still resume.
@@ -47,17 +48,19 @@ class MemoryEventLog:
         log.changed = asyncio.Event()
         return offset
 
-    async def read(self, run_id: str, after: int, wait_s: float) -> list[Event]:
+    async def read(self, run_id: str, after: int, wait_s: float) -> Batch:
         log = self._runs.get(run_id)
         if log is None:
-            return []
+            # Never seen or expired: nothing will ever come (a run's log is
+            # created by its first append, in this process).
+            return Batch([], closed=True)
         if len(log.events) <= after and log.closed_at is None:
             waiter = log.changed
             try:
                 await asyncio.wait_for(waiter.wait(), wait_s)
             except TimeoutError:
-                return []
-        return log.events[max(after, 0) :]
+                return Batch([], closed=False)
+        return Batch(log.events[max(after, 0) :], closed=log.closed_at is not None)
 
     async def close(self, run_id: str) -> None:
         log = self._runs.get(run_id)

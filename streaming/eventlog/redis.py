@@ -32,6 +32,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from streaming.eventlog.base import Batch
 from streaming.eventlog.memory import RETENTION_S
 from streaming.events import Event, EventType
 
@@ -60,6 +61,9 @@ COMMAND_POOL_WAIT_S = 5.0
 # A command (never a blocking read) slower than this means Redis is unwell:
 # fail the run's write rather than hang it.
 COMMAND_TIMEOUT_S = 5.0
+# Stream ids are 64-bit: a larger offset (from a bogus Last-Event-ID) would be
+# an invalid id; clamped, it is simply past the end of every run.
+MAX_OFFSET = 2**63 - 1
 # Reads are idempotent, so a dropped connection is retried a couple of times.
 READ_RETRIES = 2
 
@@ -167,22 +171,33 @@ class RedisEventLog:
         )
         return int(offset)
 
-    async def read(self, run_id: str, after: int, wait_s: float) -> list[Event]:
-        """Events with offset > ``after``, in order; [] after ``wait_s`` without any.
+    async def read(self, run_id: str, after: int, wait_s: float) -> Batch:
+        """Events with offset > ``after``, in order; empty after ``wait_s`` without any.
 
-        Returns at once when the run is closed and the reader has everything.
+        Returns at once when the run is closed: the end marker sorts after the
+        final event, so XREAD returns it (and the batch is ``closed``) even to a
+        reader that already has everything. A reader *past* the end (an offset
+        the log never gave out) is not reached by the marker: its XREAD waits,
+        and the empty reply is then checked against the stream's last entry, so
+        it is told ``closed`` after one wait. A stream Redis does not hold
+        (never created, or expired) makes XREAD wait for it: a real wait.
         ``wait_s <= 0`` never blocks. Cancelling a blocked read is prompt and
         leaves the log usable.
         """
         key = self._events_key(run_id)
-        last_id = f"{max(after, 0)}-0"
+        last_id = f"{min(max(after, 0), MAX_OFFSET)}-0"
         if wait_s <= 0:
             reply = await self._commands.xread({key: last_id})
         else:
             # Round up: BLOCK 0 would mean "forever", so a tiny wait must not become it.
             block_ms = math.ceil(wait_s * 1000)
             reply = await self._readers.xread({key: last_id}, block=block_ms)
-        events = _events(reply)
+        events, closed = _events(reply)
+        if not reply:
+            # Nothing newer after the whole wait: rare (one per heartbeat for
+            # an idle subscriber), so one more command to tell "not yet" from
+            # "never" costs nothing that matters.
+            closed = await self._ends_closed(key)
         if events and events[0].offset != after + 1 and after >= 0:
             logger.warning(
                 "run %s: events %d..%d were trimmed (maxlen %d); readers missed them",
@@ -191,7 +206,15 @@ class RedisEventLog:
                 events[0].offset - 1,
                 self._maxlen,
             )
-        return events
+        return Batch(events, closed)
+
+    async def _ends_closed(self, key: str) -> bool:
+        """Whether the stream's last entry is the end marker (the run is closed)."""
+        last = await self._commands.xrevrange(key, "+", "-", count=1)
+        if not last:
+            return False
+        _entry_id, fields = last[0]
+        return fields is not None and _END in fields
 
     async def close(self, run_id: str) -> None:
         """Mark the run ended (wakes blocked readers); keep it ``retention_s``."""
@@ -234,14 +257,24 @@ class RedisEventLog:
         await self._commands.connection_pool.aclose()
 
 
-def _events(reply: Any) -> list[Event]:
-    """Events from an XREAD reply (RESP2: ``[[key, [(id, {field: value}), ...]]]``)."""
-    return [
-        Event(int(entry_id.partition("-")[0]), EventType(fields[_TYPE]), json.loads(fields[_DATA]))
-        for _key, entries in reply or []
-        for entry_id, fields in entries
-        if _TYPE in fields  # the end marker carries no event
-    ]
+def _events(reply: Any) -> tuple[list[Event], bool]:
+    """Events from an XREAD reply (RESP2: ``[[key, [(id, {field: value}), ...]]]``),
+    and whether the reply held the end marker (the log is closed)."""
+    events: list[Event] = []
+    closed = False
+    for _key, entries in reply or []:
+        for entry_id, fields in entries:
+            if _TYPE in fields:
+                events.append(
+                    Event(
+                        int(entry_id.partition("-")[0]),
+                        EventType(fields[_TYPE]),
+                        json.loads(fields[_DATA]),
+                    )
+                )
+            elif _END in fields:
+                closed = True  # the end marker: no event, the run is over
+    return events, closed
 
 
 def _ms(seconds: float) -> int:

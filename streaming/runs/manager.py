@@ -131,15 +131,22 @@ class RunManager:
         return await self._wait_final(run_id)
 
     async def _wait_final(self, run_id: str) -> bool:
-        """Follow the log until the run's final event (another process owns it)."""
+        """Follow the log until the run's final event (another process owns it).
+
+        Ends on the final event, on a closed log (nothing more can come) or
+        after ``REMOTE_STOP_WAIT_S``; every round otherwise waits in ``read``.
+        """
         after = 0
         try:
             async with asyncio.timeout(REMOTE_STOP_WAIT_S):
                 while True:
-                    for event in await self.log.read(run_id, after, REMOTE_STOP_WAIT_S):
+                    batch = await self.log.read(run_id, after, REMOTE_STOP_WAIT_S)
+                    for event in batch.events:
                         if event.is_final:
                             return True
                         after = event.offset
+                    if batch.closed:
+                        return False
         except TimeoutError:
             logger.warning("run %s: no final event %.0f s after Stop", run_id, REMOTE_STOP_WAIT_S)
             return False

@@ -1,0 +1,42 @@
+"""Following one run's event log: the subscriber's loop, with its end guaranteed.
+
+``follow`` yields the run's events after an offset, in order, and ``None``
+each time a heartbeat is due. It ends after the ``final`` event, or as soon as
+the log says nothing more can come (closed without a final event, or gone),
+so a reader at or past the end of a finished run leaves at once. Every round
+of the loop either yields events or has awaited the log's own wait (the event
+log contract, ``streaming/eventlog/base.py``): it never spins, which under
+ASGI would stall every other request of the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from streaming.eventlog.base import EventLog
+from streaming.events import Event
+
+
+async def follow(
+    log: EventLog, run_id: str, after: int, *, heartbeat_s: float
+) -> AsyncGenerator[Event | None]:
+    """Events with offset > ``after`` until the final one; ``None`` = heartbeat due.
+
+    When it ends without having yielded a final event, the log holds no more
+    of the run (it closed early, or expired under a run whose owner died): the
+    caller rebuilds what the page should show from the database.
+    """
+    while True:
+        batch = await log.read(run_id, after, heartbeat_s)
+        for event in batch.events:
+            yield event
+            if event.is_final:
+                return
+            after = event.offset
+        if batch.closed:
+            return
+        if not batch.events:
+            # The wait ran its course with nothing new: alive, or gone?
+            if not await log.exists(run_id):
+                return
+            yield None
