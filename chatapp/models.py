@@ -1,6 +1,6 @@
 """Conversations and messages: the transcript is the source of truth.
 
-An assistant message is written by exactly one run (see streaming/runs.py);
+An assistant message is written by exactly one run (see streaming/runs/run.py);
 its life is ``pending -> streaming -> complete | stopped | failed |
 interrupted | truncated``. Only services and the run store write these rows.
 """
@@ -72,7 +72,7 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Last time a run wrote this row; a live status with a stale checkpoint
-    # and no run owning it means the process died (see selectors).
+    # and no run owning it means the process died (see chatapp/live.py).
     checkpoint_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

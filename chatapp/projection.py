@@ -30,7 +30,7 @@ from streaming import sse
 from streaming.events import Event, EventType
 from streaming.snapshot import Snapshot
 
-# What #sr-status says once per transition (A11Y.md, section 4).
+# What #sr-status says once per transition (docs/accessibility.md, Status and alerts).
 STATUS_TEXT = {
     "generating": "Generating answer…",
     "complete": "Answer complete.",

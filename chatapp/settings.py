@@ -221,7 +221,7 @@ SPOOL_MAX_CONCURRENT_RUNS_PER_USER = int(os.environ.get("SPOOL_MAX_CONCURRENT_RU
 # a script that loops on the model bill does.
 SPOOL_MAX_SENDS_PER_MINUTE = int(os.environ.get("SPOOL_MAX_SENDS_PER_MINUTE", "20"))
 
-# Run budgets (see streaming/runs.py): none of them may be exceeded silently.
+# Run budgets (enforced by streaming/runs/run.py): none may be exceeded silently.
 SPOOL_IDLE_TIMEOUT_S = env_float("SPOOL_IDLE_TIMEOUT_S", 30.0)
 SPOOL_RUN_WALL_CLOCK_S = env_float("SPOOL_RUN_WALL_CLOCK_S", 600.0)
 SPOOL_MAX_OUTPUT_TOKENS = int(os.environ.get("SPOOL_MAX_OUTPUT_TOKENS", "4096"))

@@ -2,7 +2,7 @@
 
 Every event has an ``offset`` (1, 2, 3… per run) that is also its SSE ``id:``,
 so a reconnecting client resumes exactly after what it applied. Events are
-emitted from one place only, ``streaming/runs.py``; grep for ``EventType`` to
+emitted from one place only, ``streaming/runs/run.py``; grep for ``EventType`` to
 find every kind.
 """
 

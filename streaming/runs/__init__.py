@@ -1,4 +1,4 @@
-"""Runs: a generation is a background task, not a request (DESIGN.md)."""
+"""Runs: a generation is a background task, not a request (docs/architecture.md)."""
 
 from __future__ import annotations
 

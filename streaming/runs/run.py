@@ -39,10 +39,11 @@ logger = logging.getLogger(__name__)
 FRAME_INTERVAL_S = 0.05
 # A crash loses at most this much of the answer; more often would load the DB.
 CHECKPOINT_INTERVAL_S = 1.0
-# Screen readers get whole blocks, at most this often (A11Y.md: bursts merge or drop).
+# Screen readers get whole blocks, at most this often: bursts of updates merge or
+# drop (docs/accessibility.md, Announcements).
 ANNOUNCE_INTERVAL_S = 2.5
 # "Generating answer…" is said only when the first block takes longer than this;
-# a quick first block speaks for itself (A11Y.md, section 4).
+# a quick first block speaks for itself (docs/accessibility.md, Status and alerts).
 GENERATING_NOTICE_S = 1.0
 
 CancelReason = Literal["stop", "detach"]

@@ -1,7 +1,7 @@
 """A real daphne process on a free loopback port, with its own SQLite file.
 
-pytest-django's ``live_server`` is WSGI and buffers streams (FACTS.md), so the
-streaming tests talk to this instead, over real HTTP.
+pytest-django's ``live_server`` is WSGI and buffers streams, so the streaming
+tests talk to this instead, over real HTTP (docs/streaming.md, Stack facts).
 """
 
 from __future__ import annotations

@@ -1,0 +1,134 @@
+"""Templates never leak their own syntax into the page.
+
+Django's ``{# … #}`` comment ends with its line: a ``{#`` whose ``#}`` is on a
+later line is not a comment but text, shown to every user (multi-line comments
+need ``{% comment %}``). The scan catches that in any template; the renders
+check the HTML the users actually get, through the views where there is one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.template import Template
+from django.template.loader import render_to_string
+from django.test import Client
+from django.test.signals import template_rendered
+
+from chatapp.models import Conversation, Message
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE_FILES = sorted(TEMPLATES.rglob("*.html"))
+# Template syntax that must never reach the HTML (none of the contexts below
+# holds it in its data, so any occurrence comes from a template).
+SYNTAX = ("{#", "#}", "{%", "%}", "{{", "}}")
+
+
+def unclosed_comments(text: str) -> list[int]:
+    """Line numbers (1-based) where a ``{#`` comment is not closed on its own line,
+    or where a ``#}`` closes nothing on its line."""
+    bad: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        rest = line
+        while "{#" in rest:
+            start = rest.index("{#")
+            if "#}" in rest[:start]:  # a "#}" before any "{#" on the line
+                break
+            end = rest.find("#}", start + 2)
+            if end < 0:
+                break
+            rest = rest[end + 2 :]
+        if "{#" in rest or "#}" in rest:
+            bad.append(number)
+    return bad
+
+
+def test_scan_flags_a_comment_over_two_lines() -> None:
+    assert unclosed_comments("{# one line #}\n<p>{# a #} b {# c #}</p>") == []
+    assert unclosed_comments("<div>\n  {# starts here\n     ends here #}\n</div>") == [2, 3]
+    assert unclosed_comments("a #} b") == [1]
+
+
+@pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda p: str(p.relative_to(TEMPLATES)))
+def test_no_comment_spans_lines(path: Path) -> None:
+    bad = unclosed_comments(path.read_text())
+    assert not bad, (
+        f"{path.relative_to(TEMPLATES)}: {{# … #}} is single-line in Django, lines {bad} "
+        "would show as text; use {% comment %}…{% endcomment %}"
+    )
+
+
+def leaks(html: str) -> list[str]:
+    return [token for token in SYNTAX if token in html]
+
+
+@pytest.fixture
+def rendered() -> Iterator[set[str]]:
+    """Names of every template rendered while the test runs (includes too)."""
+    names: set[str] = set()
+
+    def record(sender: Template, template: Template, **kwargs: Any) -> None:
+        if template.origin is not None and template.origin.template_name:
+            names.add(str(template.origin.template_name))
+
+    template_rendered.connect(record)
+    yield names
+    template_rendered.disconnect(record)
+
+
+@pytest.mark.django_db
+def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> None:
+    outputs: dict[str, str] = {}
+    anonymous = Client()
+    outputs["login page"] = anonymous.get("/accounts/login/").content.decode()
+    outputs["sign-up page"] = anonymous.get("/accounts/signup/").content.decode()
+
+    user = User.objects.create_user("tpl", password="pw-for-tests-1")
+    web = Client()
+    web.force_login(user)
+    conversation = Conversation.objects.create(user=user, model="demo", title="Templates")
+    question = Message.objects.create(conversation=conversation, role="user", content="Hi")
+    finished = Message.objects.create(
+        conversation=conversation, reply_to=question, role="assistant", content="Hello",
+        html="<p>Hello</p>", status="stopped", model="demo", ttft_ms=120.0,
+    )  # fmt: skip
+    live = Message.objects.create(
+        conversation=conversation, reply_to=question, role="assistant", status="streaming",
+        model="demo",
+    )  # fmt: skip
+    outputs["home page"] = web.get("/").content.decode()
+    # A live answer (no run owns it, but it is too new to count as a crash
+    # leftover): the page renders it subscribed to its stream.
+    page = web.get(f"/c/{conversation.id}/").content.decode()
+    assert f'sse-connect="/m/{live.id}/stream"' in page, "the live branch was not rendered"
+    outputs["conversation page, answer streaming"] = page
+    htmx = {"HX-Request": "true"}
+    error = web.post(f"/c/{conversation.id}/messages", {"text": " "}, headers=htmx)
+    assert error.status_code == 422
+    outputs["composer error"] = error.content.decode()
+    # The stream's fragments (the run itself is not started here).
+    outputs["exchange"] = render_to_string(
+        "chat/_exchange.html",
+        {"messages": [question, live], "conversation": conversation, "live_message": live},
+    )
+    outputs["done"] = render_to_string(
+        "chat/_done.html", {"message": finished, "conversation": conversation}
+    )
+
+    leaked = {name: leaks(html) for name, html in outputs.items() if leaks(html)}
+    assert not leaked, f"template syntax in the HTML: {leaked}"
+    files = {str(path.relative_to(TEMPLATES)) for path in TEMPLATE_FILES}
+    assert files <= rendered, f"templates not rendered by this test: {sorted(files - rendered)}"
+
+
+def test_a_live_message_renders_without_its_comments() -> None:
+    """The issue's case: the streaming answer's partial, on its own."""
+    message = Message(role="assistant", status="streaming", model="demo")
+    html = render_to_string("chat/_message.html", {"message": message})
+    assert "sse-connect" in html
+    assert leaks(html) == []
+    assert "never replaced" not in html  # the comment's own words
