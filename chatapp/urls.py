@@ -8,6 +8,7 @@ from chatapp.views import accounts, pages, stream
 
 urlpatterns = [
     path("", pages.home, name="home"),
+    path("c/", pages.conversation_list, name="conversation_list"),
     path("c/new", pages.conversation_new, name="conversation_new"),
     path("c/<uuid:conversation_id>/", pages.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/messages", pages.message_send, name="message_send"),

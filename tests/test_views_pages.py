@@ -144,3 +144,45 @@ def test_sending_too_fast_is_refused_with_the_text_kept(
     assert r.status_code == 422
     assert "faster than Spool allows" in r.content.decode()
     assert "one more</textarea>" in r.content.decode()
+
+
+def test_conversation_list_page_lists_only_the_owners(
+    web: Client, conversation: Conversation
+) -> None:
+    other = User.objects.create_user("bob", password="pw-for-tests-2")
+    Conversation.objects.create(user=other, model="demo", title="Bob's secret")
+    r = web.get("/c/")
+    body = r.content.decode()
+    assert r.status_code == 200
+    assert "<h1>Conversations</h1>" in body
+    assert re.search(r'<a class="[^"]*btn-new" href="/">New conversation</a>', body)
+    assert f'<a href="/c/{conversation.id}/">Hello</a>' in body
+    assert "secret" not in body
+
+
+def test_conversation_list_page_needs_login() -> None:
+    r = Client().get("/c/")
+    assert r.status_code == 302
+    assert r.headers["Location"] == "/accounts/login/?next=/c/"
+
+
+def test_header_links_to_the_list_and_counts_answers_being_written(
+    web: Client, conversation: Conversation
+) -> None:
+    link = re.compile(r'<a id="conversations-link"[^>]*href="/c/"[^>]*>([^<]*)</a>')
+    m = link.search(web.get("/").content.decode())
+    assert m
+    assert m.group(1) == "Conversations"
+
+    question = conversation.messages.get(role="user")
+    for _ in range(2):
+        Message.objects.create(
+            conversation=conversation, reply_to=question, role="assistant", status="streaming"
+        )
+    html = web.get(f"/c/{conversation.id}/").content.decode()
+    m = link.search(html)
+    assert m
+    assert m.group(1) == "Conversations (2 live)"
+    assert 'aria-label="Conversations, 2 answers being written"' in m.group(0)
+    assert 'aria-controls="conversations-dialog"' in html
+    assert '<dialog id="conversations-dialog"' in html

@@ -20,10 +20,20 @@ from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 from streaming.providers.registry import available_models
 from streaming.sse import parse_last_event_id
 
+# The sidebar and the list page show this many of the most recent conversations:
+# enough for months of use, few enough that every page stays light.
+LISTED_CONVERSATIONS = 100
+
+
+def _listed_conversations(user: User) -> list[Conversation]:
+    return list(selectors.conversation_list(user=user)[:LISTED_CONVERSATIONS])
+
 
 def _page_context(user: User, conversation: Conversation | None, **extra: Any) -> dict[str, Any]:
     return {
-        "conversations": list(selectors.conversation_list(user=user)[:100]),
+        "conversations": _listed_conversations(user),
+        # The phone's Conversations control says how many answers are being written.
+        "live_count": selectors.live_run_count(user=user),
         "conversation": conversation,
         "models": available_models(),
         "default_model": settings.SPOOL_DEFAULT_MODEL,
@@ -37,6 +47,18 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
 async def home(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
     context = await sync_to_async(_page_context)(user, None)
     return await arender(request, "chat/page.html", context)
+
+
+@require_GET
+@alogin_required
+async def conversation_list(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
+    """The user's conversations and "New conversation", as a page of its own.
+
+    The phone layout has no sidebar: its header control links here, and the
+    script upgrades that link to open the same list in a dialog.
+    """
+    conversations = await sync_to_async(_listed_conversations)(user)
+    return await arender(request, "chat/list_page.html", {"conversations": conversations})
 
 
 @require_POST

@@ -143,4 +143,54 @@
       window.setTimeout(function () { button.textContent = label; }, COPIED_LABEL_MS);
     });
   });
+
+  // --- Phones: the Conversations link becomes a button opening the list ----
+  // Without this script the header link leads to the list page. With it the
+  // same list opens as a modal dialog: showModal moves focus in and makes the
+  // page behind inert; Esc closes it (the Esc-stops handler above ignores Esc
+  // while a dialog is open) and focus goes back to the button.
+  function setUpConversationsDialog() {
+    var link = document.getElementById("conversations-link");
+    var button = document.getElementById("conversations-button");
+    var dialog = document.getElementById("conversations-dialog");
+    if (!link || !button || !dialog || typeof dialog.showModal !== "function") { return; }
+    function links() { return Array.prototype.slice.call(dialog.querySelectorAll("a[href]")); }
+    link.hidden = true;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      dialog.showModal();
+      button.setAttribute("aria-expanded", "true");
+      // Start on "New conversation", the list's first entry (not on Close).
+      var first = links()[0];
+      if (first) { first.focus(); }
+    });
+    dialog.addEventListener("close", function () {
+      button.setAttribute("aria-expanded", "false");
+      button.focus();
+      // Turned to a wide layout while open, the button is gone: use the composer.
+      if (document.activeElement !== button) { rescueFocus(); }
+    });
+    dialog.addEventListener("click", function (evt) {
+      if (evt.target === dialog) { dialog.close(); }
+    });
+    // Up and Down step through the entries, like Tab and Shift+Tab.
+    dialog.addEventListener("keydown", function (evt) {
+      if (evt.key !== "ArrowDown" && evt.key !== "ArrowUp") { return; }
+      var all = links();
+      var at = all.indexOf(document.activeElement);
+      if (at < 0) { return; }
+      evt.preventDefault();
+      var next = evt.key === "ArrowDown" ? Math.min(at + 1, all.length - 1) : Math.max(at - 1, 0);
+      all[next].focus();
+    });
+    // Coming back to this page from the history must not find the list still open.
+    window.addEventListener("pageshow", function (evt) {
+      if (evt.persisted && dialog.open) { dialog.close(); }
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", setUpConversationsDialog);
+  } else {
+    setUpConversationsDialog();
+  }
 })();
