@@ -13,6 +13,8 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 
+from chatapp.retry import RetryOffer, offer_for
+
 
 class Conversation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -122,3 +124,8 @@ class Message(models.Model):
     @property
     def is_assistant(self) -> bool:
         return self.role == self.Role.ASSISTANT
+
+    @property
+    def retry_offer(self) -> RetryOffer:
+        """Retry now, after a wait, or not at all (and what to do instead), as of now."""
+        return offer_for(self)
