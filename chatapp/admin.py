@@ -65,7 +65,18 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     fieldsets = (
         (None, {"fields": ("id", "conversation", "reply_to", "role", "status", "model")}),
         ("Content", {"fields": ("content",)}),
-        ("Outcome", {"fields": ("finish_reason", "error_code", "error_message")}),
+        (
+            "Outcome",
+            {
+                "fields": (
+                    "finish_reason",
+                    "error_code",
+                    "error_message",
+                    "error_retryable",
+                    "retry_after_at",
+                )
+            },
+        ),
         (
             "Metrics",
             {

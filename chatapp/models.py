@@ -13,6 +13,8 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 
+from chatapp.retry import RetryOffer, offer_for
+
 
 class Conversation(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -66,6 +68,13 @@ class Message(models.Model):
     finish_reason = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
+    # What the error said about Retry (see chatapp/retry.py). True unless the
+    # provider said retrying cannot help (bad key, unknown model, too long…);
+    # rows without an error keep the default, so Retry stays offered for them.
+    error_retryable = models.BooleanField(default=True)
+    # The moment a retry becomes allowed (the provider's Retry-After, made
+    # absolute when the run ended), or None when Retry may be pressed at once.
+    retry_after_at = models.DateTimeField(null=True, blank=True)
     model = models.CharField(max_length=100, blank=True)
     correlation_id = models.CharField(max_length=32, blank=True, db_index=True)
 
@@ -115,3 +124,8 @@ class Message(models.Model):
     @property
     def is_assistant(self) -> bool:
         return self.role == self.Role.ASSISTANT
+
+    @property
+    def retry_offer(self) -> RetryOffer:
+        """Retry now, after a wait, or not at all (and what to do instead), as of now."""
+        return offer_for(self)

@@ -8,12 +8,15 @@ connection housekeeping never runs for it).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.utils import timezone
 
 from chatapp.models import Message
-from streaming.runs.store import RunOutcome
+from streaming.providers.errors import MAX_SHOWN_RETRY_AFTER_S
+from streaming.runs.store import RunError, RunOutcome
 
 
 class DjangoRunStore:
@@ -52,6 +55,8 @@ def _finished(run_id: str, outcome: RunOutcome) -> None:
         finish_reason=outcome.finish_reason,
         error_code=outcome.error.code if outcome.error else "",
         error_message=outcome.error.message if outcome.error else "",
+        error_retryable=outcome.error.retryable if outcome.error else True,
+        retry_after_at=_retry_after_at(outcome.error, now),
         ttft_ms=m.ttft_ms,
         provider_ttft_ms=m.provider_ttft_ms,
         duration_ms=m.duration_ms,
@@ -63,3 +68,15 @@ def _finished(run_id: str, outcome: RunOutcome) -> None:
         completed_at=now,
         updated_at=now,
     )
+
+
+def _retry_after_at(error: RunError | None, now: datetime) -> datetime | None:
+    """When a retry becomes allowed: the provider's wait made absolute, or None.
+
+    A wait longer than ``MAX_SHOWN_RETRY_AFTER_S`` is held to it: past that the
+    provider means "not soon" (a daily quota), and a Retry then simply asks again
+    rather than locking the answer for hours on the word of one header.
+    """
+    if error is None or not error.retryable or not error.retry_after:
+        return None
+    return now + timedelta(seconds=min(error.retry_after, MAX_SHOWN_RETRY_AFTER_S))

@@ -19,7 +19,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from chatapp import selectors
+from chatapp import retry, selectors
 from chatapp.models import Conversation, Message
 from streaming.markdown import render_markdown
 from streaming.providers.registry import is_known_model, provider_for
@@ -121,9 +121,17 @@ def _new_answer(conversation: Conversation, *, reply_to: Message) -> Message:
 
 @transaction.atomic
 def message_retry(*, message: Message) -> Sent:
-    """A new answer to the same user message; the old one stays in the transcript."""
+    """A new answer to the same user message; the old one stays in the transcript.
+
+    Refused (``SendError``) while the failed answer's error forbids it: see
+    ``chatapp.retry.refusal``.
+    """
     if message.role != Message.Role.ASSISTANT or message.is_live or message.reply_to is None:
         raise SendError("Only a finished answer can be retried.")
+    # What the model server said about this failure: a bad key or a too-long
+    # prompt fails again whatever the timing; a Retry-After must be waited out.
+    if (reason := retry.refusal(message)) is not None:
+        raise SendError(reason)
     conversation = message.conversation
     _check_model(conversation.model)
     _check_capacity(conversation.user)

@@ -23,7 +23,7 @@ class EventType(StrEnum):
     USAGE = "usage"  # {prompt_tokens, completion_tokens}
     TOOL_START = "tool_start"  # {id, name, args}
     TOOL_RESULT = "tool_result"  # {id, ok, summary}
-    ERROR = "error"  # {code, message, retryable}
+    ERROR = "error"  # {code, message, retryable, retry_after: seconds or null}
     FINAL = "final"  # {status, finish_reason, metrics}: always the last event
 
 

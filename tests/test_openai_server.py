@@ -218,6 +218,17 @@ def test_keyword_scenarios_are_installed_by_use_keywords(openai_server):
     assert openai_server.chat_requests[0].script == KEYWORD_SCRIPTS["[429]"].name
 
 
+def test_a_rule_with_times_steps_aside_after_that_many_requests(openai_server):
+    openai_server.when("flaky", Script.http_error(500, "Boom", type="server_error"), times=1)
+
+    first = HTTP.post(openai_server.base_url + "/chat/completions", json=chat_body("flaky one"))
+    second = HTTP.post(openai_server.base_url + "/chat/completions", json=chat_body("flaky one"))
+
+    assert first.status_code == 500
+    assert second.status_code == 200
+    assert [r.script for r in openai_server.chat_requests] == ["http_500", DEFAULT_SCRIPT.name]
+
+
 def test_non_streaming_request_gets_one_completion(openai_server):
     response = HTTP.post(openai_server.base_url + "/chat/completions", json=chat_body(stream=False))
 

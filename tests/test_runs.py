@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from chatapp.models import Conversation, Message
 from chatapp.run_store import DjangoRunStore
 from streaming.eventlog.memory import MemoryEventLog
 from streaming.events import Event, EventType
 from streaming.providers.base import ChatMessage, ProviderEvent, TextDelta, ToolSpec
+from streaming.providers.errors import MAX_SHOWN_RETRY_AFTER_S
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs import Budgets, RunManager, RunSpec
 from streaming.runs.run import FRAME_INTERVAL_S
@@ -146,6 +149,49 @@ async def test_error_midstream_keeps_partial_as_failed(run_id, openai_server) ->
     assert msg.error_message
     error = next(e for e in events if e.type is EventType.ERROR)
     assert error.data["message"] == msg.error_message
+
+
+async def test_retry_after_is_kept_as_the_time_retry_opens(run_id, openai_server) -> None:
+    openai_server.enqueue(
+        Script.http_error(
+            429, "Slow down", code="rate_limit_exceeded", headers={"retry-after": "30"}
+        )
+    )
+    m = manager()
+    before = timezone.now()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    after = timezone.now()
+    msg = await saved(run_id)
+    assert (msg.status, msg.error_code, msg.error_retryable) == ("failed", "rate_limit", True)
+    assert msg.retry_after_at is not None
+    assert before + timedelta(seconds=30) <= msg.retry_after_at <= after + timedelta(seconds=30)
+    error = next(e for e in events if e.type is EventType.ERROR)
+    assert (error.data["retryable"], error.data["retry_after"]) == (True, 30.0)
+    assert events[-1].data["error"]["retry_after"] == 30.0
+
+
+async def test_an_absurd_retry_after_is_held_to_the_longest_shown_wait(
+    run_id, openai_server
+) -> None:
+    openai_server.enqueue(Script.http_error(503, "Down", headers={"retry-after": "86400"}))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert msg.retry_after_at is not None
+    wait = (msg.retry_after_at - timezone.now()).total_seconds()
+    assert MAX_SHOWN_RETRY_AFTER_S - 5 <= wait <= MAX_SHOWN_RETRY_AFTER_S
+
+
+async def test_an_error_retry_cannot_fix_is_saved_not_retryable(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.http_error(401, "Bad key", code="invalid_api_key"))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert (msg.error_code, msg.error_retryable, msg.retry_after_at) == ("auth", False, None)
+    assert events[-1].data["error"]["retryable"] is False
 
 
 async def test_idle_upstream_fails_with_timeout(run_id, openai_server) -> None:

@@ -58,6 +58,20 @@ def test_csp_forbids_inline_script(web: Client) -> None:
     assert "unsafe-inline" not in csp
 
 
+def test_htmx_requests_carry_the_csrf_token(user: User) -> None:
+    """Forms swapped in from the stream (Retry in the done footer) are rendered
+    outside any request, with no token of their own: the page's header carries it."""
+    web = Client(enforce_csrf_checks=True)
+    web.force_login(user)
+    html = web.get("/").content.decode()
+    m = re.search(r"<body hx-headers='\{\"X-CSRFToken\": \"(\w+)\"\}'>", html)
+    assert m, "no CSRF header for htmx on <body>"
+    empty = {"text": "", "model": "demo"}
+    assert web.post("/c/new", empty).status_code == 403
+    # Past the CSRF check with the header alone: the empty message itself is refused.
+    assert web.post("/c/new", empty, headers={"X-CSRFToken": m.group(1)}).status_code == 422
+
+
 def test_login_required(conversation: Conversation) -> None:
     r = Client().get(f"/c/{conversation.id}/")
     assert r.status_code == 302

@@ -8,6 +8,10 @@
   // Within this many pixels of the bottom the transcript follows new text.
   var PIN_SLACK_PX = 48;
   var COPIED_LABEL_MS = 2000;
+  // Longer waits are shown in whole minutes (chatapp/retry.py: MINUTES_FROM_S).
+  var RETRY_MINUTES_FROM_S = 120;
+  // Repaint a hair after the second flips, so the timer never shows a stale number.
+  var RETRY_TICK_SLACK_MS = 20;
 
   function composerText() { return document.getElementById("composer-text"); }
   function stopButton() { return document.getElementById("stop-button"); }
@@ -129,6 +133,56 @@
     if (box && pinned) { box.scrollTop = box.scrollHeight; }
   }
   document.addEventListener("DOMContentLoaded", function () { follow(); });
+
+  // --- Retry after the model's wait: count down on the disabled button -------
+  // The server renders the whole seconds left (data-retry-wait, rounded up);
+  // the deadline is taken on this page's own clock, so a skewed clock on either
+  // side cannot open Retry early. The visible text changes each second but is
+  // in no live region (a disabled button cannot hold focus either), so screen
+  // readers read the current number when they reach the button, and hear once,
+  // through #sr-status, that Retry is available.
+  var retryTimer = null;
+  function waitText(seconds) {
+    return seconds < RETRY_MINUTES_FROM_S ? seconds + " s" : Math.ceil(seconds / 60) + " min";
+  }
+  function armRetryCountdowns(root) {
+    if (!root || !root.querySelectorAll) { return; }
+    var buttons = root.querySelectorAll("button[data-retry-wait]");
+    var now = performance.now();
+    buttons.forEach(function (button) {
+      if (button.dataset.retryDeadline) { return; }
+      var wait = Number(button.dataset.retryWait) || 0;
+      button.dataset.retryDeadline = String(now + wait * 1000);
+    });
+    if (buttons.length && retryTimer === null) { retryTick(); }
+  }
+  function retryTick() {
+    retryTimer = null;
+    var now = performance.now();
+    var opened = false;
+    var nextIn = null;
+    document.querySelectorAll("button[data-retry-deadline]").forEach(function (button) {
+      var msLeft = Number(button.dataset.retryDeadline) - now;
+      if (msLeft > 0) {
+        var label = "Retry in " + waitText(Math.ceil(msLeft / 1000));
+        if (button.textContent !== label) { button.textContent = label; }
+        var toFlip = msLeft % 1000 || 1000;
+        nextIn = nextIn === null ? toFlip : Math.min(nextIn, toFlip);
+        return;
+      }
+      delete button.dataset.retryDeadline;
+      delete button.dataset.retryWait;
+      button.textContent = "Retry";
+      button.disabled = false;
+      opened = true;
+    });
+    // One announcement however many buttons opened in this tick.
+    if (opened) { srStatus("Retry is available."); }
+    if (nextIn !== null) { retryTimer = window.setTimeout(retryTick, nextIn + RETRY_TICK_SLACK_MS); }
+  }
+  document.addEventListener("DOMContentLoaded", function () { armRetryCountdowns(document); });
+  // New content from any swap (the stream's done footer included) fires htmx:load.
+  document.addEventListener("htmx:load", function (evt) { armRetryCountdowns(evt.detail.elt); });
 
   // --- Copy buttons on code blocks (keyboard works: they are buttons) ------
   document.addEventListener("click", function (evt) {

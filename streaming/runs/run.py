@@ -127,7 +127,9 @@ class Run:
             status = "stopped" if self.cancel_reason == "stop" else "interrupted"
         except ProviderError as exc:
             logger.warning("run %s provider error %s", self.spec.correlation_id, exc)
-            status, error = "failed", RunError(exc.code, exc.message, exc.retryable)
+            # retry_after travels with the error: Retry stays closed until then.
+            error = RunError(exc.code, exc.message, exc.retryable, exc.retry_after)
+            status = "failed"
         except Exception:
             logger.exception("run %s crashed", self.spec.correlation_id)
             status = "failed"
@@ -263,10 +265,7 @@ class Run:
             if self._spoken:
                 await self._announce()
             if error is not None:
-                await self._emit(
-                    EventType.ERROR,
-                    {"code": error.code, "message": error.message, "retryable": error.retryable},
-                )
+                await self._emit(EventType.ERROR, _error_data(error))
             self._clock.ended_at = time.monotonic()
             usage = self._usage
             metrics = self._clock.metrics(
@@ -309,16 +308,17 @@ def _final_data(outcome: RunOutcome) -> dict[str, Any]:
     return {
         "status": outcome.status,
         "finish_reason": outcome.finish_reason,
-        "error": (
-            None
-            if outcome.error is None
-            else {
-                "code": outcome.error.code,
-                "message": outcome.error.message,
-                "retryable": outcome.error.retryable,
-            }
-        ),
+        "error": None if outcome.error is None else _error_data(outcome.error),
         "metrics": outcome.metrics.as_dict(),
+    }
+
+
+def _error_data(error: RunError) -> dict[str, Any]:
+    return {
+        "code": error.code,
+        "message": error.message,
+        "retryable": error.retryable,
+        "retry_after": error.retry_after,
     }
 
 

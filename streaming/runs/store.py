@@ -35,9 +35,16 @@ class RunMetrics:
 
 @dataclass(frozen=True, slots=True)
 class RunError:
+    """Why a run failed, as the provider said it (``ProviderError``).
+
+    ``retryable``: pressing Retry may help. ``retry_after``: seconds the model
+    server asked to wait before a retry (counted from when the run failed), or None.
+    """
+
     code: str
     message: str
     retryable: bool = False
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

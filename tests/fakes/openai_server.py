@@ -10,7 +10,8 @@ Which script answers a ``POST /v1/chat/completions``:
 1. the oldest script in the queue (``enqueue``), else
 2. if the last message is a tool result: the ``after_tool`` script (default:
    echo the result), else
-3. the first ``when(substring, script)`` rule found in the last user message, else
+3. the first ``when(substring, script)`` rule found in the last user message
+   (a rule given ``times=n`` answers n requests, then steps aside), else
 4. the default script.
 
 Every request is recorded (``RequestRecord``), including whether and when the
@@ -95,6 +96,15 @@ class RequestRecord:
         return last_text(self.body, role="user")
 
 
+@dataclass
+class _Rule:
+    """A ``when()`` rule; ``remaining`` None means unlimited."""
+
+    substring: str
+    script: Script
+    remaining: int | None
+
+
 class ClientHungUp(Exception):
     """The client closed the connection while the script was playing."""
 
@@ -122,7 +132,7 @@ class FakeOpenAIServer:
         self._default = default_script
         self._after_tool: Script | None = None
         self._queue: deque[Script] = deque()
-        self._rules: list[tuple[str, Script]] = []
+        self._rules: list[_Rule] = []
         self._records: list[RequestRecord] = []
         self._cond = threading.Condition()
         self._stopping = threading.Event()
@@ -183,10 +193,14 @@ class FakeOpenAIServer:
         with self._cond:
             self._queue.extend(scripts)
 
-    def when(self, substring: str, script: Script) -> None:
-        """Answer with ``script`` when the last user message contains ``substring``."""
+    def when(self, substring: str, script: Script, *, times: int | None = None) -> None:
+        """Answer with ``script`` when the last user message contains ``substring``.
+
+        ``times``: answer only that many matching requests; later ones fall
+        through to the next rule or the default (a failure, then a Retry that works).
+        """
         with self._cond:
-            self._rules.append((substring, script))
+            self._rules.append(_Rule(substring, script, times))
 
     def set_default(self, script: Script) -> None:
         with self._cond:
@@ -211,9 +225,11 @@ class FakeOpenAIServer:
                 result = content_text(messages[-1].get("content"))
                 return self._after_tool or Script.text(f"The tool returned {result}.")
             text = last_text(body, role="user")
-            for substring, script in self._rules:
-                if substring in text:
-                    return script
+            for rule in self._rules:
+                if rule.substring in text and rule.remaining != 0:
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
+                    return rule.script
             return self._default
 
     # -- records ------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Retry after a rate limit, in a real browser: the countdown a person sees and hears."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.test_chat import ask, sign_up
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.scripts import Script
+from tests.support.daphne import ROOT
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = ROOT / "test-artifacts"
+AVAILABLE = "Retry is available."
+# Every text #sr-status is given, in order, on every page load: what a screen
+# reader is asked to say (the final text alone would hide a repeat).
+STATUS_LOG = """
+document.addEventListener("DOMContentLoaded", () => {
+  window.srStatusLog = [];
+  new MutationObserver(records => {
+    for (const r of records) {
+      for (const node of r.addedNodes) { window.srStatusLog.push(node.textContent); }
+    }
+  }).observe(document.getElementById("sr-status"), {childList: true, subtree: true});
+});
+"""
+COUNTDOWN = re.compile(r"^Retry in (\d+) s$")
+# Long enough for the new conversation's page to load and connect its stream.
+ANSWER_AFTER_S = 1.5
+
+
+def rate_limited_once(fake_llm: FakeOpenAIServer, seconds: int) -> str:
+    """A prompt marker answered once with 429 + Retry-After, then normally.
+
+    The 429 comes after ``ANSWER_AFTER_S``, so the page is up and streaming by
+    then and gets its footer from the stream's ``done`` frame, as a live page does.
+    """
+    key = f"[429-{seconds}s-{uuid.uuid4().hex[:8]}]"
+    script = Script.http_error(
+        429, "Rate limit reached", type="requests", code="rate_limit_exceeded",
+        headers={"retry-after": str(seconds)},
+    ).with_headers_delay(ANSWER_AFTER_S)  # fmt: skip
+    fake_llm.when(key, script, times=1)
+    return key
+
+
+def retry_button(answer: Locator) -> Locator:
+    return answer.locator("footer form button")
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(Path(ARTIFACTS, name)))
+
+
+def watch_countdown(button: Locator, timeout_s: float) -> list[str]:
+    """The button's distinct visible texts until it is enabled (polled ~10/s)."""
+    texts: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        enabled = button.is_enabled()
+        text = button.inner_text().strip()
+        if not texts or texts[-1] != text:
+            texts.append(text)
+        if enabled:
+            return texts
+        button.page.wait_for_timeout(100)
+    raise AssertionError(f"Retry never became available: {texts}")
+
+
+def test_rate_limit_countdown_opens_retry_once(
+    page: Page, spool_server, fake_llm: FakeOpenAIServer
+) -> None:
+    page.add_init_script(STATUS_LOG)
+    sign_up(page, spool_server.url, "browser-fay")
+    key = rate_limited_once(fake_llm, 3)
+    answer = ask(page, f"{key} hello")
+    button = retry_button(answer)
+    expect(button).to_have_text(COUNTDOWN, timeout=10_000)
+    expect(button).to_be_disabled()
+    expect(answer.get_by_text("The model is rate-limited.")).to_be_visible()
+    # The footer came live, with the stream's end (not from a page render).
+    assert "Answer failed." in page.evaluate("window.srStatusLog")
+    screenshot(page, "retry-countdown-disabled.png")
+
+    texts = watch_countdown(button, timeout_s=6)
+    counts = [int(m.group(1)) for t in texts[:-1] if (m := COUNTDOWN.match(t))]
+    assert len(counts) == len(texts) - 1, texts
+    assert len(counts) >= 2, f"the seconds never went down: {texts}"
+    assert counts == sorted(counts, reverse=True), texts
+    assert counts[0] <= 3
+    assert texts[-1] == "Retry"
+    expect(button).to_be_enabled()
+    expect(page.locator("#sr-status")).to_have_text(AVAILABLE)
+    screenshot(page, "retry-countdown-enabled.png")
+    page.wait_for_timeout(1500)  # a repeat would come with the next tick
+    log = page.evaluate("window.srStatusLog")
+    assert log.count(AVAILABLE) == 1, log
+    # Nothing else about the countdown went to the status region (no per-second chatter).
+    assert not [t for t in log if "Retry in" in t], log
+
+    with page.expect_response(re.compile(r"/retry$")) as retried:
+        button.click()
+    assert retried.value.status == 200, retried.value.text()[:300]
+    expect(page.locator("article.msg-assistant")).to_have_count(2)
+    expect(page.locator("article.msg-assistant").last.locator(".msg-body")).to_contain_text(
+        "fake model", timeout=10_000
+    )
+
+
+def test_reload_during_the_wait_shows_the_seconds_left(
+    page: Page, spool_server, fake_llm: FakeOpenAIServer
+) -> None:
+    sign_up(page, spool_server.url, "browser-eve")
+    key = rate_limited_once(fake_llm, 30)
+    answer = ask(page, f"{key} hello")
+    expect(retry_button(answer)).to_have_text(COUNTDOWN, timeout=10_000)
+    page.wait_for_timeout(2500)
+
+    page.reload()
+    button = retry_button(page.locator("article.msg-assistant").last)
+    expect(button).to_be_disabled()
+    first = COUNTDOWN.match(button.inner_text().strip())
+    assert first, button.inner_text()
+    assert 20 <= int(first.group(1)) <= 28
+    # The script counts on from what the server rendered.
+    expect(button).to_have_text(f"Retry in {int(first.group(1)) - 1} s", timeout=2_000)
+    expect(button).to_be_disabled()
+
+
+def test_bad_key_shows_what_to_do_instead_of_retry(
+    page: Page, spool_server, fake_llm: FakeOpenAIServer
+) -> None:
+    sign_up(page, spool_server.url, "browser-gus")
+    key = f"[401-{uuid.uuid4().hex[:8]}]"
+    fake_llm.when(key, Script.http_error(401, "Incorrect API key", code="invalid_api_key"))
+    answer = ask(page, f"{key} hello")
+    expect(
+        answer.get_by_text("An administrator needs to fix the model's configuration.")
+    ).to_be_visible(timeout=10_000)
+    expect(answer.get_by_role("button")).to_have_count(0)
+    screenshot(page, "retry-not-offered.png")
