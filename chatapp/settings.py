@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from chatapp.database_config import database_config
 
 # Lets admin classes be written with their type parameters (ModelAdmin[Message]).
 django_stubs_ext.monkeypatch()
@@ -110,40 +111,9 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict[str, object]:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SPOOL_SQLITE_PATH", str(VAR_DIR / "spool.sqlite3")),
-            "OPTIONS": {
-                # WAL lets the streaming checkpoints and page reads run side by
-                # side; IMMEDIATE takes the write lock up front so concurrent
-                # writers wait (busy timeout) instead of failing mid-transaction.
-                "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
-            "TEST": {"NAME": str(VAR_DIR / "test_spool.sqlite3")},
-        }
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported.")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")),
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        # Streams hold no connection; short-lived requests reuse one for a while.
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
-    }
-
-
-DATABASES = {"default": _database()}
+if not os.environ.get("DATABASE_URL", "").strip():
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
+DATABASES = {"default": database_config(os.environ, VAR_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
