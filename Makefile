@@ -39,8 +39,12 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install --quiet ".[dev]"
 	@touch $@
 
+# Static files as in production: hashed names, gzip/brotli copies, served by
+# WhiteNoise (SPOOL_STATIC_MANIFEST=0 make run serves static/ as it is).
+run: export SPOOL_STATIC_MANIFEST ?= 1
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) chatapp.asgi:application
 
 # Browser tests drive Debian's chromium (Playwright cannot download browsers here).
@@ -62,4 +66,4 @@ pytest: $(VENV)/.dev chromium
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache staticfiles

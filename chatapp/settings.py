@@ -80,6 +80,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware, so static files get its headers too; it
+    # removes itself when SPOOL_SERVE_STATIC is off.
+    "chatapp.static_files.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,9 +136,27 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# The app serves /static/ itself unless a web server does (see chatapp/asgi.py).
+# Where collectstatic writes, and where nginx (or WhiteNoise) serves from.
+STATIC_ROOT = Path(os.environ.get("SPOOL_STATIC_ROOT", "") or BASE_DIR / "staticfiles")
+# The app serves /static/ itself through WhiteNoise (chatapp/static_files.py)
+# unless a web server does: turn it off behind nginx.
 SPOOL_SERVE_STATIC = env_bool("SPOOL_SERVE_STATIC", True)
+# Serve collectstatic's output: names with a content hash (cached for a year,
+# a new deploy changes the name) and gzip/brotli copies. Production and
+# `make run` (which runs collectstatic first); without it (tests, development)
+# files come from static/ as they are, and nothing needs collectstatic.
+SPOOL_STATIC_MANIFEST = env_bool("SPOOL_STATIC_MANIFEST", PRODUCTION)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if SPOOL_STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not SPOOL_STATIC_MANIFEST
+# Look for edited files on every request only while developing.
+WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
