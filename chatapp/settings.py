@@ -34,7 +34,22 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_float(name: str, default: float) -> float:
     value = os.environ.get(name, "").strip()
-    return float(value) if value else default
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -166,6 +181,31 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# HTTPS only in production (`manage.py check --deploy` passes; a test runs it).
+# Behind a proxy that terminates TLS (nginx, a platform's router), set
+# SPOOL_BEHIND_TLS_PROXY=1: Django then trusts its X-Forwarded-Proto header
+# (the proxy must set it on every request, never pass on a client's) and
+# leaves the http -> https redirect to the proxy, so local health checks on
+# daphne's own port are not redirected. Without a proxy, Django redirects.
+SPOOL_BEHIND_TLS_PROXY = env_bool("SPOOL_BEHIND_TLS_PROXY", False)
+# One year of HSTS, the usual production value (start lower while trying
+# HTTPS out: browsers remember it that long). Preload is a commitment that is
+# slow to undo, so only on request.
+SPOOL_HSTS_SECONDS = env_int("SPOOL_HSTS_SECONDS", 365 * 24 * 3600)
+SPOOL_HSTS_PRELOAD = env_bool("SPOOL_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if PRODUCTION:
+    SECURE_HSTS_SECONDS = SPOOL_HSTS_SECONDS
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = SPOOL_HSTS_PRELOAD
+    if not SPOOL_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")  # preload: opt-in, see above
+    if SPOOL_BEHIND_TLS_PROXY:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        SILENCED_SYSTEM_CHECKS.append("security.W008")  # the proxy redirects to https
+    else:
+        SECURE_SSL_REDIRECT = True
+
 # No inline script or style anywhere: static files and nonces only.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -211,6 +251,14 @@ SPOOL_MAX_CONCURRENT_RUNS_PER_USER = int(os.environ.get("SPOOL_MAX_CONCURRENT_RU
 # Sends (messages and retries) per user per minute: a person never needs more,
 # a script that loops on the model bill does.
 SPOOL_MAX_SENDS_PER_MINUTE = int(os.environ.get("SPOOL_MAX_SENDS_PER_MINUTE", "20"))
+
+# Seconds between SSE comments on a quiet stream (a stalled model, a long
+# think): proxies close connections that stay silent past their read timeout
+# (nginx: 60 s unless set, deploy/nginx.conf sets 1 h), and the browser would
+# then reconnect. 15 s is well inside any of them.
+SPOOL_SSE_HEARTBEAT_S = env_float("SPOOL_SSE_HEARTBEAT_S", 15.0)
+if SPOOL_SSE_HEARTBEAT_S <= 0:
+    raise ImproperlyConfigured("SPOOL_SSE_HEARTBEAT_S must be a number of seconds above 0.")
 
 # Run budgets (enforced by streaming/runs/run.py): none may be exceeded silently.
 SPOOL_IDLE_TIMEOUT_S = env_float("SPOOL_IDLE_TIMEOUT_S", 30.0)
