@@ -18,7 +18,7 @@ PYTHON ?= $(shell \
       command -v $$p; exit 0; fi; \
   done)
 
-.PHONY: help run test check lint typecheck pytest chromium clean
+.PHONY: help run test check lint typecheck pytest chromium nginx clean
 
 help:
 	@echo "make run    - set up and serve Spool on http://$(HOST):$(PORT)/"
@@ -39,8 +39,12 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install --quiet ".[dev]"
 	@touch $@
 
+# Static files as in production: hashed names, gzip/brotli copies, served by
+# WhiteNoise (SPOOL_STATIC_MANIFEST=0 make run serves static/ as it is).
+run: export SPOOL_STATIC_MANIFEST ?= 1
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) chatapp.asgi:application
 
 # Browser tests drive Debian's chromium (Playwright cannot download browsers here).
@@ -56,10 +60,17 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy chatapp streaming bench tests
 
-pytest: $(VENV)/.dev chromium
+# The proxy tests run Spool behind Debian's nginx, started by the test itself
+# on a loopback port (the package's own service is not needed).
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  echo "Installing Debian's nginx for the proxy tests..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null; }
+
+pytest: $(VENV)/.dev chromium nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache staticfiles

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from chatapp.database_config import database_config
 
 # Lets admin classes be written with their type parameters (ModelAdmin[Message]).
 django_stubs_ext.monkeypatch()
@@ -33,7 +34,22 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_float(name: str, default: float) -> float:
     value = os.environ.get(name, "").strip()
-    return float(value) if value else default
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a whole number.") from None
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -79,6 +95,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware, so static files get its headers too; it
+    # removes itself when SPOOL_SERVE_STATIC is off.
+    "chatapp.static_files.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -110,40 +129,9 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict[str, object]:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SPOOL_SQLITE_PATH", str(VAR_DIR / "spool.sqlite3")),
-            "OPTIONS": {
-                # WAL lets the streaming checkpoints and page reads run side by
-                # side; IMMEDIATE takes the write lock up front so concurrent
-                # writers wait (busy timeout) instead of failing mid-transaction.
-                "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
-            "TEST": {"NAME": str(VAR_DIR / "test_spool.sqlite3")},
-        }
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported.")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")),
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        # Streams hold no connection; short-lived requests reuse one for a while.
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
-    }
-
-
-DATABASES = {"default": _database()}
+if not os.environ.get("DATABASE_URL", "").strip():
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
+DATABASES = {"default": database_config(os.environ, VAR_DIR)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -163,9 +151,27 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# The app serves /static/ itself unless a web server does (see chatapp/asgi.py).
+# Where collectstatic writes, and where nginx (or WhiteNoise) serves from.
+STATIC_ROOT = Path(os.environ.get("SPOOL_STATIC_ROOT", "") or BASE_DIR / "staticfiles")
+# The app serves /static/ itself through WhiteNoise (chatapp/static_files.py)
+# unless a web server does: turn it off behind nginx.
 SPOOL_SERVE_STATIC = env_bool("SPOOL_SERVE_STATIC", True)
+# Serve collectstatic's output: names with a content hash (cached for a year,
+# a new deploy changes the name) and gzip/brotli copies. Production and
+# `make run` (which runs collectstatic first); without it (tests, development)
+# files come from static/ as they are, and nothing needs collectstatic.
+SPOOL_STATIC_MANIFEST = env_bool("SPOOL_STATIC_MANIFEST", PRODUCTION)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if SPOOL_STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not SPOOL_STATIC_MANIFEST
+# Look for edited files on every request only while developing.
+WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -174,6 +180,31 @@ CSRF_COOKIE_SECURE = PRODUCTION
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# HTTPS only in production (`manage.py check --deploy` passes; a test runs it).
+# Behind a proxy that terminates TLS (nginx, a platform's router), set
+# SPOOL_BEHIND_TLS_PROXY=1: Django then trusts its X-Forwarded-Proto header
+# (the proxy must set it on every request, never pass on a client's) and
+# leaves the http -> https redirect to the proxy, so local health checks on
+# daphne's own port are not redirected. Without a proxy, Django redirects.
+SPOOL_BEHIND_TLS_PROXY = env_bool("SPOOL_BEHIND_TLS_PROXY", False)
+# One year of HSTS, the usual production value (start lower while trying
+# HTTPS out: browsers remember it that long). Preload is a commitment that is
+# slow to undo, so only on request.
+SPOOL_HSTS_SECONDS = env_int("SPOOL_HSTS_SECONDS", 365 * 24 * 3600)
+SPOOL_HSTS_PRELOAD = env_bool("SPOOL_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if PRODUCTION:
+    SECURE_HSTS_SECONDS = SPOOL_HSTS_SECONDS
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = SPOOL_HSTS_PRELOAD
+    if not SPOOL_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS.append("security.W021")  # preload: opt-in, see above
+    if SPOOL_BEHIND_TLS_PROXY:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        SILENCED_SYSTEM_CHECKS.append("security.W008")  # the proxy redirects to https
+    else:
+        SECURE_SSL_REDIRECT = True
 
 # No inline script or style anywhere: static files and nonces only.
 SECURE_CSP = {
@@ -220,6 +251,14 @@ SPOOL_MAX_CONCURRENT_RUNS_PER_USER = int(os.environ.get("SPOOL_MAX_CONCURRENT_RU
 # Sends (messages and retries) per user per minute: a person never needs more,
 # a script that loops on the model bill does.
 SPOOL_MAX_SENDS_PER_MINUTE = int(os.environ.get("SPOOL_MAX_SENDS_PER_MINUTE", "20"))
+
+# Seconds between SSE comments on a quiet stream (a stalled model, a long
+# think): proxies close connections that stay silent past their read timeout
+# (nginx: 60 s unless set, deploy/nginx.conf sets 1 h), and the browser would
+# then reconnect. 15 s is well inside any of them.
+SPOOL_SSE_HEARTBEAT_S = env_float("SPOOL_SSE_HEARTBEAT_S", 15.0)
+if SPOOL_SSE_HEARTBEAT_S <= 0:
+    raise ImproperlyConfigured("SPOOL_SSE_HEARTBEAT_S must be a number of seconds above 0.")
 
 # Run budgets (enforced by streaming/runs/run.py): none may be exceeded silently.
 SPOOL_IDLE_TIMEOUT_S = env_float("SPOOL_IDLE_TIMEOUT_S", 30.0)

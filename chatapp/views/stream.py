@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from uuid import UUID
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import F
 from django.http import Http404, HttpRequest, StreamingHttpResponse
@@ -88,7 +89,7 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
             # the last event): close it, never wait for events that cannot come.
             yield await done_frame(message, after)
             return
-        events = follow(manager.log, run_id, after, heartbeat_s=sse.HEARTBEAT_S)
+        events = follow(manager.log, run_id, after, heartbeat_s=settings.SPOOL_SSE_HEARTBEAT_S)
         async with aclosing(events):
             async for event in events:
                 if event is None:

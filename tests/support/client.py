@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -51,8 +52,12 @@ def count(kind: str, n: int) -> Callable[[list[SSEEvent]], bool]:
 
 
 class SpoolClient:
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, follow_redirects=True, timeout=30)
+    def __init__(self, base_url: str, *, verify: ssl.SSLContext | bool = True) -> None:
+        # Over HTTPS Django's CSRF check wants the Origin (or Referer) a browser sends.
+        headers = {"Origin": base_url} if base_url.startswith("https:") else {}
+        self.http = httpx.Client(
+            base_url=base_url, follow_redirects=True, timeout=30, verify=verify, headers=headers
+        )
         self.username = ""
 
     def close(self) -> None:

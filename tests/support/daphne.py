@@ -117,3 +117,20 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], log_path: Path)
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"daphne did not listen within {STARTUP_TIMEOUT_S} s")
+
+
+def collect_static(static_root: Path, env: Mapping[str, str] | None = None) -> None:
+    """``manage.py collectstatic`` with the production storage (hashed names,
+    gzip/brotli copies) into ``static_root``."""
+    full_env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "chatapp.settings",
+        "SPOOL_VAR_DIR": str(static_root.parent),
+        "SPOOL_STATIC_ROOT": str(static_root),
+        "SPOOL_STATIC_MANIFEST": "1",
+        **(env or {}),
+    }
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT, env=full_env, check=True,
+    )  # fmt: skip
