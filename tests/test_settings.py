@@ -108,6 +108,9 @@ def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None
 def process_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPOOL_")}
     env.pop("DATABASE_URL", None)
+    # The browser tests set it for pytest-django beside Playwright's loop; a
+    # deployment never has it (check --deploy rejects it: async.E001).
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return {**env, "SPOOL_VAR_DIR": str(tmp), "DJANGO_SETTINGS_MODULE": "chatapp.settings", **extra}
 
 

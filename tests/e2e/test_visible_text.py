@@ -35,7 +35,7 @@ def foreign_syntax(text: str) -> list[str]:
 
 
 def test_no_template_syntax_is_shown_while_or_after_streaming(page: Page, spool_server) -> None:
-    sign_up(page, spool_server.url, "browser-eve")
+    sign_up(page, spool_server.url, "browser-vera")
     main = page.locator("main")
     answer = ask(page, QUESTION)
     expect(answer).to_have_attribute("aria-busy", "true")
