@@ -269,3 +269,29 @@ def test_every_tail_with_punctuation_typed_as_plain_text(
     render_every_frame(monkeypatch)
     assert _check_tails(list(text)) > 10
     assert _check_tails([text[k : k + 3] for k in range(0, len(text), 3)]) > 5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Combined **bold and *italic*** text",
+        "*a **b*** c and more",
+        "_a __b___ c and more",
+        "***a** b* c and more",
+        "*a _b_* c and **d __e__** f",
+    ],
+)
+@pytest.mark.parametrize("every_frame", [False, True], ids=["cadence", "every-frame"])
+def test_spans_closed_together_show_no_stray_marker(
+    text: str, every_frame: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every span of these texts is closed and the final render shows no marker:
+    # no frame may show one, whatever the deltas (with the render cadence, a
+    # render may fall on any of them; without it, each frame re-renders).
+    if every_frame:
+        render_every_frame(monkeypatch)
+    assert not set("*_") & set(check_html(render_markdown(text)).text)
+    for size in range(1, 9):
+        run = stream(text, list(range(0, len(text), size)))
+        for page in run.shown():
+            assert not set("*_") & set(check_html(page).text), (size, page)

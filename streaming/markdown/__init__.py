@@ -10,7 +10,8 @@ Public API (used by the run and for stored messages):
 - ``speech_for_markdown(text)``: what a screen reader hears, one string per block.
 
 Modules: ``render`` (markdown-it, link policy, nh3), ``highlight`` (Pygments
-code blocks and their CSS), ``repair`` (tail repairs), ``speech`` (plain text
+code blocks and their CSS), ``repair`` (tail repairs) with ``spans`` (which
+emphasis spans markdown-it leaves open), ``speech`` (plain text
 for screen readers, from a block's HTML), ``stream`` (the incremental
 renderer) with ``freeze`` (finishing blocks), ``blocks`` (when a block is
 finished), ``ops`` (append-only tail

@@ -18,7 +18,8 @@ linkify, no raw HTML; ``(`` opens a destination only right after ``]``,
 which is not plain, and the sanitiser leaves ``"`` unescaped in text), but a
 render ending in one does not arm (``[f(x)](url)`` ends inside a link's text).
 Trailing spaces are held back, as rendering strips them. It also arms after
-a closed code span or a ``*`` emphasis closed after a letter: plain text
+a closed code span (not after the start of its closing run, which the repair
+holds back and closes again) or a ``*`` emphasis closed after a letter: plain text
 cannot reopen those, and goes after the closed element. Not after a
 possible reference definition (``[label]: /url``): the text typed may be its
 title, which turns the lines into a definition that shows nothing.
@@ -91,6 +92,8 @@ class PlainAppend:
             and repaired.startswith(shown)
             and repaired.endswith(spaces)
             and _CLOSERS_RE.fullmatch(closers)
+            # A code span's closer typed in part is held back, and closed again.
+            and not (shown.endswith("`") and "`" in closers)
             and (plain or _CLOSED_RE.search(shown))
             and any(char.isalpha() for char in line)
         ):

@@ -14,9 +14,13 @@ frame never shows raw markup that the next frame turns into formatting:
   underline, thematic break or table delimiter;
 - the last complete line of a paragraph that contains ``|`` is held back until
   the next line shows whether it is a table header; a partial table row too;
-- inline: an open code span, ``*``/``_``/``~~`` emphasis are closed; a link whose
-  destination is being typed shows only its text; an unfinished image, autolink,
-  entity, trailing backslash or delimiter run is held back.
+- inline: an open code span, ``*``/``_``/``~~`` emphasis are closed (which spans
+  are open is markdown-it's own delimiter balancing: ``spans``); a link whose
+  destination is being typed shows only its text (held back whole if it holds a
+  delimiter character, which the link would keep apart from the rest); an
+  unfinished image, autolink, entity, trailing backslash, delimiter run or code
+  span closer is held back, and so is an opener that the closers could not close
+  (CommonMark's rule of 3).
 
 Repairs are heuristics for display only: the final render never uses them.
 """
@@ -24,12 +28,11 @@ Repairs are heuristics for display only: the final render never uses them.
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
 
 from markdown_it.token import Token
 
 from streaming.markdown.render import block_parse
+from streaming.markdown.spans import first_changed_run, open_spans
 
 # Container prefixes a line may start with: block quotes and list markers.
 _CONTAINER_PREFIX_RE = re.compile(r"(?:[ \t]*(?:>|[-+*]|\d{1,9}[.)])(?=[ \t]|$))*[ \t]*")
@@ -45,15 +48,6 @@ _OPEN_ENTITY_RE = re.compile(r"&#?[A-Za-z0-9]{0,31}$")
 _SPECIAL_RE = re.compile(r"[\\`\[\]!*_~<&]")
 _CODE_TYPES = ("fence", "code_block")
 _CELL_OPENERS = ("th_open", "td_open")
-
-
-def _is_space(char: str) -> bool:
-    return char == "" or char.isspace()
-
-
-def _is_punct(char: str) -> bool:
-    # CommonMark 0.31: ASCII punctuation and Unicode P* and S* categories.
-    return char != "" and unicodedata.category(char)[0] in "PS"
 
 
 def _line_offsets(src: str) -> list[int]:
@@ -147,6 +141,38 @@ def holds_back_partial(partial: str) -> bool:
     )
 
 
+def _changed_by_removal(src: str, kept: str, removed: list[int]) -> int | None:
+    """The first of the ``removed`` brackets of ``src`` (giving ``kept``) whose
+    removal may change what the rest shows; None if there is none.
+
+    A link's text is balanced on its own, and without its ``[`` it is not: a
+    ``*`` in it could close or be closed by one outside, so a link text with
+    a delimiter character waits whole. Otherwise only the runs next to the
+    bracket can change: two runs of a marker joined, or a delimiter run that
+    opens or closes differently.
+    """
+    runs: list[tuple[int, int, int]] = []  # (removed position, run start in src, in kept)
+    for index, position in enumerate(removed):
+        if src[position] == "[":
+            end = src.find("]", position)
+            label = src[position + 1 : end if end >= 0 else len(src)]
+            if "*" in label or "_" in label or "~" in label:
+                return position
+        after = src[position + 1] if position + 1 < len(src) else ""
+        before = src[position - 1] if position else ""
+        if before and before == after and after in "*_~`":
+            return position
+        if before and before in "*_~":
+            start = position - 1
+            while start and src[start - 1] == before:
+                start -= 1
+            runs.append((position, start, start - index))
+        if after and after in "*_~":
+            runs.append((position, position + 1, position - index))
+    changed = first_changed_run(src, kept, [(a, b) for _, a, b in runs])
+    return None if changed is None else runs[changed][0]
+
+
 def _find_destination_end(text: str, start: int) -> int | None:
     """Index of the ``)`` closing a link destination (and title) opened before ``start``."""
     depth = 1
@@ -173,7 +199,13 @@ def _find_destination_end(text: str, start: int) -> int | None:
 
 
 def repair_inline(text: str) -> str:
-    """Close or hold back unfinished inline markup at the end of one paragraph's source."""
+    """Close or hold back unfinished inline markup at the end of one paragraph's source.
+
+    Which emphasis and strikethrough spans are open is markdown-it's own
+    decision (``spans.open_spans``) on the text that is kept; the scan here only
+    finds what is held back: a code span's or a link's unfinished parts, the
+    delimiter run being typed.
+    """
     body = text.rstrip()
     trailing = text[len(body) :]
     n = len(body)
@@ -181,7 +213,7 @@ def repair_inline(text: str) -> str:
     removals: set[int] = set()
     code_open: tuple[int, int] | None = None  # (position, backtick run length)
     brackets: list[tuple[int, bool]] = []  # (position of "[", is an image)
-    delims: list[_Delimiter] = []  # openers not matched yet
+    runs: dict[int, int] = {}  # end -> start of each "*", "_" or "~" run outside code
     i = 0
     while i < n:
         if code_open is None:
@@ -202,6 +234,9 @@ def repair_inline(text: str) -> str:
                 j += 1
             if code_open is None:
                 code_open = (i, j - i)
+            elif j == n and j - i <= code_open[1]:
+                cut = i  # the closer being typed, or the start of a longer run
+                break
             elif code_open[1] == j - i:
                 code_open = None
             i = j
@@ -242,7 +277,7 @@ def repair_inline(text: str) -> str:
             if j == n:
                 cut = i  # a delimiter run still being typed
                 break
-            _delimiter_run(body, i, j, delims)
+            runs[j] = i
             i = j
             continue
         if (char == "<" and _OPEN_AUTOLINK_RE.match(body, i)) or (
@@ -252,11 +287,11 @@ def repair_inline(text: str) -> str:
             break
         i += 1
 
-    closers = ""
+    code_closer = ""
     if code_open is not None and code_open[0] < cut:
-        content = body[code_open[0] + code_open[1] : cut]
-        if content.strip():
-            closers = (" " if content.endswith("`") else "") + "`" * code_open[1]
+        content = body[code_open[0] + code_open[1] : cut].rstrip()  # as ``shown`` has it
+        if content:
+            code_closer = (" " if content.endswith("`") else "") + "`" * code_open[1]
         else:
             cut = code_open[0]
     for position, image in brackets:
@@ -265,57 +300,34 @@ def repair_inline(text: str) -> str:
                 cut = position
             else:
                 removals.add(position)
-    for delim in reversed(delims):
-        if delim.position >= cut:
-            continue
-        if not body[delim.position + delim.count : cut].strip():
-            cut = delim.position  # an opener with nothing after it yet
-            continue
-        closers += delim.char * delim.count
+    if not code_closer:
+        # A delimiter run that ends what is kept (but for spaces and removed
+        # brackets) opens nothing yet, as one at the very end: held back too,
+        # so that closers never touch a run (``open_spans`` needs that).
+        stop = cut
+        while True:
+            while stop and (body[stop - 1].isspace() or stop - 1 in removals):
+                stop -= 1
+            if stop not in runs:
+                break
+            cut = stop = runs[stop]
+    removed = sorted(k for k in removals if k < cut)
     kept = body[:cut]
-    for position in sorted((k for k in removals if k < cut), reverse=True):
+    for position in reversed(removed):
         kept = kept[:position] + kept[position + 1 :]
-    if closers:
-        kept = kept.rstrip()
-    return kept + closers + trailing
-
-
-@dataclass(slots=True)
-class _Delimiter:
-    char: str
-    count: int  # how many of the run's characters are still unmatched
-    position: int
-
-
-def _delimiter_run(body: str, i: int, j: int, delims: list[_Delimiter]) -> None:
-    """CommonMark flanking rules for the run ``body[i:j]``; match or push onto ``delims``."""
-    char = body[i]
-    run = j - i
-    if char == "~" and run != 2:
-        return  # markdown-it strikethrough pairs exactly two tildes
-    before = body[i - 1] if i else ""
-    after = body[j] if j < len(body) else ""
-    left = not _is_space(after) and (not _is_punct(after) or _is_space(before) or _is_punct(before))
-    right = not _is_space(before) and (
-        not _is_punct(before) or _is_space(after) or _is_punct(after)
-    )
-    if char == "_":
-        can_open = left and (not right or _is_punct(before))
-        can_close = right and (not left or _is_punct(after))
-    else:
-        can_open, can_close = left, right
-    remaining = run
-    if can_close:
-        for k in range(len(delims) - 1, -1, -1):
-            if delims[k].char != char:
-                continue
-            used = min(delims[k].count, remaining)
-            remaining -= used
-            delims[k].count -= used
-            # Openers between the match and this closer can no longer close.
-            del delims[k + 1 :]
-            if delims[k].count == 0:
-                del delims[k]
-            break
-    if remaining and can_open:
-        delims.append(_Delimiter(char, remaining, i))
+    changed = _changed_by_removal(body[:cut], kept, removed)
+    if changed is not None:
+        # Taken out, this bracket would change what the rest shows ("*a[*b"
+        # would close "*a"): the link's text waits for its "](...)".
+        return repair_inline(body[:changed]) + trailing
+    shown = kept.rstrip() + code_closer
+    spans = open_spans(shown)
+    if spans.held_from is not None:  # a span no closer can close: wait for more
+        held_from = spans.held_from
+        for position in removed:
+            if position <= held_from:
+                held_from += 1  # back to a position in ``body``
+        return repair_inline(body[:held_from]) + trailing
+    if not spans.closers and not code_closer:
+        return kept + trailing
+    return shown + spans.closers + trailing
