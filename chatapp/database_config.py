@@ -4,7 +4,8 @@ Contract: ``database_config(env, var_dir)`` reads only ``env`` (a mapping such
 as ``os.environ``) and returns a Django database dict, or raises
 ``ImproperlyConfigured`` with a message naming the variable at fault.
 
-- No ``DATABASE_URL``: SQLite at ``SPOOL_SQLITE_PATH`` (default
+- No ``DATABASE_URL``: SQLite (through ``chatapp.sqlite``, which queues writers
+  in the process) at ``SPOOL_SQLITE_PATH`` (default
   ``<var_dir>/spool.sqlite3``), in WAL mode; the test database sits beside it.
 - ``DATABASE_URL``: any scheme dj-database-url knows (``postgresql://``,
   ``sqlite:///``, ``mysql://``…); query parameters become ``OPTIONS``
@@ -26,6 +27,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 SQLITE_ENGINE = "django.db.backends.sqlite3"
+# Django's SQLite backend with write transactions queued in the process
+# (chatapp/sqlite/base.py): what Spool runs on whenever the database is SQLite.
+SPOOL_SQLITE_ENGINE = "chatapp.sqlite"
 # Seconds a SQLite writer waits for the lock before "database is locked": a
 # checkpoint of every live answer can queue up behind a long write.
 SQLITE_BUSY_TIMEOUT_S = 20
@@ -53,7 +57,7 @@ def database_config(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
     url = env.get("DATABASE_URL", "").strip()
     if not url:
         config: dict[str, Any] = {
-            "ENGINE": SQLITE_ENGINE,
+            "ENGINE": SPOOL_SQLITE_ENGINE,
             "NAME": env.get("SPOOL_SQLITE_PATH") or str(var_dir / "spool.sqlite3"),
             "TEST": {"NAME": str(var_dir / "test_spool.sqlite3")},
         }
@@ -62,8 +66,8 @@ def database_config(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
             config = dict(dj_database_url.parse(url))
         except ValueError as error:  # UnknownSchemeError and ParseError are ValueErrors
             raise ImproperlyConfigured(f"DATABASE_URL: {error}") from None
-    is_sqlite = config["ENGINE"] == SQLITE_ENGINE
-    if is_sqlite:
+    if config["ENGINE"] in (SQLITE_ENGINE, SPOOL_SQLITE_ENGINE):
+        config["ENGINE"] = SPOOL_SQLITE_ENGINE
         # The URL's own options (?timeout=5) win over the defaults.
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     max_age = _conn_max_age(env, DEFAULT_CONN_MAX_AGE)

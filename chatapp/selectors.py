@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import Http404
@@ -32,13 +33,17 @@ def conversation_for_user(*, user: User, conversation_id: UUID | str) -> Convers
         raise Http404("No such conversation.") from None
 
 
-async def amessage_for_user(*, user: User, message_id: UUID | str) -> Message:
+def message_for_user(*, user: User, message_id: UUID | str) -> Message:
     try:
-        return await Message.objects.select_related("conversation").aget(
+        return Message.objects.select_related("conversation").get(
             id=message_id, conversation__user=user
         )
     except (Message.DoesNotExist, ValueError, TypeError):
         raise Http404("No such message.") from None
+
+
+async def amessage_for_user(*, user: User, message_id: UUID | str) -> Message:
+    return await sync_to_async(message_for_user)(user=user, message_id=message_id)
 
 
 def conversation_messages(*, conversation: Conversation) -> list[Message]:

@@ -167,11 +167,20 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     )
 
 
+def _write_then_spec(write: Callable[[], Sent], accepted_at: float) -> tuple[Sent, RunSpec]:
+    sent = write()  # committed on return: the run may read the rows
+    return sent, _run_spec(sent, accepted_at)
+
+
 async def _committed_then_run(write: Callable[[], Sent]) -> Sent:
     accepted_at = time.monotonic()
-    sent = await sync_to_async(write)()
-    spec = await sync_to_async(_run_spec)(sent, accepted_at)
-    get_manager().start(spec, provider_for(spec.model))
+    # One thread hop for the transaction and the prompt read after it.
+    sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at)
+    manager = get_manager()
+    manager.start(spec, provider_for(spec.model))
+    # The page subscribes as soon as it has our answer: the run's log must
+    # exist by then, or the stream would find nothing to follow yet.
+    await manager.opened(spec.run_id)
     return sent
 
 

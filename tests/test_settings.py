@@ -29,7 +29,7 @@ ONE_YEAR_S = 365 * 24 * 3600
 
 def test_sqlite_by_default_in_the_var_dir(tmp_path: Path) -> None:
     db = database_config({}, tmp_path)
-    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert db["ENGINE"] == "chatapp.sqlite"
     assert db["NAME"] == str(tmp_path / "spool.sqlite3")
     assert db["TEST"] == {"NAME": str(tmp_path / "test_spool.sqlite3")}
     assert db["OPTIONS"] == SQLITE_OPTIONS
@@ -59,7 +59,7 @@ def test_postgresql_url_with_options() -> None:
     [
         ("postgres://u@h/db", "django.db.backends.postgresql"),
         ("mysql://u:p@h:3306/db", "django.db.backends.mysql"),
-        ("sqlite:////srv/spool/spool.sqlite3", "django.db.backends.sqlite3"),
+        ("sqlite:////srv/spool/spool.sqlite3", "chatapp.sqlite"),
     ],
 )
 def test_every_scheme_dj_database_url_knows(url: str, engine: str) -> None:

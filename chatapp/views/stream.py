@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from uuid import UUID
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth.models import User
-from django.db.models import F
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
@@ -24,6 +23,8 @@ from chatapp import selectors
 from chatapp.live import areconcile
 from chatapp.models import Message
 from chatapp.projection import done_frame, project, reset_frames, snapshot_frame
+from chatapp.stream_accounting import accounting
+from chatapp.views.common import request_user
 from streaming import sse
 from streaming.follow import follow
 from streaming.runs import get_manager
@@ -34,20 +35,26 @@ logger = logging.getLogger(__name__)
 
 @require_GET
 async def message_stream(request: HttpRequest, message_id: UUID) -> StreamingHttpResponse:
-    user = await request.auser()
-    if not isinstance(user, User) or not user.is_authenticated:
-        # Not a redirect: EventSource would follow it to an HTML page and retry forever.
-        raise Http404("No such message.")
-    message = await selectors.amessage_for_user(user=user, message_id=message_id)
     after = sse.parse_last_event_id(
         request.headers.get("Last-Event-ID") or request.GET.get("after")
     )
+    # Access is checked once, when the stream opens: one thread hop for the
+    # session, the user and the message together.
+    message = await sync_to_async(_owned_message)(request, message_id)
     return StreamingHttpResponse(
-        _guarded(message, after), content_type=sse.CONTENT_TYPE, headers=sse.HEADERS
+        _counted(message, after), content_type=sse.CONTENT_TYPE, headers=sse.HEADERS
     )
 
 
-async def _guarded(message: Message, after: int | None) -> AsyncIterator[bytes]:
+def _owned_message(request: HttpRequest, message_id: UUID) -> Message:
+    user = request_user(request)
+    if user is None:
+        # Not a redirect: EventSource would follow it to an HTML page and retry forever.
+        raise Http404("No such message.")
+    return selectors.message_for_user(user=user, message_id=message_id)
+
+
+async def _counted(message: Message, after: int | None) -> AsyncIterator[bytes]:
     """Count bytes and reconnects for the message's metrics, whatever ends the stream."""
     sent = 0
     try:
@@ -55,10 +62,7 @@ async def _guarded(message: Message, after: int | None) -> AsyncIterator[bytes]:
             sent += len(chunk)
             yield chunk
     finally:
-        await Message.objects.filter(id=message.id).aupdate(
-            bytes_sent=F("bytes_sent") + sent,
-            reconnects=F("reconnects") + (1 if after is not None else 0),
-        )
+        accounting.record(message.id, bytes_sent=sent, reconnected=after is not None)
 
 
 async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:

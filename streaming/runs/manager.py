@@ -3,6 +3,8 @@
 Contract:
 - ``start`` creates the run's task and returns at once; the task belongs to the
   manager (kept in ``_runs`` until it ends, never fire-and-forget).
+- ``opened`` waits until a started run's log holds its first event (at most
+  one turn of the event loop): after it, a subscriber finds the run.
 - ``stop`` cancels a run owned by this process; the run saves its partial
   answer as ``stopped`` (clamped to the event the user's page had applied).
 - Subscribers ``attach``/``detach``. When the last one leaves, the run goes on
@@ -150,6 +152,25 @@ class RunManager:
         except TimeoutError:
             logger.warning("run %s: no final event %.0f s after Stop", run_id, REMOTE_STOP_WAIT_S)
             return False
+
+    async def opened(self, run_id: str) -> None:
+        """Wait until the run's log holds its first event, or the run has ended.
+
+        A run writes its first event in the first step of its task, so this
+        is at most one turn of the event loop (one round trip to Redis).
+        """
+        entry = self._runs.get(run_id)
+        if entry is None or entry.run.opened.is_set():
+            return
+        waits = [
+            asyncio.ensure_future(entry.run.opened.wait()),
+            asyncio.ensure_future(entry.done.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
 
     async def wait(self, run_id: str) -> None:
         entry = self._runs.get(run_id)

@@ -100,6 +100,7 @@ class Run:
         self.cancel_reason: CancelReason | None = None
         self.finalizing = False
         self.seen_offset: int | None = None  # Stop: last event the user's page applied
+        self.opened = asyncio.Event()  # set once the log holds the run's first event
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
@@ -108,8 +109,11 @@ class Run:
         queue: asyncio.Queue[ProviderEvent | BaseException | _End] = asyncio.Queue()
         pump: asyncio.Task[None] | None = None
         try:
-            await self._store.started(self.spec.run_id)
+            # The log first: the task takes its first step before the request
+            # that started it has answered, so a page that subscribes right
+            # after the send already finds the run's log.
             await self._emit(EventType.STATUS, {"state": "streaming"})
+            await self._store.started(self.spec.run_id)
             self._clock.started_at = time.monotonic()
             stream = self._provider.stream(
                 messages=self.spec.messages,
@@ -301,7 +305,9 @@ class Run:
         return clamped, render_markdown(clamped)
 
     async def _emit(self, type: EventType, data: dict[str, Any]) -> int:
-        return await self._log.append(self.spec.run_id, type, data)
+        offset = await self._log.append(self.spec.run_id, type, data)
+        self.opened.set()
+        return offset
 
 
 def _final_data(outcome: RunOutcome) -> dict[str, Any]:
