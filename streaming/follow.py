@@ -1,7 +1,8 @@
 """Following one run's event log: the subscriber's loop, with its end guaranteed.
 
-``follow`` yields the run's events after an offset, in order, and ``None``
-each time a heartbeat is due. It ends after the ``final`` event, or as soon as
+``follow`` yields the run's events after an offset, in order, in the batches
+the log returned them (a subscriber then writes one batch as one chunk), and
+an empty batch each time a heartbeat is due. It ends after the ``final`` event, or as soon as
 the log says nothing more can come (closed without a final event, or gone),
 so a reader at or past the end of a finished run leaves at once. Every round
 of the loop either yields events or has awaited the log's own wait (the event
@@ -19,8 +20,8 @@ from streaming.events import Event
 
 async def follow(
     log: EventLog, run_id: str, after: int, *, heartbeat_s: float
-) -> AsyncGenerator[Event | None]:
-    """Events with offset > ``after`` until the final one; ``None`` = heartbeat due.
+) -> AsyncGenerator[list[Event]]:
+    """Batches of events with offset > ``after`` up to the final one; ``[]`` = heartbeat due.
 
     When it ends without having yielded a final event, the log holds no more
     of the run (it closed early, or expired under a run whose owner died): the
@@ -28,15 +29,17 @@ async def follow(
     """
     while True:
         batch = await log.read(run_id, after, heartbeat_s)
-        for event in batch.events:
-            yield event
+        for index, event in enumerate(batch.events):
             if event.is_final:
+                yield batch.events[: index + 1]
                 return
-            after = event.offset
+        if batch.events:
+            yield batch.events
+            after = batch.events[-1].offset
         if batch.closed:
             return
         if not batch.events:
             # The wait ran its course with nothing new: alive, or gone?
             if not await log.exists(run_id):
                 return
-            yield None
+            yield []

@@ -13,10 +13,10 @@ from tests.support.eventlogs import LONG_WAIT_S, PROMPT_S, MakeLog
 
 
 async def _collect(log, after: int, heartbeat_s: float = LONG_WAIT_S) -> list[int | None]:
-    return [
-        None if e is None else e.offset
-        async for e in follow(log, "r", after, heartbeat_s=heartbeat_s)
-    ]
+    seen: list[int | None] = []
+    async for batch in follow(log, "r", after, heartbeat_s=heartbeat_s):
+        seen.extend([e.offset for e in batch] or [None])
+    return seen
 
 
 async def _finished_run(make_log: MakeLog):
@@ -64,8 +64,8 @@ async def test_a_quiet_live_run_gives_heartbeats_only_after_real_waits(make_log:
     heartbeat_s = 0.2
     seen: list[int | None] = []
     started = time.perf_counter()
-    async for item in follow(log, "r", 1, heartbeat_s=heartbeat_s):
-        seen.append(None if item is None else item.offset)
+    async for batch in follow(log, "r", 1, heartbeat_s=heartbeat_s):
+        seen.extend([e.offset for e in batch] or [None])
         if len(seen) == 2:
             break
     assert seen == [None, None]

@@ -26,7 +26,6 @@ from chatapp.projection import done_frame, project, reset_frames, snapshot_frame
 from chatapp.stream_accounting import accounting
 from chatapp.views.common import request_user
 from streaming import sse
-from streaming.follow import follow
 from streaming.runs import get_manager
 from streaming.snapshot import Snapshot
 
@@ -66,44 +65,51 @@ async def _counted(message: Message, after: int | None) -> AsyncIterator[bytes]:
 
 
 async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
-    yield sse.retry()
+    """The stream's chunks: each is what the page needs at that moment, written at once.
+
+    Every event of one log batch goes out in one chunk (one write to the
+    socket, however many events a frame of the run made).
+    """
     manager = get_manager()
     run_id = str(message.id)
     snapshot = await areconcile(message)
     if snapshot is None:
         await message.arefresh_from_db()
         if message.is_live:
-            # Committed but not started yet: the browser retries in RETRY_MS.
-            yield sse.comment("starting")
+            # Committed but its run has not written yet (another process
+            # started it a moment ago): the browser retries in RETRY_MS.
+            yield sse.retry() + sse.comment("starting")
             return
         # Finished and gone from the log: the database holds the whole answer.
-        yield snapshot_frame(Snapshot(message.html, "", 0, None))
+        yield sse.retry() + snapshot_frame(Snapshot(message.html, "", 0, None))
         yield await done_frame(message, None)
         return
     if after is not None and after > snapshot.offset:
         # An id this log never gave out (bogus, or from an older run): the
         # page's state is unknown, so it starts afresh like a new subscriber.
         after = None
-    async with manager.subscriber(run_id):
-        if after is None:
-            yield snapshot_frame(snapshot)
-            after = snapshot.offset
-        if snapshot.final is not None and after >= snapshot.final.offset:
-            # The page already has the whole answer (a reconnect just after
-            # the last event): close it, never wait for events that cannot come.
-            yield await done_frame(message, after)
-            return
-        events = follow(manager.log, run_id, after, heartbeat_s=settings.SPOOL_SSE_HEARTBEAT_S)
-        async with aclosing(events):
-            async for event in events:
-                if event is None:
-                    yield sse.comment()
-                    continue
-                for chunk in await project(event, message):
-                    yield chunk
-                after = event.offset
-                if event.is_final:
-                    return
+    first = sse.retry()
+    if after is None:
+        first += snapshot_frame(snapshot)
+        after = snapshot.offset
+    if snapshot.final is not None and after >= snapshot.final.offset:
+        # The page already has the whole answer (a reconnect just after the
+        # last event): close it, never wait for events that cannot come.
+        yield first + await done_frame(message, after)
+        return
+    yield first
+    batches = manager.follow(run_id, after, heartbeat_s=settings.SPOOL_SSE_HEARTBEAT_S)
+    async with aclosing(batches):
+        async for batch in batches:
+            if not batch:
+                yield sse.comment()
+                continue
+            chunks = [chunk for event in batch for chunk in await project(event, message)]
+            after = batch[-1].offset
+            if chunks:
+                yield b"".join(chunks)
+            if batch[-1].is_final:
+                return
     # The log ended without a final event: it vanished under a live run (shared
     # log, owner crashed) or was closed early. The database has what was saved.
     await areconcile(message)

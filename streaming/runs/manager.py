@@ -7,9 +7,10 @@ Contract:
   one turn of the event loop): after it, a subscriber finds the run.
 - ``stop`` cancels a run owned by this process; the run saves its partial
   answer as ``stopped`` (clamped to the event the user's page had applied).
-- Subscribers ``attach``/``detach``. When the last one leaves, the run goes on
-  for ``detach_grace`` seconds (a reload or a network blip re-attaches), then
-  is cancelled and saved ``interrupted``. ``None`` lets runs always finish.
+- Subscribers ``follow`` a run (or count themselves with ``subscriber``).
+  When the last one leaves, the run goes on for ``detach_grace`` seconds (a
+  reload or a network blip re-attaches), then is cancelled and saved
+  ``interrupted``. ``None`` lets runs always finish.
 - With a shared log (Redis) any process can serve a run's subscribers and its
   Stop: the stop goes through the log as a cancel key that the owner polls,
   and subscribers elsewhere keep a "watched" mark fresh so the owner does not
@@ -21,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from streaming.eventlog.base import EventLog
+from streaming.events import Event
+from streaming.follow import follow
 from streaming.providers.base import Provider
 from streaming.runs.run import Budgets, CancelReason, Run, RunSpec
 from streaming.runs.store import RunStore
@@ -176,6 +179,18 @@ class RunManager:
         entry = self._runs.get(run_id)
         if entry is not None:
             await entry.done.wait()
+
+    async def follow(
+        self, run_id: str, after: int, *, heartbeat_s: float
+    ) -> AsyncGenerator[list[Event]]:
+        """A subscriber: the run's events after ``after`` in batches, ``[]`` when a
+        heartbeat is due (``streaming.follow.follow``), counted as watching the
+        run for the detach policy until the iteration ends."""
+        async with self.subscriber(run_id):
+            batches = follow(self.log, run_id, after, heartbeat_s=heartbeat_s)
+            async with aclosing(batches):
+                async for batch in batches:
+                    yield batch
 
     @asynccontextmanager
     async def subscriber(self, run_id: str) -> AsyncIterator[None]:
