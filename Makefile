@@ -45,7 +45,7 @@ run: export SPOOL_STATIC_MANIFEST ?= 1
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/daphne -b $(HOST) -p $(PORT) chatapp.asgi:application
+	$(BIN)/daphne -e tcp:port=$(PORT):interface=$(HOST):backlog=1024 chatapp.asgi:application
 
 # Browser tests drive Debian's chromium (Playwright cannot download browsers here).
 chromium:
