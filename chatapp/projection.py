@@ -12,13 +12,18 @@
 | error     | alert     | ``#sr-alert`` |
 | final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
 
-Block and tail HTML was rendered once by the run; only the few transition
-fragments (snapshot, done) are rendered here, per subscriber.
+Block and tail HTML was rendered once by the run. Each event is projected
+once per process too: the SSE bytes are kept (by run, i.e. message, and
+offset, for the last ``PROJECTED_KEPT`` events of all runs), and every other
+subscriber of the same run (a second tab, a reload) writes the same bytes, the
+final footer included.
+Only a snapshot is built per subscriber: it depends on when one connects.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -73,7 +78,26 @@ async def done_frame(message: Message, offset: int | None) -> bytes:
     return sse.frame(html, event="done", id=offset)
 
 
+# Subscribers of one run read the same batch within milliseconds of each
+# other: this keeps ~0.4 s of events at 1,000 live answers (20 events/s each),
+# minutes at usual loads; a subscriber lagging further behind projects again.
+PROJECTED_KEPT = 8_192
+_projected: OrderedDict[tuple[UUID, int], list[bytes]] = OrderedDict()
+
+
 async def project(event: Event, message: Message) -> list[bytes]:
+    """The SSE frames of a run event, encoded once for all subscribers."""
+    key = (message.id, event.offset)
+    frames = _projected.get(key)
+    if frames is None:
+        frames = await _project(event, message)
+        _projected[key] = frames
+        if len(_projected) > PROJECTED_KEPT:
+            _projected.popitem(last=False)
+    return frames
+
+
+async def _project(event: Event, message: Message) -> list[bytes]:
     data, offset = event.data, event.offset
     match event.type:
         case EventType.BLOCK:
