@@ -3,7 +3,7 @@
 Under ASGI, ``MiddlewareMixin`` runs every ``process_request`` and
 ``process_response`` through ``sync_to_async``: two thread hops per class per
 request, answer streams included (eight classes: sixteen hops before a stream
-sends its first byte; docs/performance.md, Serving path). These subclasses keep
+sends its first byte; docs/architecture.md, Stack facts). These subclasses keep
 Django's own logic and call it inline, because those hooks do no I/O: they
 read headers and cookies and set attributes.
 
