@@ -16,9 +16,12 @@ Contract:
     are always "usable": a failed job there is not retried.
   - every ``health_check_s`` seconds, before a job, the same check, so a
     connection that died quietly is replaced before it fails a write.
-  - with psycopg's pool (``?pool=true``), the connection goes back to the pool
-    whenever the queue is empty: a pool sized for requests is not short of one
-    for the life of the process, and getting it back is cheap.
+  - after ``idle_close_s`` without a job the connection is closed (with
+    psycopg's pool, ``?pool=true``, handed back to it): a process whose
+    answers are all done holds no connection, and a pool sized for requests
+    lends one only while runs are writing. Closing it after every job instead
+    cost as much as the per-call connections this replaces (getting a pooled
+    connection back is a Django connect, ~0.3 ms).
 - A job's exception reaches the awaiting caller of ``run``; a posted job must
   log its own failures (the thread only looks after the connection).
 - ``aclose()`` waits for the jobs queued so far, closes the connection and
@@ -42,9 +45,12 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 logger = logging.getLogger(__name__)
 
-# How often an idle-but-kept connection is checked (one round trip). Rare
-# enough to cost nothing, often enough that a dead connection seldom meets a write.
+# How often a kept connection is checked (one round trip). Rare enough to cost
+# nothing, often enough that a dead connection seldom meets a write.
 HEALTH_CHECK_S = 30.0
+# A kept connection is let go after this long without a job. Runs checkpoint
+# every second, so it is kept while any answer streams.
+IDLE_CLOSE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +74,17 @@ class _Stop:
 
 class DbThread:
     def __init__(
-        self, name: str, *, using: str = DEFAULT_DB_ALIAS, health_check_s: float = HEALTH_CHECK_S
+        self,
+        name: str,
+        *,
+        using: str = DEFAULT_DB_ALIAS,
+        health_check_s: float = HEALTH_CHECK_S,
+        idle_close_s: float = IDLE_CLOSE_S,
     ) -> None:
         self.name = name
         self.using = using
         self._health_check_s = health_check_s
+        self._idle_close_s = idle_close_s
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Job | _Stop] | None = None
         self._thread: threading.Thread | None = None
@@ -122,17 +134,21 @@ class DbThread:
 
     def _work(self, q: queue.SimpleQueue[_Job | _Stop], connection: BaseDatabaseWrapper) -> None:
         """Run jobs until the stop marker."""
-        # Only PostgreSQL's wrapper has ``pool``; it is None without ?pool=true.
-        pooled = getattr(connection, "pool", None) is not None
         checked_at = time.perf_counter()
         while True:
-            item = q.get()
+            try:
+                # Waiting for work with a connection open: only until it is idle.
+                idle = self._idle_close_s if connection.connection is not None else None
+                item = q.get(timeout=idle)
+            except queue.Empty:
+                self._close(connection)
+                continue
             if isinstance(item, _Stop):
                 return
             if item.future is not None and not item.future.set_running_or_notify_cancel():
                 continue  # the caller was cancelled before the job started
             started = time.perf_counter()
-            if not pooled and started - checked_at >= self._health_check_s:
+            if started - checked_at >= self._health_check_s:
                 checked_at = started
                 self._drop_if_unusable(connection)
             outcome: tuple[bool, Any]
@@ -140,8 +156,6 @@ class DbThread:
                 outcome = (True, self._call(item.call, connection))
             except BaseException as exc:
                 outcome = (False, exc)
-            if pooled and q.empty():
-                self._close(connection)  # back to the pool
             self._jobs += 1
             self._busy_s += time.perf_counter() - started
             # Last, so a caller that awaited the job sees the thread as it left it.

@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, models, transaction
-from django.db.models import Case, Value, When
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from chatapp.db_thread import HEALTH_CHECK_S, DbThread
+from chatapp.db_thread import HEALTH_CHECK_S, IDLE_CLOSE_S, DbThread
 from chatapp.models import Message
 from streaming.providers.errors import MAX_SHOWN_RETRY_AFTER_S
 from streaming.runs.store import RunError, RunOutcome
@@ -46,9 +46,11 @@ from streaming.runs.store import RunError, RunOutcome
 logger = logging.getLogger(__name__)
 
 STORE_THREAD_NAME = "spool-run-store"
-# Checkpoints per UPDATE statement (one CASE arm each): a few statements per
-# batch even at hundreds of runs, well inside SQLite's bound-parameter limit.
-CHECKPOINTS_PER_STATEMENT = 100
+
+_PK = Message._meta.pk
+_CHECKPOINT_AT = Message._meta.get_field("checkpoint_at")
+_LIVE = sorted(str(status) for status in Message.LIVE_STATUSES)  # plain str, not the enum
+_CHECKPOINT_SQL: dict[str, str] = {}  # by database vendor
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +64,20 @@ class RunStoreStats:
 
 class DjangoRunStore:
     def __init__(
-        self, *, using: str = DEFAULT_DB_ALIAS, health_check_s: float = HEALTH_CHECK_S
+        self,
+        *,
+        using: str = DEFAULT_DB_ALIAS,
+        health_check_s: float = HEALTH_CHECK_S,
+        idle_close_s: float = IDLE_CLOSE_S,
     ) -> None:
         self.using = using
-        # Public for tests and the bench: they queue their own jobs behind the store's.
-        self.thread = DbThread(STORE_THREAD_NAME, using=using, health_check_s=health_check_s)
+        # Public for tests: they queue their own jobs behind the store's.
+        self.thread = DbThread(
+            STORE_THREAD_NAME,
+            using=using,
+            health_check_s=health_check_s,
+            idle_close_s=idle_close_s,
+        )
         # Touched by the event loop (checkpoint) and the store thread (batches).
         self._lock = threading.Lock()
         self._pending: dict[uuid.UUID, str] = {}
@@ -149,23 +160,43 @@ def _started(using: str, run_id: uuid.UUID) -> None:
 
 
 def _write_checkpoints(using: str, batch: dict[uuid.UUID, str]) -> int:
-    """One transaction; each statement sets the content of up to
-    ``CHECKPOINTS_PER_STATEMENT`` live rows. Returns the rows updated."""
-    now = timezone.now()
-    items = list(batch.items())
-    live = Message.objects.using(using).filter(status__in=Message.LIVE_STATUSES)
-    updated = 0
-    with transaction.atomic(using=using):
-        for start in range(0, len(items), CHECKPOINTS_PER_STATEMENT):
-            chunk = items[start : start + CHECKPOINTS_PER_STATEMENT]
-            content = Case(
-                *(When(id=key, then=Value(text)) for key, text in chunk),
-                output_field=models.TextField(),
-            )
-            updated += live.filter(id__in=[key for key, _ in chunk]).update(
-                content=content, checkpoint_at=now, updated_at=now
-            )
-    return updated
+    """The batch in one transaction, as one ``executemany`` of a single-row UPDATE
+    of live rows. Returns the rows updated.
+
+    Raw SQL because the ORM is most of the cost here (SQLite, per row): an
+    ``update()`` ~130 us of query building, a ``Case(When…)`` UPDATE ~85 us,
+    ``executemany`` ~5 us (and ~35 us for a batch of one). Values go through
+    the fields' own ``get_db_prep_value``, as the ORM would send them.
+    """
+    connection = connections[using]
+    sql = _checkpoint_sql(connection)
+    now = _CHECKPOINT_AT.get_db_prep_value(timezone.now(), connection)
+    rows = [
+        (content, now, now, _PK.get_db_prep_value(key, connection), *_LIVE)
+        for key, content in batch.items()
+    ]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+        return int(cursor.rowcount)  # summed over the rows by both drivers
+
+
+def _checkpoint_sql(connection: BaseDatabaseWrapper) -> str:
+    sql = _CHECKPOINT_SQL.get(connection.vendor)
+    if sql is None:
+        q = connection.ops.quote_name
+        live = ", ".join(["%s"] * len(_LIVE))
+        sql = _CHECKPOINT_SQL[connection.vendor] = (
+            f"UPDATE {q(Message._meta.db_table)} SET {q(_column('content'))} = %s,"
+            f" {q(_column('checkpoint_at'))} = %s, {q(_column('updated_at'))} = %s"
+            f" WHERE {q(_column('id'))} = %s AND {q(_column('status'))} IN ({live})"
+        )
+    return sql
+
+
+def _column(name: str) -> str:
+    field = Message._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a concrete column, not a relation
+    return str(field.column)
 
 
 def _finished(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import statistics
 import threading
@@ -28,7 +27,7 @@ from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 
 from chatapp.db_thread import DbThread
 from chatapp.models import Conversation, Message
-from chatapp.run_store import CHECKPOINTS_PER_STATEMENT, STORE_THREAD_NAME, DjangoRunStore
+from chatapp.run_store import STORE_THREAD_NAME, DjangoRunStore
 from streaming.eventlog.memory import MemoryEventLog
 from streaming.runs import Budgets, RunManager, RunOutcome
 from tests.support.databases import backend_pids, postgres_aliases, terminate
@@ -125,18 +124,33 @@ def _seen(using: str) -> Seen:
     return Seen(threading.current_thread(), raw, pid)
 
 
-def _record_statements(using: str, sink: list[str]) -> None:
+@dataclass(frozen=True)
+class Statement:
+    sql: str
+    rows: int  # parameter sets: > 1 only for an executemany
+    many: bool
+
+    @property
+    def is_checkpoint_batch(self) -> bool:
+        return _is_checkpoint_batch(self.sql, self.many)
+
+
+def _is_checkpoint_batch(sql: str, many: bool) -> bool:
+    # started and finished are single ORM updates; only a batch is an executemany.
+    return many and sql.startswith("UPDATE")
+
+
+Execute = Callable[[str, Any, bool, Any], Any]
+
+
+def _record_statements(using: str, sink: list[Statement]) -> None:
     """Append every SQL statement the calling thread's connection runs to ``sink``."""
 
-    def wrapper(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        sink.append(sql)
-        return execute(sql, *args)
+    def wrapper(execute: Execute, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sink.append(Statement(sql, len(params) if many else 1, many))
+        return execute(sql, params, many, context)
 
     connections[using].execute_wrappers.append(wrapper)
-
-
-def _is_checkpoint_batch(sql: str) -> bool:
-    return sql.startswith("UPDATE") and " CASE " in sql
 
 
 @dataclass
@@ -179,23 +193,40 @@ async def test_writes_reuse_one_connection_on_the_store_thread(
 
     assert first.thread.name == STORE_THREAD_NAME
     assert all(s.thread is first.thread for s in seen)
-    if database.using == PG_POOL:
-        # Between jobs the connection is back in the pool, for the requests.
-        assert all(s.raw is None for s in seen)
-    else:
-        assert first.raw is not None
-        assert all(s.raw is first.raw for s in seen)
-        if database.pg_name is not None:
-            assert first.pid in await asyncio.to_thread(backend_pids, database.pg_name)
+    assert first.raw is not None
+    assert all(s.raw is first.raw for s in seen)
+    if database.pg_name is not None:
+        assert first.pid in await asyncio.to_thread(backend_pids, database.pg_name)
     assert store.stats().lost_connections == 0
     assert await database.rows(ids) == dict.fromkeys(ids, ("complete", "done"))
+
+
+async def test_an_idle_store_lets_its_connection_go(database: Db) -> None:
+    store = DjangoRunStore(using=database.using, idle_close_s=0.2)
+    try:
+        [run_id] = await database.answers(1)
+        await store.started(run_id)
+        busy = await store.thread.run(partial(_seen, database.using))
+        await asyncio.sleep(0.5)
+        idle = await store.thread.run(partial(_seen, database.using))  # opens none
+        await store.finished(run_id, outcome("done"))
+        again = await store.thread.run(partial(_seen, database.using))
+    finally:
+        await store.aclose()
+
+    assert busy.raw is not None
+    assert idle.raw is None
+    assert again.raw is not None
+    if database.using == PG and database.pg_name is not None:  # closed, not pooled
+        assert busy.pid not in await asyncio.to_thread(backend_pids, database.pg_name)
+    assert await database.rows([run_id]) == {run_id: ("complete", "done")}
 
 
 async def test_200_runs_checkpoints_coalesce_into_one_transaction(
     database: Db, store: DjangoRunStore
 ) -> None:
     ids = await database.answers(200)
-    statements: list[str] = []
+    statements: list[Statement] = []
     await store.thread.run(partial(_record_statements, database.using, statements))
     async with Hold(store):
         for i, run_id in enumerate(ids):
@@ -204,10 +235,9 @@ async def test_200_runs_checkpoints_coalesce_into_one_transaction(
 
     assert store.stats().batches == 1
     assert store.stats().checkpoints_written == 200
-    batch_statements = [sql for sql in statements if _is_checkpoint_batch(sql)]
-    assert len(batch_statements) == math.ceil(200 / CHECKPOINTS_PER_STATEMENT)
-    if database.pg_name is None:
-        assert sum(sql.startswith("BEGIN") for sql in statements) == 1
+    assert [s.rows for s in statements if s.is_checkpoint_batch] == [200]  # one executemany
+    if database.pg_name is None:  # psycopg opens its transactions without a statement
+        assert sum(s.sql.startswith("BEGIN") for s in statements) == 1
     rows = await database.rows(ids)
     assert rows == {run_id: ("pending", f"answer {i}") for i, run_id in enumerate(ids)}
 
@@ -279,11 +309,11 @@ async def test_a_batch_already_taken_is_written_before_finish(
     await store.started(run_id)
     entered, release = threading.Event(), threading.Event()
 
-    def stall_batches(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        if _is_checkpoint_batch(sql):
+    def stall_batches(execute: Execute, sql: str, params: Any, many: bool, ctx: Any) -> Any:
+        if _is_checkpoint_batch(sql, many):
             entered.set()
             release.wait(HOLD_S)
-        return execute(sql, *args)
+        return execute(sql, params, many, ctx)
 
     await store.thread.run(
         lambda: connections[database.using].execute_wrappers.append(stall_batches)
@@ -319,10 +349,10 @@ async def test_a_failed_batch_is_logged_and_retried_with_the_next(
     first, second = await database.answers(2)
     failures = [OperationalError("injected: disk I/O error")]
 
-    def fail_once(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        if _is_checkpoint_batch(sql) and failures:
+    def fail_once(execute: Execute, sql: str, params: Any, many: bool, ctx: Any) -> Any:
+        if _is_checkpoint_batch(sql, many) and failures:
             raise failures.pop()
-        return execute(sql, *args)
+        return execute(sql, params, many, ctx)
 
     await store.thread.run(lambda: connections[database.using].execute_wrappers.append(fail_once))
     with caplog.at_level(logging.ERROR, logger="chatapp.run_store"):
@@ -351,14 +381,14 @@ async def test_a_failed_batch_does_not_bring_back_a_finished_run(
     entered, release = threading.Event(), threading.Event()
     batch_statements: list[str] = []
 
-    def stall_then_fail_once(execute: Callable[..., Any], sql: str, *args: Any) -> Any:
-        if _is_checkpoint_batch(sql):
+    def stall_then_fail_once(execute: Execute, sql: str, params: Any, many: bool, ctx: Any) -> Any:
+        if _is_checkpoint_batch(sql, many):
             batch_statements.append(sql)
             if len(batch_statements) == 1:
                 entered.set()
                 release.wait(HOLD_S)
                 raise OperationalError("injected")
-        return execute(sql, *args)
+        return execute(sql, params, many, ctx)
 
     await store.thread.run(
         lambda: connections[database.using].execute_wrappers.append(stall_then_fail_once)
