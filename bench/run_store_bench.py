@@ -252,7 +252,7 @@ def scratch_database(postgres: bool, pool: bool) -> Iterator[str]:
         os.environ["SPOOL_VAR_DIR"] = tmp
         if not postgres:
             os.environ.pop("DATABASE_URL", None)
-            os.environ["SPOOL_SQLITE_PATH"] = str(Path(tmp) / "bench.sqlite3")
+            os.environ["SPOOL_SQLITE_PATH"] = str(Path(tmp) / "spool-bench.db")
             yield "SQLite (WAL, the app's settings)"
             return
         import psycopg

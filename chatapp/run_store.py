@@ -2,11 +2,11 @@
 
 Every run of the process writes through one thread of the store's own,
 ``spool-run-store`` (``chatapp/db_thread.py``), which keeps one connection
-from write to write. Before, each write was a ``sync_to_async`` call: runs
-start in a fresh context (``RunManager.start``), so asgiref ran all of them on
-one thread shared with any other such call, and each opened and closed a
-connection (``CONN_MAX_AGE=0``); at 50 simultaneous answers that thread was a
-third busy, mostly connecting to SQLite (docs/performance.md, Run store).
+from write to write while answers stream. Before, each write was a
+``sync_to_async`` call: runs start in a fresh context (``RunManager.start``),
+so asgiref ran all of them on one thread shared with any other such call,
+each opening and closing a connection (``CONN_MAX_AGE=0``), and every run
+waited for its checkpoint's turn (docs/performance.md, Run store).
 
 Contract:
 - ``started`` and ``finished`` are awaited: they return once written (or raise).
