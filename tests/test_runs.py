@@ -44,10 +44,21 @@ async def run_id() -> str:
     return await sync_to_async(_make_message)()
 
 
+_stores: list[DjangoRunStore] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_stores() -> AsyncIterator[None]:
+    """Each store has a thread and a connection of its own: end them with the test."""
+    yield
+    while _stores:
+        await _stores.pop().aclose()
+
+
 def manager(*, grace: float | None = None, budgets: Budgets = BUDGETS) -> RunManager:
-    return RunManager(
-        log=MemoryEventLog(), store=DjangoRunStore(), budgets=budgets, detach_grace=grace
-    )
+    store = DjangoRunStore()
+    _stores.append(store)
+    return RunManager(log=MemoryEventLog(), store=store, budgets=budgets, detach_grace=grace)
 
 
 def spec(run_id: str) -> RunSpec:

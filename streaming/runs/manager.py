@@ -253,8 +253,12 @@ class RunManager:
         return True
 
     async def shutdown(self) -> None:
-        """Interrupt every run and wait for their saves (process shutdown)."""
+        """Interrupt every run, wait for their saves, then close the store and the log
+        (process shutdown)."""
         for entry in list(self._runs.values()):
             self._cancel(entry, "detach")
         await asyncio.gather(*(e.done.wait() for e in list(self._runs.values())))
-        await self.log.aclose()
+        try:
+            await self._store.aclose()
+        finally:
+            await self.log.aclose()

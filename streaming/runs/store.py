@@ -1,8 +1,11 @@
 """How a run reaches the database without knowing the chat models.
 
-``streaming/`` calls these three methods; ``chatapp/run_store.py`` implements
-them with the ORM. Each call is one short write; the run never holds a
-connection between calls.
+``streaming/`` calls these methods; ``chatapp/run_store.py`` implements them
+with the ORM, on a thread of its own. ``started`` and ``finished`` return once
+written; ``checkpoint`` must return at once (a slow database never holds up
+the run's frames), so a store may write it later, coalesced with others, as
+long as a checkpoint never lands after ``finished``. The manager calls
+``aclose`` once, at process shutdown, after every run has finished.
 """
 
 from __future__ import annotations
@@ -65,7 +68,15 @@ class RunStore(Protocol):
         """The run owns the message now: status ``streaming``."""
 
     async def checkpoint(self, run_id: str, *, content: str) -> None:
-        """Save the partial content so a crash loses at most one interval."""
+        """Save the partial content so a crash loses at most one interval.
+
+        Returns without waiting for the write; never raises a database error
+        (a failed write is the store's to log and retry)."""
 
     async def finished(self, run_id: str, outcome: RunOutcome) -> None:
-        """Save the final state; called exactly once per run, even on cancel."""
+        """Save the final state; called exactly once per run, even on cancel.
+
+        No checkpoint of the run recorded before this call may be written after it."""
+
+    async def aclose(self) -> None:
+        """Write what is still pending and release the store's resources."""
