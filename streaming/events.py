@@ -16,7 +16,7 @@ from typing import Any
 class EventType(StrEnum):
     DELTA = "delta"  # {text}: raw answer text since the previous frame
     BLOCK = "block"  # {html, spoken}: a finished top-level block, appended once
-    TAIL = "tail"  # {html, ops}: the unfinished last block; ops grow the previous one
+    TAIL = "tail"  # {html} the unfinished last block, or {ops} that grow the previous tail
     REPLACE = "replace"  # {html}: whole answer HTML, when earlier blocks changed
     ANNOUNCE = "announce"  # {text}: what screen readers should hear now
     STATUS = "status"  # {state}: pending, streaming, ...

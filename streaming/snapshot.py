@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streaming.events import Event, EventType
+from streaming.markdown.ops import apply_ops
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,10 @@ def fold(events: list[Event]) -> Snapshot:
         if event.type is EventType.BLOCK:
             blocks.append(event.data["html"])
         elif event.type is EventType.TAIL:
-            tail = event.data["html"]
+            ops = event.data.get("ops")
+            # A tail grown in place carries only its ops: the same ops the
+            # page applies, applied here to the tail folded so far.
+            tail = apply_ops(tail, ops) if ops else event.data["html"]
         elif event.type is EventType.REPLACE:
             blocks, tail = [event.data["html"]], ""
         elif event.type is EventType.FINAL:

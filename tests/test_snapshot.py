@@ -38,3 +38,28 @@ def test_replace_resets_everything_before_it() -> None:
 
 def test_empty_log() -> None:
     assert fold([]).offset == 0
+
+
+def test_a_tail_grown_by_ops_folds_to_the_tail_the_renderer_made() -> None:
+    """Tail events carry ops or html, never both: folding must rebuild every tail."""
+    from pathlib import Path
+
+    from streaming.markdown import StreamingMarkdown
+
+    corpus = Path(__file__).resolve().parents[1] / "bench" / "corpus"
+    for name in ("answer_long.md", "code_300_lines.md"):
+        text = (corpus / name).read_text()
+        markdown = StreamingMarkdown()
+        events: list[Event] = []
+        with_ops = 0
+        for start in range(0, len(text), 23):  # ~6 tokens a frame
+            frame = markdown.feed(text[start : start + 23])
+            events += [ev(len(events) + 1, EventType.BLOCK, html=b) for b in frame.new_blocks]
+            ops = None if frame.new_blocks else frame.tail_ops
+            with_ops += bool(ops)
+            data = {"ops": ops} if ops else {"html": frame.tail}
+            events.append(Event(len(events) + 1, EventType.TAIL, data))
+            snapshot = fold(events)
+            assert snapshot.tail_html == frame.tail, (name, start)
+            assert snapshot.html == markdown.html, (name, start)
+        assert with_ops > 100, "the test must exercise tails grown by ops"

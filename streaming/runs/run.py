@@ -226,10 +226,12 @@ class Run:
         self._spoken.extend(s for s in frame.spoken if s)
         if frame.new_blocks or frame.tail != self._last_tail:
             # Ops grow the tail the page shows; after new blocks the page's
-            # tail no longer matches, so the whole tail is sent.
+            # tail no longer matches, so the whole tail is sent. An event
+            # carries one or the other, never both: a growing code block
+            # would otherwise keep a copy of itself per frame in the log.
             ops = None if frame.new_blocks else frame.tail_ops
             self._last_tail = frame.tail
-            await self._emit(EventType.TAIL, {"html": frame.tail, "ops": ops})
+            await self._emit(EventType.TAIL, {"ops": ops} if ops else {"html": frame.tail})
         now = time.monotonic()
         if self._spoken and now - self._last_announce >= ANNOUNCE_INTERVAL_S:
             await self._announce()
