@@ -54,8 +54,13 @@ class StreamAccounting:
             )
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(self._flush_s)
-        await self.flush()
+        # A record made while this task writes sees it still running and starts
+        # no flusher of its own: this task writes it, one period later.
+        while True:
+            await asyncio.sleep(self._flush_s)
+            await self.flush()
+            if not self._pending:
+                return  # no await since the check: a later record starts a new task
 
     async def flush(self) -> None:
         """Write everything recorded so far (also called at shutdown and by tests)."""
