@@ -132,6 +132,7 @@ def _starts(config: Config, names: list[str], by: dict[str, ServerRun]) -> str:
         [
             Column("streams", _int(f(lambda run: len(run.results)))),
             Column("CPU ms/start", lambda name: num(cpu(name), 2)),
+            Column("reconn", _int(f(_reconnects))),
             Column("errors", _int(f(_errors))),
         ],
         key=cpu,

@@ -24,13 +24,15 @@ Figures, per server (docs/performance.md, Serving path, says more):
   one-word answer; a baseline: its one request), ``--starts`` of them.
 - ladder: N streams arriving within 1 s. Lateness of each frame that shows new
   words = arrival - (t_sent + (k - 1) · delay) for its highest word k, where
-  t_sent is when the stream's first request was sent. Errors: non-200, a
-  stream that ended before word N or without ``done``, a timeout; silent:
-  streams with no event at all. Server CPU (its process tree, /proc) over the
-  steady window when all N are open, per 1,000 frames and per stream-second;
-  RSS with N open, and per stream above the idle RSS.
-- capacity: the largest N of the ladder with p99 lateness <= ``--limit-ms`` and
-  no errors; a server's ladder stops at its first failure.
+  t_sent is when the stream's first request was sent; ``gap``: time between
+  two frames of a stream (a stall shows there, not in lateness). Errors:
+  non-200, a stream that ended before word N or without ``done``, a timeout;
+  silent: streams with no event at all; ``reconn``: streams that ended early
+  and were asked for again, as EventSource does. Server CPU (its process
+  tree, /proc) over the steady window when all N are open, per 1,000 frames
+  and per stream-second; RSS with N open, and per stream above the idle RSS.
+- capacity: the largest N of the ladder with p99 lateness <= ``--limit-ms``, no
+  errors and no reconnects; a server's ladder stops at its first failure.
 
 Every figure is also given as a ratio to FastAPI and to raw ASGI measured in
 the same run: the machine is shared, absolute figures move, ratios less so.
@@ -278,8 +280,9 @@ def bench_server(name: str, config: Config, pool: ProcessPoolExecutor) -> Server
                 _progress(name, "start CPU")
                 figures.starts = harness.starts()
         except (RuntimeError, subprocess.CalledProcessError) as exc:
-            figures.broken = str(exc).strip().splitlines()[0]
-            _progress(name, f"broken: {figures.broken}")
+            lines = str(exc).strip().splitlines()
+            figures.broken = lines[0]
+            _progress(name, "broken: " + "\n".join(lines[-20:]))
     return figures
 
 
