@@ -149,8 +149,8 @@ def _rung(config: Config, n: int, names: list[str], by: dict[str, ServerRun]) ->
         return rung(name).p(99)
 
     return st.table(
-        f"Lateness at N={n}: {n} streams arriving within {config.spread_s:g} s"
-        f" ({config.words} words at {1 / config.delay:g}/s), ms (ratios: p99)",
+        f"Lateness at N={n} (streams arriving within {config.spread_s:g} s,"
+        f" {config.words} words at {1 / config.delay:g}/s), ms (ratios: p99)",
         names,
         [
             Column("p50", lambda s: ms(rung(s).p(50))),
