@@ -21,8 +21,12 @@ from streaming.providers.demo import bench_words
 FRAME_INTERVAL_S = 0.05
 
 # A due time computed as start + k * delay can land a hair after the loop's
-# wake-up for it (floating point): a word that close to due counts as due.
+# wake-up for it (floating point): a word or frame that close to due is due.
 _EPSILON_S = 1e-6
+# uvloop's clock and timers count whole milliseconds: a shorter sleep returns
+# within the same millisecond, still before its wake-up time, and the loop
+# would spin until the clock ticks over (up to 1 ms of CPU a frame).
+_MIN_SLEEP_S = 0.001
 
 
 async def frames(count: int, delay: float) -> AsyncIterator[str]:
@@ -35,14 +39,14 @@ async def frames(count: int, delay: float) -> AsyncIterator[str]:
     while sent < count:
         now = loop.time()
         due = count if delay <= 0 else min(count, int((now - start + _EPSILON_S) / delay) + 1)
-        if due > sent and now >= next_frame_at:
+        if due > sent and now + _EPSILON_S >= next_frame_at:
             yield "".join(tokens[sent:due])
             sent = due
             next_frame_at = now + FRAME_INTERVAL_S
             continue
         # The next frame: when its interval is over and a new word is due.
         wake = max(next_frame_at, start + sent * delay)
-        await asyncio.sleep(max(0.0, wake - loop.time()))
+        await asyncio.sleep(max(_MIN_SLEEP_S, wake - loop.time()))
 
 
 def sse_data(text: str) -> bytes:
