@@ -146,19 +146,20 @@ class Rung:
     def p(self, q: float) -> float | None:
         return st.percentile(self.late, q)
 
-    def failure(self, limit_s: float) -> str:
-        """Why this rung fails the capacity test ("" when it passes)."""
+    def failure(self, limit_s: float, *, strict: bool = True) -> str:
+        """Why this rung fails the capacity test ("" when it passes). Strict, a
+        reconnect fails it too: that stream's connection ended before its last
+        word, and its page stalled for the retry delay."""
         out = self.outcome
         if out.errors or out.silent:
             return f"{out.errors} errors ({out.describe()}), {out.silent} silent"
-        if out.reconnects:
-            # The connection ended before word N: the page stalls a retry delay.
-            return f"{out.reconnects} reconnects (a stream ended before its last word)"
         p99 = self.p(99)
         if p99 is None:
             return "no frames"
         if p99 > limit_s:
             return f"p99 lateness {ms(p99)} ms"
+        if strict and out.reconnects:
+            return f"{out.reconnects} reconnects (a stream ended before its last word)"
         return ""
 
 
@@ -181,6 +182,11 @@ class ServerRun:
     def rung(self, n: int) -> Rung | None:
         return next((r for r in self.rungs if r.n == n), None)
 
-    def capacity(self, limit_s: float) -> int:
-        passed = [r.n for r in self.rungs if not r.failure(limit_s)]
-        return max(passed, default=0)
+    def capacity(self, limit_s: float, *, strict: bool = True) -> int:
+        """The last N of the ladder before its first failing rung (0: none passed)."""
+        capacity = 0
+        for rung in self.rungs:
+            if rung.failure(limit_s, strict=strict):
+                break
+            capacity = rung.n
+        return capacity

@@ -164,10 +164,16 @@ def _rung(config: Config, n: int, names: list[str], by: dict[str, ServerRun]) ->
             Column("srv CPU%", lambda s: num(_window_cpu_pct(rung(s)), 0)),
             Column("client CPU%", lambda s: num(rung(s).run.client_cpu_pct, 0)),
             Column("client lag", lambda s: ms(rung(s).run.start_lag_s)),
-            Column("pass", lambda s: "no" if rung(s).failure(config.limit_s) else "yes"),
+            Column("pass", lambda s: _passed(rung(s), config.limit_s)),
         ],
         key=p99,
     ) + _rung_failures(config, names, rung)
+
+
+def _passed(rung: Rung, limit_s: float) -> str:
+    if rung.failure(limit_s, strict=False):
+        return "no"
+    return "reconn" if rung.failure(limit_s) else "yes"
 
 
 def _window_cpu_pct(rung: Rung) -> float:
@@ -182,7 +188,8 @@ def _rung_failures(config: Config, names: list[str], rung: Callable[[str], Rung]
 
 def _steady(config: Config, names: list[str], by: dict[str, ServerRun]) -> str:
     """CPU and memory at the reference N, or the largest N below it that every
-    server passed: a failing rung's window sees stalled streams, not a steady state."""
+    server passed (reconnects allowed: they stall a stream before the window):
+    a failing rung's window sees late streams, not a steady state."""
     n = steady_n(config, [by[s] for s in names])
     if n is None:
         return ""
@@ -217,7 +224,7 @@ def _steady(config: Config, names: list[str], by: dict[str, ServerRun]) -> str:
 def steady_n(config: Config, runs: Sequence[ServerRun]) -> int | None:
     def passed(run: ServerRun, n: int) -> bool:
         rung = run.rung(n)
-        return rung is not None and not rung.failure(config.limit_s)
+        return rung is not None and not rung.failure(config.limit_s, strict=False)
 
     common = [n for n in config.ladder if all(passed(run, n) for run in runs)]
     below = [n for n in common if n <= config.ref_n]
@@ -228,17 +235,28 @@ def _capacity(config: Config, names: list[str], by: dict[str, ServerRun]) -> str
     def capacity(name: str) -> float | None:
         return by[name].capacity(config.limit_s)
 
-    def stopped(name: str) -> str:
-        failed = next((r for r in by[name].rungs if r.failure(config.limit_s)), None)
-        return "-" if failed is None else f"N={failed.n}: {failed.failure(config.limit_s)}"
+    def lenient(name: str) -> float | None:
+        return by[name].capacity(config.limit_s, strict=False)
+
+    def failures(name: str) -> str:
+        """The first failure, and the one that stopped the ladder if it came later."""
+        said = []
+        for strict in (True, False):
+            failed = next(
+                (r for r in by[name].rungs if r.failure(config.limit_s, strict=strict)), None
+            )
+            if failed is not None:
+                said.append(f"N={failed.n}: {failed.failure(config.limit_s, strict=strict)}")
+        return "; ".join(dict.fromkeys(said)) or "-"
 
     return st.table(
-        f"Capacity: largest N with p99 lateness <= {config.limit_s * 1000:g} ms and no errors"
-        f" (ladder {','.join(map(str, config.ladder))}) (ratios: capacity)",
+        f"Capacity: largest N with p99 lateness <= {config.limit_s * 1000:g} ms, no errors and no"
+        f" reconnects (ladder {','.join(map(str, config.ladder))}) (ratios: capacity)",
         names,
         [
             Column("capacity", _int(capacity)),
-            Column("first failure", stopped),
+            Column("reconn allowed", _int(lenient)),
+            Column("first failure", failures),
         ],
         key=capacity,
     )

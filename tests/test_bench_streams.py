@@ -23,7 +23,7 @@ from bench import stream_stats as st
 from bench.baseline import schedule
 from bench.sse_wire import ChunkedDecoder, SseEvent, SseParser, parse_head, words_in
 from bench.stream_client import StreamJob, StreamResult, Target, run_jobs
-from bench.stream_figures import Config
+from bench.stream_figures import Config, Run, Rung, Sample, ServerRun
 from bench.stream_report import report
 from bench.stream_servers import RunningServer, procfile_web, server_specs
 from bench.streams import Harness, bench_server, client_pool, parse_args, started
@@ -181,6 +181,33 @@ def test_outcome_counts_every_kind_of_failure():
         "no done event": 1,
         "timeout": 1,
     }
+
+
+def _rung(n: int, late_s: float, reconnects: int = 0) -> Rung:
+    """A rung of n streams whose every frame is ``late_s`` late."""
+    results = [
+        _result(0.0, [(k * 0.5 - 0.5 + late_s, k) for k in range(1, 5)], words_seen=4)
+        for _ in range(n)
+    ]
+    results[0].reconnects = reconnects
+    samples = [Sample(0.0, 1.0, 2**20), Sample(1.0, 1.2, 2 * 2**20)]
+    run = Run(results, client_cpu_s=0.1, wall_s=1.0, t0=0.0, samples=samples)
+    return Rung(n, run, (0.0, 1.0), idle_rss=0)
+
+
+def test_capacity_is_the_last_n_before_the_first_failure():
+    server = ServerRun("spool", rungs=[_rung(1, 0.01, reconnects=1), _rung(10, 0.02)])
+    server.rungs.append(_rung(30, 0.3))
+    assert server.rungs[0].failure(0.1) == "1 reconnects (a stream ended before its last word)"
+    assert server.rungs[0].failure(0.1, strict=False) == ""
+    assert server.rungs[2].failure(0.1, strict=False) == "p99 lateness 300 ms"
+    assert server.capacity(0.1) == 0  # a reconnect is a stream that ended early
+    assert server.capacity(0.1, strict=False) == 10
+    config = replace(TINY, ladder=(1, 10, 30))
+    text = report(config, [server])
+    assert "N=1: 1 reconnects" in text
+    assert "N=30: p99 lateness 300 ms" in text
+    assert "Steady state at N=10" in text  # reconnects aside, the last passed
 
 
 def test_table_gives_each_row_its_ratio_to_the_baselines():
