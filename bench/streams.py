@@ -308,8 +308,9 @@ def run_bench(config: Config) -> list[ServerRun]:
         return [bench_server(name, config, pool) for name in config.servers]
 
 
-def header(config: Config) -> list[str]:
-    """When, where and how: the report is only comparable with its own rows."""
+def header(config: Config, load_before: float) -> list[str]:
+    """When, where and how: the report is only comparable with its own rows.
+    The load average says whether other work shared the machine meanwhile."""
     commit = subprocess.run(
         ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
@@ -325,7 +326,8 @@ def header(config: Config) -> list[str]:
     return [
         f"Spool serving bench, {now}, commit {commit}",
         f"machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}; "
-        f"load generator: {config.clients} client processes",
+        f"load generator: {config.clients} client processes; load average (1 min) "
+        f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
         f"answers at {1 / config.delay:g} words/s; frames coalesced to one per 50 ms; "
         f"servers: {', '.join(config.servers)}",
     ]
@@ -390,8 +392,9 @@ def parse_args(argv: Sequence[str]) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> None:
     config = parse_args(sys.argv[1:] if argv is None else argv)
+    load_before = os.getloadavg()[0]
     runs = run_bench(config)
-    print(report(config, runs, header(config)))
+    print(report(config, runs, header(config, load_before)))
 
 
 if __name__ == "__main__":
