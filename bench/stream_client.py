@@ -103,16 +103,17 @@ class WorkerReport:
 
 
 class _Connection:
+    """One HTTP/1.1 connection, reused for the requests of one stream as a
+    browser's connection pool reuses an idle kept-alive connection."""
+
     def __init__(self, target: Target) -> None:
         self.target = target
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self._leftover = b""
 
     async def open(self) -> None:
         await self.close()
         self.reader, self.writer = await asyncio.open_connection(self.target.host, self.target.port)
-        self._leftover = b""
 
     async def close(self) -> None:
         if self.writer is not None:
