@@ -23,7 +23,7 @@ PYTHON ?= $(shell \
 help:
 	@echo "make run    - set up and serve Spool on http://$(HOST):$(PORT)/"
 	@echo "make test   - set up and run lint, type checks and all tests"
-	@echo "make bench  - the serving benchmark (~10 min; BENCH_ARGS=--quick: ~1 min)"
+	@echo "make bench  - the serving benchmark (~6 min; BENCH_ARGS=--quick: ~75 s)"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \

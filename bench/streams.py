@@ -342,7 +342,9 @@ def parse_args(argv: Sequence[str]) -> Config:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = Config()
-    parser.add_argument("--quick", action="store_true", help="a ~1 minute run (smaller ladder)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a ~75 s run (ladder 10,100, 3 s answers)"
+    )
     parser.add_argument(
         "--servers",
         default=",".join(defaults.servers),
