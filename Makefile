@@ -18,11 +18,12 @@ PYTHON ?= $(shell \
       command -v $$p; exit 0; fi; \
   done)
 
-.PHONY: help run test check lint typecheck pytest chromium nginx clean
+.PHONY: help run test check lint typecheck pytest chromium nginx bench clean
 
 help:
 	@echo "make run    - set up and serve Spool on http://$(HOST):$(PORT)/"
 	@echo "make test   - set up and run lint, type checks and all tests"
+	@echo "make bench  - the serving benchmark (~6 min; BENCH_ARGS=--quick: ~75 s)"
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -37,6 +38,10 @@ $(VENV)/.runtime: $(BIN)/python pyproject.toml
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/pip install --quiet ".[dev]"
+	@touch $@
+
+$(VENV)/.bench: $(VENV)/.runtime
+	$(BIN)/pip install --quiet ".[bench]"
 	@touch $@
 
 # Static files as in production: hashed names, gzip/brotli copies, served by
@@ -57,7 +62,8 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(VENV)/.dev
+# bench/ imports the bench extras (FastAPI, sse-starlette, uvloop): typed, so checked.
+typecheck: $(VENV)/.dev $(VENV)/.bench
 	$(BIN)/mypy chatapp streaming bench tests
 
 # The proxy tests run Spool behind Debian's nginx, started by the test itself
@@ -71,6 +77,11 @@ pytest: $(VENV)/.dev chromium nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The serving benchmark: Spool against FastAPI + sse-starlette and a bare ASGI
+# app, each started here on a loopback port (docs/performance.md, Serving path).
+bench: $(VENV)/.bench
+	$(BIN)/python -m bench.streams $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache staticfiles

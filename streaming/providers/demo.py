@@ -4,6 +4,10 @@ It streams real markdown (headings, lists, code, tables) word by word at a
 model-like pace, so a fresh checkout shows everything Spool does with no key
 and no network. The answer is picked from the prompt's words; ``[demo:fail]``
 in a prompt makes it fail halfway, to show how failures keep partial answers.
+
+``[bench:N]`` in a prompt is the serving benchmark's answer (bench/streams.py):
+N numbered words ``w1 w2 …``, a new paragraph every ``BENCH_PARAGRAPH_WORDS``
+words, on an absolute schedule (see ``bench_words``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from streaming.providers.base import (
 
 # Words plus the whitespace before them: about one token each.
 _TOKEN = re.compile(r"\s*\S+|\s+")
+_BENCH = re.compile(r"\[bench:(\d+)\]")
+# Paragraphs as long as a real answer's, so blocks freeze as they would.
+BENCH_PARAGRAPH_WORDS = 40
 
 _CODE = '''Here is a small, well-behaved **retry helper** in Python:
 
@@ -108,6 +115,10 @@ class DemoProvider:
         max_tokens: int | None = None,
     ) -> AsyncIterator[ProviderEvent]:
         prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        if (bench := _BENCH.search(prompt)) is not None:
+            async for event in self._bench(int(bench.group(1)), messages, max_tokens):
+                yield event
+            return
         tokens = _TOKEN.findall(_pick_answer(prompt))
         fail_at = len(tokens) // 2 if "[demo:fail]" in prompt else None
         # A model thinks a moment before its first token.
@@ -129,3 +140,43 @@ class DemoProvider:
             yield Finish("stop")
         prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=min(len(tokens), index + 1))
+
+    async def _bench(
+        self, count: int, messages: Sequence[ChatMessage], max_tokens: int | None
+    ) -> AsyncIterator[ProviderEvent]:
+        """The benchmark's answer: word k (1-based) is due ``(k - 1) * delay`` after
+        the first, which comes at once (no thinking pause, so time to the first
+        word measures the server). Each word waits for its due time on the
+        loop's clock, never for a fixed sleep after the previous one: a late
+        word is sent at once and the delay does not accumulate."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent = 0
+        for k, token in enumerate(bench_words(count), start=1):
+            if max_tokens is not None and sent >= max_tokens:
+                yield Finish("length")
+                break
+            wait = start + (k - 1) * self._delay - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield TextDelta(token)
+            sent += 1
+        else:
+            yield Finish("stop")
+        prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
+        yield Usage(prompt_tokens=prompt_tokens, completion_tokens=sent)
+
+
+def bench_words(count: int) -> list[str]:
+    """The ``[bench:N]`` answer as tokens: ``"w1"``, ``" w2"``, …; after every
+    ``BENCH_PARAGRAPH_WORDS`` words a blank line starts a new paragraph."""
+    tokens = []
+    for k in range(1, count + 1):
+        if k == 1:
+            before = ""
+        elif (k - 1) % BENCH_PARAGRAPH_WORDS == 0:
+            before = "\n\n"
+        else:
+            before = " "
+        tokens.append(f"{before}w{k}")
+    return tokens

@@ -1,0 +1,86 @@
+"""The demo model: its ``[bench:N]`` answer (the serving benchmark's) and the
+ordinary answers it still gives."""
+
+from __future__ import annotations
+
+import asyncio
+
+from streaming.providers.base import ChatMessage, Finish, ProviderEvent, TextDelta, Usage
+from streaming.providers.demo import BENCH_PARAGRAPH_WORDS, DemoProvider, bench_words
+
+
+async def _timed(
+    provider: DemoProvider, prompt: str, *, max_tokens: int | None = None
+) -> list[tuple[float, ProviderEvent]]:
+    """Every event with the loop time it arrived, relative to the call."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    stream = provider.stream(
+        messages=[ChatMessage("user", prompt)], model="demo", max_tokens=max_tokens
+    )
+    return [(loop.time() - start, event) async for event in stream]
+
+
+def test_bench_words_are_numbered_paragraphs_of_forty() -> None:
+    text = "".join(bench_words(100))
+    paragraphs = text.split("\n\n")
+    assert [len(p.split(" ")) for p in paragraphs] == [40, 40, 20]
+    assert text.split() == [f"w{k}" for k in range(1, 101)]
+    assert paragraphs[1].startswith("w41 ")
+    assert BENCH_PARAGRAPH_WORDS == 40
+
+
+async def test_bench_answer_is_n_words_then_stop_and_usage() -> None:
+    events = [e for _, e in await _timed(DemoProvider(token_delay=0.001), "go [bench:85]")]
+    deltas = [e for e in events if isinstance(e, TextDelta)]
+    assert "".join(d.text for d in deltas).split() == [f"w{k}" for k in range(1, 86)]
+    assert events[-2:] == [Finish("stop"), Usage(prompt_tokens=2, completion_tokens=85)]
+
+
+async def test_bench_first_word_at_once_then_on_an_absolute_schedule() -> None:
+    delay = 0.02
+    timed = await _timed(DemoProvider(token_delay=delay), "[bench:30]")
+    arrivals = [t for t, e in timed if isinstance(e, TextDelta)]
+    # No thinking pause: the other demo answers wait 5 delays first.
+    assert arrivals[0] < delay
+    for k, at in enumerate(arrivals, start=1):
+        assert at >= (k - 1) * delay - 0.002, f"w{k} early"
+
+
+async def test_bench_late_words_come_at_once_and_the_schedule_holds() -> None:
+    """A loop blocked for a while (a busy server): the words that fell due meanwhile
+    come out back to back, and the later ones are on their original schedule."""
+    delay = 0.01
+    provider = DemoProvider(token_delay=delay)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    stream = provider.stream(messages=[ChatMessage("user", "[bench:40]")], model="demo")
+    arrivals: list[float] = []
+    async for event in stream:
+        if isinstance(event, TextDelta):
+            arrivals.append(loop.time() - start)
+            if len(arrivals) == 5:
+                # Block the loop (no await) for 10 delays.
+                while loop.time() - start < 0.15:
+                    pass
+    burst = arrivals[5:11]
+    assert max(burst) - min(burst) < delay  # w6..w11 were all due: no sleeps between them
+    # Back on the original schedule: a relative sleep would end 10 delays late.
+    assert abs(arrivals[-1] - 39 * delay) < 0.04
+
+
+async def test_bench_respects_max_tokens() -> None:
+    events = [e for _, e in await _timed(DemoProvider(token_delay=0), "[bench:50]", max_tokens=10)]
+    assert sum(isinstance(e, TextDelta) for e in events) == 10
+    assert Finish("length") in events
+    assert events[-1] == Usage(prompt_tokens=1, completion_tokens=10)
+
+
+async def test_other_prompts_still_get_markdown_after_a_pause() -> None:
+    delay = 0.005
+    timed = await _timed(DemoProvider(token_delay=delay), "show me a table")
+    first = next(t for t, e in timed if isinstance(e, TextDelta))
+    assert first >= 5 * delay
+    text = "".join(e.text for _, e in timed if isinstance(e, TextDelta))
+    assert "| Transport |" in text
+    assert timed[-2][1] == Finish("stop")
