@@ -46,6 +46,11 @@ ANNOUNCE_INTERVAL_S = 2.5
 # a quick first block speaks for itself (docs/accessibility.md, Status and alerts).
 GENERATING_NOTICE_S = 1.0
 
+# No wait shorter than this: uvloop (under uvicorn) counts timers in whole
+# milliseconds, so a 0.3 ms wait fires at once, again and again until the
+# deadline passes: a busy loop in every run before every frame.
+MIN_WAIT_S = 0.001
+
 CancelReason = Literal["stop", "detach"]
 
 
@@ -164,7 +169,7 @@ class Run:
             if notice_at is not None:
                 waits.append(notice_at - now)
             try:
-                item = await asyncio.wait_for(queue.get(), max(0.0, min(waits)))
+                item = await asyncio.wait_for(queue.get(), max(MIN_WAIT_S, min(waits)))
             except TimeoutError:
                 now = time.monotonic()
                 if self._pending and now >= next_frame_at:
