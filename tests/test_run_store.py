@@ -141,6 +141,7 @@ def _is_checkpoint_batch(sql: str, many: bool) -> bool:
 
 
 Execute = Callable[[str, Any, bool, Any], Any]
+ExecuteWrapper = Callable[[Execute, str, Any, bool, Any], Any]
 
 
 def _record_statements(using: str, sink: list[Statement]) -> None:
@@ -151,6 +152,13 @@ def _record_statements(using: str, sink: list[Statement]) -> None:
         return execute(sql, params, many, context)
 
     connections[using].execute_wrappers.append(wrapper)
+
+
+async def _wrap_store_statements(
+    store: DjangoRunStore, using: str, wrapper: ExecuteWrapper
+) -> None:
+    """Install ``wrapper`` (a Django execute wrapper) on the store thread's connection."""
+    await store.thread.run(lambda: connections[using].execute_wrappers.append(wrapper))
 
 
 @dataclass
@@ -315,9 +323,7 @@ async def test_a_batch_already_taken_is_written_before_finish(
             release.wait(HOLD_S)
         return execute(sql, params, many, ctx)
 
-    await store.thread.run(
-        lambda: connections[database.using].execute_wrappers.append(stall_batches)
-    )
+    await _wrap_store_statements(store, database.using, stall_batches)
     await store.checkpoint(run_id, content="partial")
     assert await asyncio.to_thread(entered.wait, HOLD_S)
     finish = asyncio.create_task(store.finished(run_id, outcome("final")))
@@ -354,7 +360,7 @@ async def test_a_failed_batch_is_logged_and_retried_with_the_next(
             raise failures.pop()
         return execute(sql, params, many, ctx)
 
-    await store.thread.run(lambda: connections[database.using].execute_wrappers.append(fail_once))
+    await _wrap_store_statements(store, database.using, fail_once)
     with caplog.at_level(logging.ERROR, logger="chatapp.run_store"):
         await store.checkpoint(first, content="one")  # must not raise
         await store.thread.run(lambda: None)  # the batch has run (jobs run in order)
@@ -390,9 +396,7 @@ async def test_a_failed_batch_does_not_bring_back_a_finished_run(
                 raise OperationalError("injected")
         return execute(sql, params, many, ctx)
 
-    await store.thread.run(
-        lambda: connections[database.using].execute_wrappers.append(stall_then_fail_once)
-    )
+    await _wrap_store_statements(store, database.using, stall_then_fail_once)
     await store.checkpoint(run_id, content="partial")
     assert await asyncio.to_thread(entered.wait, HOLD_S)
     finish = asyncio.create_task(store.finished(run_id, outcome("final")))
