@@ -63,7 +63,7 @@ class StreamAccounting:
                 return  # no await since the check: a later record starts a new task
 
     async def flush(self) -> None:
-        """Write everything recorded so far (also called at shutdown and by tests)."""
+        """Write everything recorded so far (the background flush; tests call it directly)."""
         pending, self._pending = self._pending, {}
         if not pending:
             return
@@ -76,7 +76,9 @@ class StreamAccounting:
 
 def _write(pending: dict[UUID, _Counts]) -> None:
     with transaction.atomic():
-        for message_id, counts in pending.items():
+        # In id order: two processes flushing the same answers lock the rows
+        # in the same order, so they queue instead of deadlocking.
+        for message_id, counts in sorted(pending.items()):
             Message.objects.filter(id=message_id).update(
                 bytes_sent=F("bytes_sent") + counts.bytes_sent,
                 reconnects=F("reconnects") + counts.reconnects,
