@@ -132,11 +132,14 @@ class RunningServer:
         return pids
 
     def cpu_s(self) -> float:
-        """CPU time of the process tree so far: every thread's time on a CPU
-        (/proc/<pid>/task/<tid>/schedstat, in ns), or the clock-tick counts of
-        /proc/<pid>/stat where schedstat is missing. Ticks are 10 ms, too coarse
-        for a baseline's few ms per start. A thread that exits takes its time
-        with it; the servers here keep theirs (event loop, pooled workers)."""
+        """CPU time of the process tree so far: every live thread's time on a
+        CPU (/proc/<pid>/task/<tid>/schedstat, in ns), plus the time of the
+        threads that already ended, which only the process's clock-tick
+        counts keep (/proc/<pid>/stat: all its threads, ended ones included,
+        minus the live threads' own counts). Ticks are 10 ms, too coarse for a
+        baseline's few ms per start, so only ended threads are counted in
+        them. (Django's own ASGI handler ends a thread per request: counting
+        live threads alone missed most of a request's work.)"""
         total = 0.0
         for pid in self.tree():
             total += _cpu_s(pid)
@@ -156,20 +159,27 @@ class RunningServer:
 
 
 def _cpu_s(pid: int) -> float:
+    stat = _stat(pid)
+    if stat is None:
+        return 0.0  # the process just ended
+    process_ticks = int(stat[11]) + int(stat[12])
     if not _SCHEDSTAT:
-        stat = _stat(pid)
-        return 0.0 if stat is None else (int(stat[11]) + int(stat[12])) * _TICK_S
+        return process_ticks * _TICK_S
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return 0.0  # the process just ended
-    total = 0
+        return 0.0
+    live_ns = live_ticks = 0
     for tid in tasks:
         try:
-            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+            live_ns += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+            task = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
         except OSError:
-            continue  # the thread just ended
-    return total / 1e9
+            continue  # the thread just ended (its time moves to the ended ones)
+        fields = task[task.rindex(")") + 2 :].split()
+        live_ticks += int(fields[11]) + int(fields[12])
+    ended_ticks = max(0, process_ticks - live_ticks)
+    return live_ns / 1e9 + ended_ticks * _TICK_S
 
 
 def _stat(pid: int) -> list[str] | None:

@@ -1,7 +1,8 @@
-"""ASGI entry point: daphne serves Django's async handler directly.
+"""ASGI entry point: daphne (or uvicorn) serves Django's async handler directly.
 
 Streams are async views (StreamingHttpResponse over async generators); no
-channels routing is needed for them.
+channels routing is needed for them. The handler is Django's, with the
+requests' sync work on a fixed pool of threads (``chatapp.asgi_handler``).
 
 Static files are served by ``chatapp.static_files.StaticFilesMiddleware``
 (WhiteNoise) unless ``SPOOL_SERVE_STATIC`` is off, when a web server serves
@@ -12,8 +13,13 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
+# What django.core.asgi.get_asgi_application does, with Spool's handler.
+django.setup(set_prefix=False)
 
-application = get_asgi_application()
+from chatapp.asgi_handler import SpoolASGIHandler  # noqa: E402  (needs the apps loaded)
+
+application = SpoolASGIHandler(settings.SPOOL_REQUEST_THREADS)

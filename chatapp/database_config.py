@@ -12,7 +12,8 @@ as ``os.environ``) and returns a Django database dict, or raises
   (``?sslmode=require``). A SQLite URL gets the same pragmas as the default.
   ``?pool=true`` on a PostgreSQL URL turns on psycopg's connection pool.
 - ``SPOOL_DB_CONN_MAX_AGE``: seconds a connection is kept for reuse, or
-  ``none`` to keep it for the life of the process (default 0: see below).
+  ``none`` to keep it for the life of the process (default 300, or 0 with
+  ``?pool=true``: see below).
 - ``SPOOL_DB_CONN_HEALTH_CHECKS``: check a kept connection before reusing it
   (default on whenever connections are kept).
 """
@@ -42,15 +43,14 @@ SQLITE_OPTIONS: dict[str, Any] = {
     "timeout": SQLITE_BUSY_TIMEOUT_S,
 }
 
-# Connections are closed at the end of each request unless SPOOL_DB_CONN_MAX_AGE
-# says otherwise, as Django advises under ASGI: daphne runs each request's
-# database work in a thread and context of its own, so a kept connection is
-# never reused by the next request; it only stays open until garbage
-# collection. Measured here with 60 s: 320 page loads, 8 at a time, left 31 idle
-# PostgreSQL connections (85 open SQLite files with ``none``) and were no
-# faster. Reuse on PostgreSQL comes from psycopg's pool (``?pool=true``), which
-# hands a request's connection back when the request closes it.
-DEFAULT_CONN_MAX_AGE = 0
+# Requests run their database work on a fixed pool of threads
+# (chatapp/asgi_handler.py), each keeping its connections: a connection is
+# reused by the next call on its thread for this long, so a process holds at
+# most SPOOL_REQUEST_THREADS of them (+1 for the run store). Opening one per
+# call cost more than the page it served (SQLite's PRAGMAs: a home page went
+# from 1.7 to 6 ms of CPU). psycopg's pool (``?pool=true``) keeps connections
+# itself and requires 0: each call hands its connection back.
+DEFAULT_CONN_MAX_AGE = 300
 
 
 def database_config(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
@@ -70,7 +70,8 @@ def database_config(env: Mapping[str, str], var_dir: Path) -> dict[str, Any]:
         config["ENGINE"] = SPOOL_SQLITE_ENGINE
         # The URL's own options (?timeout=5) win over the defaults.
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
-    max_age = _conn_max_age(env, DEFAULT_CONN_MAX_AGE)
+    pooled = bool(config.get("OPTIONS", {}).get("pool"))
+    max_age = _conn_max_age(env, 0 if pooled else DEFAULT_CONN_MAX_AGE)
     config["CONN_MAX_AGE"] = max_age
     config["CONN_HEALTH_CHECKS"] = _bool(
         env, "SPOOL_DB_CONN_HEALTH_CHECKS", default=max_age is None or max_age > 0

@@ -264,6 +264,14 @@ SPOOL_SSE_HEARTBEAT_S = env_float("SPOOL_SSE_HEARTBEAT_S", 15.0)
 if SPOOL_SSE_HEARTBEAT_S <= 0:
     raise ImproperlyConfigured("SPOOL_SSE_HEARTBEAT_S must be a number of seconds above 0.")
 
+# Threads that run the requests' sync work (database hops, sync views), shared
+# by all requests of the process (chatapp/asgi_handler.py). Each keeps its
+# database connections, so this is also the most connections a process opens
+# for requests (runs write through one more, chatapp/run_store.py).
+SPOOL_REQUEST_THREADS = env_int("SPOOL_REQUEST_THREADS", 16)
+if SPOOL_REQUEST_THREADS < 1:
+    raise ImproperlyConfigured("SPOOL_REQUEST_THREADS must be at least 1.")
+
 # Run budgets (enforced by streaming/runs/run.py): none may be exceeded silently.
 SPOOL_IDLE_TIMEOUT_S = env_float("SPOOL_IDLE_TIMEOUT_S", 30.0)
 SPOOL_RUN_WALL_CLOCK_S = env_float("SPOOL_RUN_WALL_CLOCK_S", 600.0)

@@ -1,9 +1,10 @@
-"""PostgreSQL connections under daphne: none left behind by requests, and the pool bounds them.
+"""PostgreSQL connections under daphne: bounded by the request threads, or by the pool.
 
-Under ASGI each request's database work runs in a context of its own, so a
-connection kept after the request (CONN_MAX_AGE > 0) is never reused; it only
-lingers until garbage collection. The defaults close it; ``?pool=true``
-reuses a bounded set (chatapp/database_config.py).
+Requests run their database work on a fixed pool of threads
+(chatapp/asgi_handler.py), each keeping its connection (CONN_MAX_AGE 300 s by
+default), so however many pages load, a process holds at most one connection
+per request thread; ``?pool=true`` hands every connection back to psycopg's
+pool after each call (chatapp/database_config.py).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from tests.support.services import POSTGRES, require_service
 
 pytestmark = pytest.mark.services
 ADMIN_URL = "postgresql://root@127.0.0.1:5432/postgres"
-# Browsers loading pages at once, and pages each: enough that kept
-# connections pile up past the pool's size (measured: 31 with a 60 s max age).
+# Browsers loading pages at once, and pages each: enough that connections
+# made per request would pile up past both bounds (before the request
+# threads, a 60 s max age left 31 open).
 USERS = 8
 PAGES_EACH = 30
 # psycopg_pool's default size when the URL says only pool=true.
@@ -75,8 +77,19 @@ def load_pages(server: DaphneServer) -> None:
         client.close()
 
 
-def test_requests_leave_no_connection_open(tmp_path, fake_llm) -> None:
-    with database_server(tmp_path, fake_llm) as (server, name):
+REQUEST_THREADS = 3
+
+
+def test_requests_keep_one_connection_per_request_thread(tmp_path, fake_llm) -> None:
+    extra = {"SPOOL_REQUEST_THREADS": str(REQUEST_THREADS)}
+    with database_server(tmp_path, fake_llm, **extra) as (server, name):
+        load_pages(server)
+        # The request threads' connections, kept for reuse (+1: the run store's).
+        assert 0 < connections_to(name) <= REQUEST_THREADS + 1
+
+
+def test_max_age_zero_leaves_no_connection_open(tmp_path, fake_llm) -> None:
+    with database_server(tmp_path, fake_llm, SPOOL_DB_CONN_MAX_AGE="0") as (server, name):
         load_pages(server)
         assert connections_to(name) == 0
 
