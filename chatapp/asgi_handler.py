@@ -5,8 +5,9 @@ the request's first ``sync_to_async`` call creates a thread, and the request's
 end joins it. Under a burst of sends that was the event loop's largest cost:
 ``Thread.start`` blocks the loop until the new thread runs, which on a busy
 2-core machine took milliseconds per request
-(docs/performance.md, Serving path). The thread's database connection died with it, so every request also
-connected again, whatever ``CONN_MAX_AGE`` said.
+(docs/performance.md, Serving path). The thread's database connection died
+with it, so every request also connected again, whatever ``CONN_MAX_AGE``
+said.
 
 ``SpoolASGIHandler`` gives every request the same executor instead
 (``ThreadSensitiveContext(executor=...)``, asgiref's own way to choose it): a

@@ -44,6 +44,10 @@ STATUS_TEXT = {
     "truncated": "Answer cut short at the length limit.",
     "failed": "Answer failed.",
 }
+# A truncated answer says which budget cut it (streaming/runs/run.py: the
+# output-token budget or the model's "length" -> "length", the wall clock ->
+# "time_limit").
+TRUNCATED_TEXT = {"time_limit": "Answer cut short at the time limit."}
 
 
 # The browser drops SSE events whose data is empty, so "nothing" is one space.
@@ -120,6 +124,8 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             return [sse.frame(format_html("<p>{}</p>", what), event="alert", id=offset)]
         case EventType.FINAL:
             text = STATUS_TEXT.get(data["status"], "")
+            if data["status"] == "truncated":
+                text = TRUNCATED_TEXT.get(data.get("finish_reason", ""), text)
             # Only the last frame carries the id: a cut between the two
             # replays both rather than losing ``done``.
             return [sse.frame(text, event="status"), await done_frame(message, offset)]

@@ -67,6 +67,25 @@ async def test_the_final_footer_is_rendered_once_for_every_subscriber(
     assert renders == [9]
 
 
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [
+        ("length", "Answer cut short at the length limit."),
+        ("time_limit", "Answer cut short at the time limit."),
+    ],
+)
+async def test_a_truncated_answer_says_which_limit_cut_it(
+    monkeypatch: pytest.MonkeyPatch, reason: str, said: str
+) -> None:
+    async def done_frame(message: Message, offset: int | None) -> bytes:
+        return b"id: 3\nevent: done\ndata: footer\n\n"
+
+    monkeypatch.setattr(projection, "done_frame", done_frame)
+    final = Event(3, EventType.FINAL, {"status": "truncated", "finish_reason": reason})
+    status, _done = await projection.project(final, _message())
+    assert status == f"event: status\ndata: {said}\n\n".encode()
+
+
 async def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(projection, "PROJECTED_KEPT", 3)
     message = _message()

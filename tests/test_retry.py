@@ -163,3 +163,14 @@ def test_retry_view_answers_422_before_the_time(user: User) -> None:
         r"The model asked to wait: Retry in (29|30) s\.", r.content.decode().strip()
     )
     assert Message.objects.filter(role="assistant").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("reason", "said"),
+    [("length", "Cut short at the length limit."), ("time_limit", "Cut short at the time limit.")],
+)
+def test_a_truncated_answer_says_which_limit_cut_it(user: User, reason: str, said: str) -> None:
+    message = failed_answer(
+        user, status="truncated", error_code="", error_message="", finish_reason=reason
+    )
+    assert said in visible_text(footer(message))
