@@ -8,12 +8,14 @@ so recovery needs no startup hook and works with many processes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from django.utils import timezone
 
-from chatapp import services
+from chatapp import selectors, services
 from chatapp.models import Message
 from streaming.runs import get_manager
 from streaming.snapshot import Snapshot, fold
@@ -56,3 +58,29 @@ async def aprepare_messages(messages: list[Message]) -> Message | None:
         if message.is_live:
             live = message
     return live
+
+
+async def areconcile_user(user: User) -> bool:
+    """Mark the user's crash leftovers interrupted; True if there were any."""
+    live = await sync_to_async(selectors.live_messages)(user=user)
+    marked = False
+    for message in live:
+        await areconcile(message)
+        marked |= not message.is_live
+    return marked
+
+
+async def asend(send: Callable[[], Awaitable[services.Sent]], user: User) -> services.Sent:
+    """``send()``, once more if only crash leftovers stood in its way.
+
+    The live-answer limits count live rows; a row left ``streaming`` by a
+    crash is marked lazily, when read, so it could refuse a send for nothing.
+    Marking costs a query per live row, so it runs only when a send was
+    refused for live answers (``services.BusyError``), never on the usual path.
+    """
+    try:
+        return await send()
+    except services.BusyError:
+        if not await areconcile_user(user):
+            raise
+    return await send()

@@ -54,6 +54,10 @@ def conversation_has_live_answer(*, conversation: Conversation) -> bool:
     return conversation.messages.filter(status__in=Message.LIVE_STATUSES).exists()
 
 
+def live_messages(*, user: User) -> list[Message]:
+    return list(Message.objects.filter(conversation__user=user, status__in=Message.LIVE_STATUSES))
+
+
 def live_run_count(*, user: User) -> int:
     return Message.objects.filter(conversation__user=user, status__in=Message.LIVE_STATUSES).count()
 

@@ -36,6 +36,12 @@ class SendError(Exception):
     message: str
 
 
+class BusyError(SendError):
+    """Refused because of the user's live answers. Crash leftovers (live rows
+    whose run is gone) may be what counts: ``chatapp.live.asend`` marks them
+    and tries again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     conversation: Conversation
@@ -69,7 +75,7 @@ def _check_capacity(user: User) -> None:
         )
     limit = settings.SPOOL_MAX_CONCURRENT_RUNS_PER_USER
     if selectors.live_run_count(user=user) >= limit:
-        raise SendError(
+        raise BusyError(
             f"You already have {limit} answers being written. "
             "Wait for one to finish or stop it, then send again."
         )
@@ -95,7 +101,7 @@ def message_send(*, conversation: Conversation, text: str) -> Sent:
     _check_model(conversation.model)
     _check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
-        raise SendError("Wait for the current answer to finish, or stop it, then send again.")
+        raise BusyError("Wait for the current answer to finish, or stop it, then send again.")
     return _add_exchange(conversation, text)
 
 
@@ -136,7 +142,7 @@ def message_retry(*, message: Message) -> Sent:
     _check_model(conversation.model)
     _check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
-        raise SendError("Wait for the current answer to finish, or stop it, then retry.")
+        raise BusyError("Wait for the current answer to finish, or stop it, then retry.")
     return Sent(conversation, None, _new_answer(conversation, reply_to=message.reply_to))
 
 

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from chatapp import selectors, services
+from chatapp import live, selectors, services
 from chatapp.live import aprepare_messages
-from chatapp.models import Conversation, Message
+from chatapp.models import Conversation
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 from streaming.providers.registry import available_models
 from streaming.sse import parse_last_event_id
@@ -67,7 +67,9 @@ async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpRespo
     text = request.POST.get("text", "")
     model = request.POST.get("model", settings.SPOOL_DEFAULT_MODEL)
     try:
-        sent = await services.aconversation_start(user=user, text=text, model=model)
+        sent = await live.asend(
+            lambda: services.aconversation_start(user=user, text=text, model=model), user
+        )
     except services.SendError as exc:
         context = await sync_to_async(_page_context)(
             user, None, text=text, error=exc.message, default_model=model
@@ -85,9 +87,9 @@ async def conversation_detail(
         user=user, conversation_id=conversation_id
     )
     messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
-    live = await aprepare_messages(messages)
+    live_message = await aprepare_messages(messages)
     context = await sync_to_async(_page_context)(
-        user, conversation, messages=messages, live_message=live
+        user, conversation, messages=messages, live_message=live_message
     )
     return await arender(request, "chat/page.html", context)
 
@@ -102,7 +104,9 @@ async def message_send(
     )
     text = request.POST.get("text", "")
     try:
-        sent = await services.amessage_send(conversation=conversation, text=text)
+        sent = await live.asend(
+            lambda: services.amessage_send(conversation=conversation, text=text), user
+        )
     except services.SendError as exc:
         return await _send_error(request, conversation, user, text, exc)
     if not request.htmx:
@@ -115,7 +119,7 @@ async def message_send(
 async def message_retry(request: HtmxHttpRequest, message_id: UUID, *, user: User) -> HttpResponse:
     message = await selectors.amessage_for_user(user=user, message_id=message_id)
     try:
-        sent = await services.amessage_retry(message=message)
+        sent = await live.asend(lambda: services.amessage_retry(message=message), user)
     except services.SendError as exc:
         return await _send_error(request, message.conversation, user, "", exc)
     if not request.htmx:
@@ -164,8 +168,13 @@ async def _send_error(
         response.status_code = 422
         return reswap(retarget(response, "#composer-error"), "innerHTML")
     messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
-    live: Message | None = await aprepare_messages(messages)
+    live_message = await aprepare_messages(messages)
     context = await sync_to_async(_page_context)(
-        user, conversation, messages=messages, live_message=live, text=text, error=exc.message
+        user,
+        conversation,
+        messages=messages,
+        live_message=live_message,
+        text=text,
+        error=exc.message,
     )
     return await arender(request, "chat/page.html", context, status=422)
