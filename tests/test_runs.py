@@ -7,10 +7,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.db import connections
 from django.utils import timezone
 
 from chatapp.models import Conversation, Message
@@ -307,3 +309,29 @@ async def test_quick_first_block_is_not_announced_as_generating(run_id, openai_s
     events = await all_events(m, run_id)
     states = [e.data["state"] for e in events if e.type is EventType.STATUS]
     assert states == ["streaming"]
+
+
+async def test_a_run_writes_about_once_a_second_plus_its_start_and_end(
+    run_id, openai_server
+) -> None:
+    """A 10-second answer: one checkpoint a second (CHECKPOINT_INTERVAL_S) and
+    the start and end writes, whatever the number of frames (~200 here)."""
+    openai_server.enqueue(Script.text("tick " * 100, chunk_size=5, delay=0.1))
+    m = manager()
+    writes: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(sql)
+        return execute(sql, params, many, context)
+
+    await _stores[-1].thread.run(lambda: connections["default"].execute_wrappers.append(record))
+    started = time.monotonic()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    seconds = time.monotonic() - started
+    assert seconds >= 9.5
+    assert sum(e.type == EventType.DELTA for e in events) > 5 * seconds  # many frames
+    # started + finished + a checkpoint a second (the first frame's included).
+    assert 2 + seconds - 2 <= len(writes) <= 2 + seconds + 1, writes
+    assert (await saved(run_id)).status == "complete"
