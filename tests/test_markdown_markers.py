@@ -121,6 +121,7 @@ def test_a_run_is_explained_by_one_at_least_as_long() -> None:
 @example(text="*a **b*** c")
 @example(text="_a __b___ c")
 @example(text="a `__`")
+@example(text="a a a `code`[[`code`](http://x.y)](http://x.y)")
 def test_no_frame_shows_a_marker_the_final_render_does_not(
     text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

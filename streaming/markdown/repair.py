@@ -158,10 +158,14 @@ def _changed_by_removal(src: str, kept: str, removed: list[int]) -> int | None:
             label = src[position + 1 : end if end >= 0 else len(src)]
             if "*" in label or "_" in label or "~" in label:
                 return position
+        # The characters the removal brings together, in ``kept``: brackets
+        # removed side by side ("`a`[[`b") join what is around the group.
+        joint = position - index
+        left = kept[joint - 1] if joint else ""
+        if left and left == kept[joint : joint + 1] and left in "*_~`":
+            return position
         after = src[position + 1] if position + 1 < len(src) else ""
         before = src[position - 1] if position else ""
-        if before and before == after and after in "*_~`":
-            return position
         if before and before in "*_~":
             start = position - 1
             while start and src[start - 1] == before:
