@@ -1,0 +1,267 @@
+"""Memory per open stream: RSS and tracemalloc, with where the bytes go.
+
+Usage::
+
+    .venv/bin/python -m bench.stream_memory [--streams 50] [--words 320] [--top 25]
+
+Spool runs under daphne as its Procfile runs it (bench/memory_server.py: the
+same daphne, started in-process so tracemalloc can be switched on), with the
+serving bench's users and demo-model answers (bench/streams.py). Two servers,
+one after the other, each warmed up and idle first:
+
+1. **RSS**: no tracing. The process's resident memory idle, with N streams
+   open (the middle of their answers) and after they all ended (finished runs
+   stay readable for the log's retention): the difference over N is what one
+   open stream costs the machine, as the serving bench's steady-state table
+   counts it.
+2. **tracemalloc**: the same streams with every Python allocation traced.
+   Snapshots idle, open and after; the live bytes added per open stream,
+   grouped by the allocating line and by the innermost line of Spool's own
+   code on the allocation's stack (which part of Spool holds them).
+
+What RSS has and tracemalloc does not: thread stacks and C allocations outside
+Python's allocator (SQLite, OpenSSL, daphne's C parts), pymalloc arenas kept
+for reuse, and tracemalloc's own bookkeeping (so the traced server's RSS is
+not the figure to quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.stream_client import StreamResult, run_jobs
+from bench.stream_figures import Config
+from bench.stream_servers import (
+    ROOT,
+    RunningServer,
+    ServerSpec,
+    SpoolLimits,
+    prepare_spool,
+    serve,
+    spool_env,
+)
+from bench.streams import LEAD_S, Harness, client_pool, spool_accounts
+
+# The Procfile's daphne endpoint (its backlog: a burst of streams must not
+# overflow daphne's default 50), served in-process by bench/memory_server.py.
+SERVER_COMMAND = (
+    "python -m bench.memory_server "
+    "-e tcp:port=$PORT:interface=127.0.0.1:backlog=1024 chatapp.asgi:application"
+)
+SNAPSHOT_TIMEOUT_S = 120.0  # a snapshot of a big heap takes seconds
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_PROJECT_DIRS = tuple(str(ROOT / d) + os.sep for d in ("chatapp", "streaming"))
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """The server at one moment: RSS, threads, and the snapshot file if traced."""
+
+    rss: int
+    threads: int
+    snapshot: Path | None = None
+
+
+class Probe:
+    def __init__(self, server: RunningServer, out: Path | None) -> None:
+        self.server = server
+        self.out = out
+        self.taken = 0
+
+    def point(self) -> Point:
+        pid = self._daphne_pid()
+        rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+        if self.out is None:
+            return Point(rss, threads)
+        self.taken += 1
+        path = Path(f"{self.out}.{self.taken}")
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + SNAPSHOT_TIMEOUT_S
+        while not Path(f"{path}.done").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no snapshot {path} within {SNAPSHOT_TIMEOUT_S} s")
+            time.sleep(0.1)
+        return Point(rss, threads, path)
+
+    def _daphne_pid(self) -> int:
+        """The Python process of the tree (bash execs it, or runs it as its child)."""
+        for pid in self.server.tree():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+            if "memory_server" in cmdline and "bash" not in Path(f"/proc/{pid}/comm").read_text():
+                return pid
+        raise RuntimeError("bench.memory_server is not running")
+
+
+@dataclass(frozen=True, slots=True)
+class Phases:
+    idle: Point
+    open: Point
+    after: Point
+    results: list[StreamResult]
+
+
+def _phases(harness: Harness, probe: Probe, n: int) -> Phases:
+    config = harness.config
+    harness.warmup()
+    harness.idle()
+    harness.wait_quiet()
+    idle = probe.point()
+    jobs = harness.jobs([config.spread_s * i / n for i in range(n)], config.words)
+    t0 = time.monotonic() + LEAD_S
+    clients = config.clients
+    futures = [
+        harness.pool.submit(run_jobs, harness.target, list(jobs[i::clients]), t0)
+        for i in range(clients)
+    ]
+    start, end = config.window()
+    time.sleep(max(0.0, t0 + (start + end) / 2 - time.monotonic()))
+    opened = probe.point()
+    results = [r for f in futures for r in f.result().results]
+    harness.wait_quiet()
+    return Phases(idle, opened, probe.point(), results)
+
+
+@contextmanager
+def _spool(
+    config: Config, tmp: Path, traced: bool
+) -> Iterator[tuple[RunningServer, Harness, Probe]]:
+    n = config.ladder[0]
+    per_user = -(-config.total_streams() // config.users)
+    limits = SpoolLimits(max_concurrent_runs=n, max_sends_per_minute=per_user)
+    env = spool_env(tmp, config.delay, limits)
+    users = prepare_spool(env, config.users, per_user)
+    collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+    subprocess.run(collect, cwd=ROOT, env=env, check=True)
+    out = tmp / "snapshot" if traced else None
+    if out is not None:
+        env["SPOOL_TRACEMALLOC_OUT"] = str(out)
+    spec = ServerSpec("spool-memory", "spool", SERVER_COMMAND)
+    with serve(spec, env, tmp / "server.log") as server, client_pool(config.clients) as pool:
+        harness = Harness(config, pool, server, spool_accounts(server, users))
+        yield server, harness, Probe(server, out)
+
+
+# --- the report -------------------------------------------------------------------
+
+
+def _kb(n: float) -> str:
+    return f"{n / 1024:,.1f}"
+
+
+def _where(frame: tracemalloc.Frame) -> str:
+    name = frame.filename
+    for prefix in (str(ROOT) + os.sep, *sorted(sys.path, key=len, reverse=True)):
+        if prefix and prefix != os.sep and name.startswith(prefix):
+            name = name[len(prefix) :].lstrip(os.sep)
+            break
+    return f"{name}:{frame.lineno}"
+
+
+def _owner(traceback: tracemalloc.Traceback) -> str:
+    """The innermost frame in Spool's own code (chatapp/, streaming/), else the caller's."""
+    for frame in reversed(traceback):
+        if frame.filename.startswith(_PROJECT_DIRS):
+            return _where(frame)
+    return "(outside Spool) " + _where(traceback[-1])
+
+
+def breakdown(before: Path, after: Path, n: int, top: int) -> list[str]:
+    """Live bytes added between two snapshots, per stream, grouped two ways."""
+    filters = [
+        tracemalloc.Filter(False, tracemalloc.__file__),
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
+    ]
+    old = tracemalloc.Snapshot.load(str(before)).filter_traces(filters)
+    new = tracemalloc.Snapshot.load(str(after)).filter_traces(filters)
+    diffs = new.compare_to(old, "traceback")
+    total = sum(d.size_diff for d in diffs)
+    by_line: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    by_owner: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for d in diffs:
+        for table, key in ((by_line, _where(d.traceback[-1])), (by_owner, _owner(d.traceback))):
+            table[key][0] += d.size_diff
+            table[key][1] += d.count_diff
+    lines = [f"traced live bytes added: {_kb(total)} KB in all, {_kb(total / n)} KB per stream"]
+    for title, table in (("allocated at", by_line), ("held for Spool's line", by_owner)):
+        lines.append(f"  by {title} (KB per stream, blocks per stream):")
+        ranked = sorted(table.items(), key=lambda kv: -abs(kv[1][0]))[:top]
+        for key, (size, count) in ranked:
+            lines.append(f"    {_kb(size / n):>8} {count / n:>8.1f}  {key}")
+    return lines
+
+
+def _rss_lines(label: str, p: Phases, n: int) -> list[str]:
+    errors = sum(1 for r in p.results if r.error or not r.done)
+    return [
+        f"{label}: RSS idle {p.idle.rss / 2**20:.1f} MB ({p.idle.threads} threads), "
+        f"{n} open {p.open.rss / 2**20:.1f} MB ({p.open.threads} threads), "
+        f"after {p.after.rss / 2**20:.1f} MB ({p.after.threads} threads); errors {errors}",
+        f"  per open stream: {_kb((p.open.rss - p.idle.rss) / n)} KB; "
+        f"kept per finished stream: {_kb((p.after.rss - p.idle.rss) / n)} KB",
+    ]
+
+
+def parse_args(argv: Sequence[str]) -> tuple[Config, int, bool]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.stream_memory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--streams", type=int, default=50, help="open streams (%(default)s)")
+    parser.add_argument("--words", type=int, default=320, help="words per answer (%(default)s)")
+    parser.add_argument("--delay", type=float, default=0.025, help="s per word (%(default)s)")
+    parser.add_argument("--top", type=int, default=20, help="rows per breakdown (%(default)s)")
+    parser.add_argument(
+        "--rss-only", action="store_true", help="skip the tracemalloc run (~half the time)"
+    )
+    args = parser.parse_args(argv)
+    config = Config(
+        servers=("spool",),
+        ladder=(args.streams,),
+        words=args.words,
+        delay=args.delay,
+        idle_streams=10,
+        burst_streams=0,
+        start_streams=0,
+        users=min(args.streams, 100),
+    )
+    return config, args.top, args.rss_only
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config, top, rss_only = parse_args(sys.argv[1:] if argv is None else argv)
+    n = config.ladder[0]
+    lines = [f"Memory per open stream: {n} streams, {config.words} words at {1 / config.delay:g}/s"]
+    for traced in (False,) if rss_only else (False, True):
+        with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp_name:
+            tmp = Path(tmp_name)
+            with _spool(config, tmp, traced) as (_server, harness, probe):
+                phases = _phases(harness, probe, n)
+            lines += _rss_lines("tracemalloc on" if traced else "RSS", phases, n)
+            if traced:
+                idle, opened, after = (p.snapshot for p in (phases.idle, phases.open, phases.after))
+                assert idle is not None
+                assert opened is not None
+                assert after is not None
+                lines.append("open streams (middle of their answers) against idle:")
+                lines += breakdown(idle, opened, n, top)
+                lines.append("after every stream ended (finished runs retained) against idle:")
+                lines += breakdown(idle, after, n, top)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
