@@ -33,7 +33,7 @@ def test_bytes_held_are_counted_per_stream_and_charged_to_spools_line(
 ) -> None:
     before = _snapshot(tmp_path / "before")
     # What four streams would hold: 400 KB made by Spool's own code.
-    held = [apply_ops(str(i), [[0, "x" * 100_000]]) for i in range(STREAMS)]
+    held = [apply_ops(str(i), [(0, "x" * 100_000)]) for i in range(STREAMS)]
     after = _snapshot(tmp_path / "after")
     lines = breakdown(before, after, STREAMS, top=5)
     total_kb = float(lines[0].split(" KB per stream")[0].rsplit(", ", 1)[1].replace(",", ""))
