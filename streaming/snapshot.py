@@ -3,14 +3,21 @@
 A subscriber that connects without ``Last-Event-ID`` (new page, other tab,
 reconnect after an error) gets this instead of a replay, so nothing is
 appended twice and nothing is announced again.
+
+``compact`` folds a finished run's log the same way, for the log to keep
+(``streaming/eventlog/memory.py``): what a late reader needs, not every frame.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from streaming.events import Event, EventType
 from streaming.markdown.ops import apply_ops
+
+# The events that change what the answer shows (the rest only tell about it).
+CONTENT: Final = frozenset({EventType.BLOCK, EventType.TAIL, EventType.REPLACE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +49,24 @@ def fold(events: list[Event]) -> Snapshot:
         elif event.type is EventType.FINAL:
             final = event
     return Snapshot("".join(blocks), tail, events[-1].offset if events else 0, final)
+
+
+def compact(events: list[Event]) -> list[Event]:
+    """A finished run's log as a late reader needs it: one ``replace`` and what followed.
+
+    Every content event up to the last one (blocks, tails, replaces, with the
+    deltas, announcements and statuses between them) becomes one ``replace``
+    of the whole answer, at the offset of that last content event; the events
+    after it (the closing announcement, an error, ``final``) are kept as they
+    are. Offsets stay consecutive, so a reader resuming after any offset still
+    reads every event it lacks, or the ``replace`` that stands for them, and
+    ends with the page the whole log would have given it
+    (``fold(applied + read) == fold(events)``, as HTML). What it no longer
+    replays: the deltas and the announcements made while the answer grew.
+    """
+    last = max((i for i, event in enumerate(events) if event.type in CONTENT), default=None)
+    if last is None or (last == 0 and events[0].type is EventType.REPLACE):
+        return events
+    head = events[: last + 1]
+    replace = Event(head[-1].offset, EventType.REPLACE, {"html": fold(head).html})
+    return [replace, *events[last + 1 :]]

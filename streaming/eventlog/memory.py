@@ -9,16 +9,27 @@ from typing import Any
 
 from streaming.eventlog.base import Batch
 from streaming.events import Event, EventType
+from streaming.snapshot import compact
 
 # Ended runs stay readable this long so a reload or a late tab can still resume.
 RETENTION_S = 300.0
+# An ended run keeps every event this long, then only what a late reader needs
+# (see MemoryEventLog). Long enough for a page cut off near the end to come
+# back (the browser retries after 1 s) and replay the rest exactly, with its
+# announcements; short enough that finished runs cost little.
+COMPACT_AFTER_S = 10.0
 
 
-@dataclass
+@dataclass(slots=True)
 class _RunLog:
     events: list[Event] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_at: float | None = None
+    first: int = 1  # offset of events[0]: past 1 once the log is compacted
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.events) - 1
 
 
 class MemoryEventLog:
@@ -27,13 +38,23 @@ class MemoryEventLog:
     All access happens on the server's one event loop, so no locks are needed:
     ``append`` is synchronous between awaits. Not shared: every run is local,
     so stop requests and watch marks never need to cross a process.
+
+    ``COMPACT_AFTER_S`` after a run closed with its ``final`` event, its log
+    is compacted for the rest of the retention period
+    (``streaming.snapshot.compact``: one ``replace`` of the whole answer, then
+    the events after the last content event). This process's memory holds
+    every run that ended in the last ``RETENTION_S``: in steady state far more
+    of them than live ones.
     """
 
     shared = False
 
-    def __init__(self, retention: float = RETENTION_S) -> None:
+    def __init__(
+        self, retention: float = RETENTION_S, compact_after: float = COMPACT_AFTER_S
+    ) -> None:
         self._runs: dict[str, _RunLog] = {}
         self._retention = retention
+        self._compact_after = compact_after
         self._cancels: dict[str, int | None] = {}
 
     async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int:
@@ -41,7 +62,7 @@ class MemoryEventLog:
         if log is None:
             self._expire()
             log = self._runs[run_id] = _RunLog()
-        offset = len(log.events) + 1
+        offset = log.last + 1
         log.events.append(Event(offset, type, data))
         # Wake every waiter, then arm a fresh event for the next round.
         log.changed.set()
@@ -54,19 +75,29 @@ class MemoryEventLog:
             # Never seen or expired: nothing will ever come (a run's log is
             # created by its first append, in this process).
             return Batch([], closed=True)
-        if len(log.events) <= after and log.closed_at is None:
+        if log.last <= after and log.closed_at is None:
             waiter = log.changed
             try:
                 await asyncio.wait_for(waiter.wait(), wait_s)
             except TimeoutError:
                 return Batch([], closed=False)
-        return Batch(log.events[max(after, 0) :], closed=log.closed_at is not None)
+        start = max(after - log.first + 1, 0)
+        return Batch(log.events[start:], closed=log.closed_at is not None)
 
     async def close(self, run_id: str) -> None:
         log = self._runs.get(run_id)
-        if log is not None:
-            log.closed_at = time.monotonic()
-            log.changed.set()
+        if log is None:
+            return
+        if log.closed_at is None and log.events and log.events[-1].is_final:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self._compact_after, self._compact, run_id, log)
+        log.closed_at = time.monotonic()
+        log.changed.set()
+
+    def _compact(self, run_id: str, log: _RunLog) -> None:
+        if self._runs.get(run_id) is log:
+            log.events = compact(log.events)
+            log.first = log.events[0].offset
 
     async def exists(self, run_id: str) -> bool:
         self._expire()
