@@ -1,52 +1,75 @@
-"""Spool under daphne in this process, with tracemalloc on: the server side of
-bench/stream_memory.py.
+"""Spool under daphne in this process, observable from outside: the server side
+of bench/stream_memory.py.
 
 Usage::
 
-    SPOOL_TRACEMALLOC_OUT=/tmp/snap python -m bench.memory_server [daphne arguments]
+    SPOOL_MEMORY_OUT=/tmp/point python -m bench.memory_server [daphne arguments]
 
-With ``SPOOL_TRACEMALLOC_OUT`` set, tracemalloc records allocations from the
-start (``SPOOL_TRACEMALLOC_FRAMES`` frames each, 25 by default) and every
-SIGUSR1 writes a snapshot to ``<out>.<k>`` (k = 1, 2, …), then ``<out>.<k>.done``
-once the snapshot file is complete. Without it this is plain daphne: the RSS
-run of the memory bench uses it too, so both runs start the same way.
+Each SIGUSR1 writes ``<out>.<k>.json`` (k = 1, 2, …): the runs this process
+holds (live ones, with the events each keeps in the in-memory log, and ended
+ones still retained). With ``SPOOL_TRACEMALLOC_FRAMES`` set (frames per
+allocation, e.g. 25), tracemalloc records every allocation from the start and
+the signal also writes a snapshot to ``<out>.<k>``. ``<out>.<k>.done`` appears
+once both files are complete. Otherwise this is daphne as the Procfile runs it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import tracemalloc
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from daphne.cli import CommandLineInterface
 
-# Enough frames to reach project code from deep inside Django or the stdlib.
-DEFAULT_FRAMES = 25
+
+def held_runs() -> dict[str, Any]:
+    """What the run manager and the memory log hold now (bench introspection:
+    private attributes, read between two bytecodes of the event loop's thread)."""
+    from streaming import runs
+    from streaming.eventlog.memory import MemoryEventLog
+
+    manager = runs._manager
+    if manager is None:
+        return {"live": 0, "ended": 0, "events_live": [], "events_ended": []}
+    live = set(manager._runs)
+    logs = manager.log._runs if isinstance(manager.log, MemoryEventLog) else {}
+    return {
+        "live": len(live),
+        "ended": len(logs.keys() - live),
+        "events_live": sorted(len(log.events) for r, log in logs.items() if r in live),
+        "events_ended": sorted(len(log.events) for r, log in logs.items() if r not in live),
+    }
 
 
-def _install(out: str, frames: int) -> None:
-    tracemalloc.start(frames)
+def _install(out: str, traced: bool) -> None:
     taken = 0
 
-    def dump(signum: int, frame: FrameType | None) -> None:
+    def point(signum: int, frame: FrameType | None) -> None:
         # Runs on the main thread (the event loop's) between two bytecodes:
-        # the snapshot sees no half-made allocation.
+        # no half-made allocation, no run halfway through an append.
         nonlocal taken
         taken += 1
         path = Path(f"{out}.{taken}")
-        tracemalloc.take_snapshot().dump(str(path))
+        Path(f"{path}.json").write_text(json.dumps(held_runs()))
+        if traced:
+            tracemalloc.take_snapshot().dump(str(path))
         Path(f"{path}.done").touch()
 
-    signal.signal(signal.SIGUSR1, dump)
+    signal.signal(signal.SIGUSR1, point)
 
 
 def main(argv: list[str]) -> None:
-    out = os.environ.get("SPOOL_TRACEMALLOC_OUT")
+    frames = int(os.environ.get("SPOOL_TRACEMALLOC_FRAMES") or 0)
+    if frames:
+        tracemalloc.start(frames)
+    out = os.environ.get("SPOOL_MEMORY_OUT")
     if out:
-        _install(out, int(os.environ.get("SPOOL_TRACEMALLOC_FRAMES", DEFAULT_FRAMES)))
+        _install(out, traced=bool(frames))
     CommandLineInterface().run(argv)
 
 

@@ -10,14 +10,17 @@ serving bench's users and demo-model answers (bench/streams.py). Two servers,
 one after the other, each warmed up and idle first:
 
 1. **RSS**: no tracing. The process's resident memory idle, with N streams
-   open (the middle of their answers) and after they all ended (finished runs
-   stay readable for the log's retention): the difference over N is what one
-   open stream costs the machine, as the serving bench's steady-state table
-   counts it.
+   open (at the end of the serving bench's steady window, most of each answer
+   sent), when they have all ended, and ``COMPACT_AFTER_S`` later, when the
+   in-memory log keeps ended runs compacted for the rest of its retention:
+   each above idle, over N. "open" is what the serving bench's steady-state
+   table counts as RSS per stream. Each point also says how many runs the
+   process holds and how many events their logs keep.
 2. **tracemalloc**: the same streams with every Python allocation traced.
-   Snapshots idle, open and after; the live bytes added per open stream,
-   grouped by the allocating line and by the innermost line of Spool's own
-   code on the allocation's stack (which part of Spool holds them).
+   The live bytes added per stream, open and kept, grouped by the allocating
+   line and by the innermost line of Spool's own code on the allocation's
+   stack (which part of Spool holds them). Tracing slows the server several
+   times over, so its streams are less far into their answers at "open".
 
 What RSS has and tracemalloc does not: thread stacks and C allocations outside
 Python's allocator (SQLite, OpenSSL, daphne's C parts), pymalloc arenas kept
@@ -28,6 +31,7 @@ not the figure to quote).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -40,6 +44,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.stream_client import StreamResult, run_jobs
 from bench.stream_figures import Config
@@ -53,6 +58,7 @@ from bench.stream_servers import (
     spool_env,
 )
 from bench.streams import LEAD_S, Harness, client_pool, spool_accounts
+from streaming.eventlog.memory import COMPACT_AFTER_S
 
 # The Procfile's daphne endpoint (its backlog: a burst of streams must not
 # overflow daphne's default 50), served in-process by bench/memory_server.py.
@@ -61,40 +67,43 @@ SERVER_COMMAND = (
     "-e tcp:port=$PORT:interface=127.0.0.1:backlog=1024 chatapp.asgi:application"
 )
 SNAPSHOT_TIMEOUT_S = 120.0  # a snapshot of a big heap takes seconds
+# Enough frames to reach Spool's code from deep inside Django or the stdlib.
+TRACE_FRAMES = 25
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _PROJECT_DIRS = tuple(str(ROOT / d) + os.sep for d in ("chatapp", "streaming"))
 
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """The server at one moment: RSS, threads, and the snapshot file if traced."""
+    """The server at one moment: RSS, threads, the runs it holds, the snapshot if traced."""
 
     rss: int
     threads: int
+    runs: dict[str, Any]
     snapshot: Path | None = None
 
 
 class Probe:
-    def __init__(self, server: RunningServer, out: Path | None) -> None:
+    def __init__(self, server: RunningServer, out: Path, traced: bool) -> None:
         self.server = server
         self.out = out
+        self.traced = traced
         self.taken = 0
 
     def point(self) -> Point:
         pid = self._daphne_pid()
         rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * _PAGE
         threads = len(os.listdir(f"/proc/{pid}/task"))
-        if self.out is None:
-            return Point(rss, threads)
         self.taken += 1
         path = Path(f"{self.out}.{self.taken}")
         os.kill(pid, signal.SIGUSR1)
         deadline = time.monotonic() + SNAPSHOT_TIMEOUT_S
         while not Path(f"{path}.done").exists():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no snapshot {path} within {SNAPSHOT_TIMEOUT_S} s")
-            time.sleep(0.1)
-        return Point(rss, threads, path)
+                raise RuntimeError(f"no point {path} within {SNAPSHOT_TIMEOUT_S} s")
+            time.sleep(0.05)
+        runs = json.loads(Path(f"{path}.json").read_text())
+        return Point(rss, threads, runs, path if self.traced else None)
 
     def _daphne_pid(self) -> int:
         """The Python process of the tree (bash execs it, or runs it as its child)."""
@@ -108,8 +117,9 @@ class Probe:
 @dataclass(frozen=True, slots=True)
 class Phases:
     idle: Point
-    open: Point
-    after: Point
+    open: Point  # every stream open, near the end of its answer
+    ended: Point  # every stream ended, the runs' logs still whole
+    kept: Point  # later: what the retention period keeps of each run
     results: list[StreamResult]
 
 
@@ -118,6 +128,7 @@ def _phases(harness: Harness, probe: Probe, n: int) -> Phases:
     harness.warmup()
     harness.idle()
     harness.wait_quiet()
+    time.sleep(COMPACT_AFTER_S + 1)  # the warm-up's and idle runs' logs compacted
     idle = probe.point()
     jobs = harness.jobs([config.spread_s * i / n for i in range(n)], config.words)
     t0 = time.monotonic() + LEAD_S
@@ -126,12 +137,16 @@ def _phases(harness: Harness, probe: Probe, n: int) -> Phases:
         harness.pool.submit(run_jobs, harness.target, list(jobs[i::clients]), t0)
         for i in range(clients)
     ]
-    start, end = config.window()
-    time.sleep(max(0.0, t0 + (start + end) / 2 - time.monotonic()))
+    # The end of the serving bench's steady window: every stream open and most
+    # of each answer in the log (its RSS sample there is usually its largest).
+    _, end = config.window()
+    time.sleep(max(0.0, t0 + end - time.monotonic()))
     opened = probe.point()
     results = [r for f in futures for r in f.result().results]
     harness.wait_quiet()
-    return Phases(idle, opened, probe.point(), results)
+    ended = probe.point()
+    time.sleep(COMPACT_AFTER_S + 1)
+    return Phases(idle, opened, ended, probe.point(), results)
 
 
 @contextmanager
@@ -145,13 +160,14 @@ def _spool(
     users = prepare_spool(env, config.users, per_user)
     collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
     subprocess.run(collect, cwd=ROOT, env=env, check=True)
-    out = tmp / "snapshot" if traced else None
-    if out is not None:
-        env["SPOOL_TRACEMALLOC_OUT"] = str(out)
+    out = tmp / "point"
+    env["SPOOL_MEMORY_OUT"] = str(out)
+    if traced:
+        env["SPOOL_TRACEMALLOC_FRAMES"] = str(TRACE_FRAMES)
     spec = ServerSpec("spool-memory", "spool", SERVER_COMMAND)
     with serve(spec, env, tmp / "server.log") as server, client_pool(config.clients) as pool:
         harness = Harness(config, pool, server, spool_accounts(server, users))
-        yield server, harness, Probe(server, out)
+        yield server, harness, Probe(server, out, traced)
 
 
 # --- the report -------------------------------------------------------------------
@@ -203,15 +219,28 @@ def breakdown(before: Path, after: Path, n: int, top: int) -> list[str]:
     return lines
 
 
+def _runs(point: Point) -> str:
+    runs = point.runs
+
+    def median(values: list[int]) -> int:
+        return values[len(values) // 2] if values else 0
+
+    return (
+        f"{runs['live']} live runs (median {median(runs['events_live'])} events kept), "
+        f"{runs['ended']} ended (median {median(runs['events_ended'])} events kept)"
+    )
+
+
 def _rss_lines(label: str, p: Phases, n: int) -> list[str]:
     errors = sum(1 for r in p.results if r.error or not r.done)
-    return [
-        f"{label}: RSS idle {p.idle.rss / 2**20:.1f} MB ({p.idle.threads} threads), "
-        f"{n} open {p.open.rss / 2**20:.1f} MB ({p.open.threads} threads), "
-        f"after {p.after.rss / 2**20:.1f} MB ({p.after.threads} threads); errors {errors}",
-        f"  per open stream: {_kb((p.open.rss - p.idle.rss) / n)} KB; "
-        f"kept per finished stream: {_kb((p.after.rss - p.idle.rss) / n)} KB",
-    ]
+    lines = [f"{label}: {n} streams, {errors} errors"]
+    for name, point in (("idle", p.idle), ("open", p.open), ("ended", p.ended), ("kept", p.kept)):
+        per = "" if point is p.idle else f", {_kb((point.rss - p.idle.rss) / n)} KB per stream"
+        lines.append(
+            f"  {name:<5} RSS {point.rss / 2**20:6.1f} MB{per}; "
+            f"{point.threads} threads; {_runs(point)}"
+        )
+    return lines
 
 
 def parse_args(argv: Sequence[str]) -> tuple[Config, int, bool]:
@@ -223,7 +252,7 @@ def parse_args(argv: Sequence[str]) -> tuple[Config, int, bool]:
     parser.add_argument("--streams", type=int, default=50, help="open streams (%(default)s)")
     parser.add_argument("--words", type=int, default=320, help="words per answer (%(default)s)")
     parser.add_argument("--delay", type=float, default=0.025, help="s per word (%(default)s)")
-    parser.add_argument("--top", type=int, default=20, help="rows per breakdown (%(default)s)")
+    parser.add_argument("--top", type=int, default=15, help="rows per breakdown (%(default)s)")
     parser.add_argument(
         "--rss-only", action="store_true", help="skip the tracemalloc run (~half the time)"
     )
@@ -252,14 +281,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 phases = _phases(harness, probe, n)
             lines += _rss_lines("tracemalloc on" if traced else "RSS", phases, n)
             if traced:
-                idle, opened, after = (p.snapshot for p in (phases.idle, phases.open, phases.after))
+                idle = phases.idle.snapshot
                 assert idle is not None
-                assert opened is not None
-                assert after is not None
-                lines.append("open streams (middle of their answers) against idle:")
-                lines += breakdown(idle, opened, n, top)
-                lines.append("after every stream ended (finished runs retained) against idle:")
-                lines += breakdown(idle, after, n, top)
+                for title, point in (
+                    ("every stream open", phases.open),
+                    ("every stream ended, logs whole", phases.ended),
+                    ("every stream ended, later (what the retention keeps)", phases.kept),
+                ):
+                    assert point.snapshot is not None
+                    lines.append(f"{title}, against idle:")
+                    lines += breakdown(idle, point.snapshot, n, top)
     print("\n".join(lines))
 
 
