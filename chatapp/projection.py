@@ -6,7 +6,7 @@
 | block     | block     | ``.blocks`` (beforeend) |
 | tail      | tail      | ``.tail`` (innerHTML) |
 | tail+ops  | tail-append | ``.tail``, grown in place by static/js/spool.js |
-| replace   | blocks + tail | ``.blocks`` = the whole answer, ``.tail`` emptied |
+| replace   | blocks + tail | ``.blocks`` = the whole answer, ``.tail`` emptied (or set) |
 | announce  | announce  | ``#sr-answer`` (beforeend, a ``<p>``) |
 | status    | status    | ``#sr-status`` |
 | error     | alert     | ``#sr-alert`` |
@@ -144,7 +144,8 @@ async def _project(event: Event, message: Message) -> list[bytes]:
         case EventType.TAIL:
             return [sse.frame(data["html"] or EMPTY, event="tail", id=offset)]
         case EventType.REPLACE:
-            return [reset_frames(data["html"], "", offset)]
+            # A compacted log's replace keeps the tail apart (streaming/snapshot.py).
+            return [reset_frames(data["html"], data.get("tail", ""), offset)]
         case EventType.ANNOUNCE:
             return [sse.frame(format_html("<p>{}</p>", data["text"]), event="announce", id=offset)]
         case EventType.STATUS:

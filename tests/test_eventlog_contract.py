@@ -243,3 +243,27 @@ async def test_a_finished_run_resumed_after_any_offset_ends_with_the_whole_answe
     assert [(e.offset, e.type, e.data) for e in tail] == [
         (e.offset, e.type, e.data) for e in written[9:]
     ]
+
+
+async def test_a_live_run_resumed_after_any_offset_ends_with_the_answer_so_far(
+    make_log: MakeLog,
+) -> None:
+    """A live log may fold its older events (the memory log does, every
+    period), but a reader that applied the events up to any offset and reads
+    the rest ends with the answer so far, at the latest offset."""
+    period = 0.05
+    log = make_log(compact_after_s=period)
+    written = []
+    for type, data in FINISHED_RUN[:-2]:
+        written.append(Event(await log.append("r", type, data), type, data))
+        await asyncio.sleep(period / 2)  # a trim every other event
+    await asyncio.sleep(period * 2)
+    whole = fold(written)
+    assert whole.html == "<p>a</p><p>bcd</p>"
+    for after in range(len(written) + 1):
+        batch = await log.read("r", after, 0)
+        assert not batch.closed
+        seen = written[:after] + batch.events
+        assert fold(seen).html == whole.html, f"resumed after {after}"
+        assert seen[-1].offset == written[-1].offset
+    assert await log.append("r", EventType.FINAL, {"status": "complete"}) == len(written) + 1

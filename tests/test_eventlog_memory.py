@@ -83,3 +83,26 @@ async def test_a_run_closed_without_final_keeps_every_event() -> None:
     await log.close("r")
     await asyncio.sleep(0.05)
     assert [e.offset for e in (await log.read("r", 0, 0)).events] == [1, 2]
+
+
+async def test_a_long_live_run_keeps_only_its_recent_events_as_written() -> None:
+    period = 0.1
+    log = MemoryEventLog(compact_after=period)
+    await log.append("r", EventType.TAIL, {"html": "<p>a</p>"})
+    await log.append("r", EventType.BLOCK, {"html": "<p>a</p>"})
+    await log.append("r", EventType.TAIL, {"html": "<p>b</p>"})
+    await asyncio.sleep(period * 1.5)  # one trim: these three are now one period old
+    await log.append("r", EventType.TAIL, {"ops": [[1, "c"]]})
+    assert [e.offset for e in (await log.read("r", 0, 0)).events] == [1, 2, 3, 4]
+    await asyncio.sleep(period)  # the next trim folds them
+    events = (await log.read("r", 0, 0)).events
+    assert [(e.offset, e.type) for e in events] == [(3, EventType.REPLACE), (4, EventType.TAIL)]
+    assert events[0].data == {"html": "<p>a</p>", "tail": "<p>b</p>"}
+    assert [e.offset for e in (await log.read("r", 3, 0)).events] == [4]
+    assert await log.append("r", EventType.DELTA, {"text": "d"}) == 5
+    # A reader waiting at the end still wakes on the next event.
+    reader = asyncio.create_task(log.read("r", 5, 5))
+    await asyncio.sleep(0.01)
+    await log.append("r", EventType.FINAL, {"status": "complete"})
+    assert [e.offset for e in (await asyncio.wait_for(reader, 1)).events] == [6]
+    await log.close("r")

@@ -118,3 +118,14 @@ async def test_a_frame_larger_than_the_memo_is_still_kept_until_the_next(
     assert await projection.project(big, message) is first
     await projection.project(Event(2, EventType.BLOCK, {"html": "w" * 500}), message)
     assert [offset for _, offset in projection._projected] == [2]
+
+
+async def test_a_compacted_logs_replace_resets_blocks_and_tail() -> None:
+    replace = Event(12, EventType.REPLACE, {"html": "<p>a</p>", "tail": "<p>b</p>"})
+    assert await projection.project(replace, _message()) == [
+        b"event: blocks\ndata: <p>a</p>\n\nid: 12\nevent: tail\ndata: <p>b</p>\n\n"
+    ]
+    whole = Event(13, EventType.REPLACE, {"html": "<p>ab</p>"})
+    assert await projection.project(whole, _message()) == [
+        b"event: blocks\ndata: <p>ab</p>\n\nid: 13\nevent: tail\ndata:  \n\n"
+    ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from streaming.events import Event, EventType
-from streaming.snapshot import compact, fold
+from streaming.snapshot import compact, compact_prefix, fold
 
 
 def ev(offset: int, type: EventType, **data: object) -> Event:
@@ -104,3 +104,31 @@ def test_compact_leaves_a_log_without_content_and_a_compacted_log_as_they_are() 
     assert compact(bare) == bare
     once = compact(_finished())
     assert compact(once) == once
+
+
+def _live() -> list[Event]:
+    return _finished()[:-3]  # up to the tail grown by ops, no final
+
+
+def test_compact_prefix_keeps_what_every_reader_ends_with() -> None:
+    events = _live()
+    whole = fold(events).html
+    for count in range(len(events) + 1):
+        compacted = compact_prefix(events, count)
+        assert [e.offset for e in compacted] == list(
+            range(compacted[0].offset, events[-1].offset + 1)
+        )
+        # A reader that applied the first ``applied`` events reads the rest.
+        for applied in range(len(events) + 1):
+            after = events[applied - 1].offset if applied else 0
+            rest = [e for e in compacted if e.offset > after]
+            assert fold(events[:applied] + rest).html == whole, (count, applied)
+
+
+def test_compact_prefix_keeps_the_tail_apart_for_the_ops_that_follow() -> None:
+    events = _live()
+    compacted = compact_prefix(events, 5)  # up to the tail <p>b</p>, before its ops
+    assert compacted[0] == ev(5, EventType.REPLACE, html="<p>a</p>", tail="<p>b</p>")
+    assert compacted[1:] == events[5:]
+    assert fold(compacted).tail_html == "<p>bc</p>"
+    assert compact_prefix(events, 1) == events

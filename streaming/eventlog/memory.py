@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import TimerHandle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from streaming.eventlog.base import Batch
 from streaming.events import Event, EventType
-from streaming.snapshot import compact
+from streaming.snapshot import compact, compact_prefix
 
 # Ended runs stay readable this long so a reload or a late tab can still resume.
 RETENTION_S = 300.0
-# An ended run keeps every event this long, then only what a late reader needs
-# (see MemoryEventLog). Long enough for a page cut off near the end to come
-# back (the browser retries after 1 s) and replay the rest exactly, with its
-# announcements; short enough that finished runs cost little.
+# A run's events are kept as written for at least this long, then only what a
+# late reader needs (see MemoryEventLog). Long enough for a page cut off to
+# come back (the browser retries after 1 s) and replay what it missed exactly,
+# with its announcements; short enough that long answers and finished runs
+# cost little.
 COMPACT_AFTER_S = 10.0
 
 
@@ -26,6 +29,8 @@ class _RunLog:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     closed_at: float | None = None
     first: int = 1  # offset of events[0]: past 1 once the log is compacted
+    old: int = 0  # events up to this offset are COMPACT_AFTER_S old at the next trim
+    trim: asyncio.TimerHandle | None = None
 
     @property
     def last(self) -> int:
@@ -39,12 +44,14 @@ class MemoryEventLog:
     ``append`` is synchronous between awaits. Not shared: every run is local,
     so stop requests and watch marks never need to cross a process.
 
-    ``COMPACT_AFTER_S`` after a run closed with its ``final`` event, its log
-    is compacted for the rest of the retention period
-    (``streaming.snapshot.compact``: one ``replace`` of the whole answer, then
-    the events after the last content event). This process's memory holds
-    every run that ended in the last ``RETENTION_S``: in steady state far more
-    of them than live ones.
+    Memory stays flat whatever the answers' length: every ``COMPACT_AFTER_S``
+    a live run's events older than that are folded into one ``replace``
+    (``streaming.snapshot.compact_prefix``), and ``COMPACT_AFTER_S`` after a
+    run closed with its ``final`` event its log is compacted for the rest of
+    the retention period (``streaming.snapshot.compact``: one ``replace`` of
+    the whole answer, then the events after the last content event). This
+    process holds every run that ended in the last ``RETENTION_S``: in steady
+    state far more of them than live ones.
     """
 
     shared = False
@@ -62,6 +69,7 @@ class MemoryEventLog:
         if log is None:
             self._expire()
             log = self._runs[run_id] = _RunLog()
+            log.trim = self._arm(self._trim, run_id, log)
         offset = log.last + 1
         log.events.append(Event(offset, type, data))
         # Wake every waiter, then arm a fresh event for the next round.
@@ -88,11 +96,27 @@ class MemoryEventLog:
         log = self._runs.get(run_id)
         if log is None:
             return
+        if log.trim is not None:
+            log.trim.cancel()
+            log.trim = None
         if log.closed_at is None and log.events and log.events[-1].is_final:
-            loop = asyncio.get_running_loop()
-            loop.call_later(self._compact_after, self._compact, run_id, log)
+            self._arm(self._compact, run_id, log)
         log.closed_at = time.monotonic()
         log.changed.set()
+
+    def _arm(self, step: Callable[[str, _RunLog], None], run_id: str, log: _RunLog) -> TimerHandle:
+        return asyncio.get_running_loop().call_later(self._compact_after, step, run_id, log)
+
+    def _trim(self, run_id: str, log: _RunLog) -> None:
+        """Fold a live run's events of one period ago; again every period until it closes."""
+        if self._runs.get(run_id) is not log or log.closed_at is not None:
+            return
+        count = log.old - log.first + 1
+        if count >= 2:
+            log.events = compact_prefix(log.events, count)
+            log.first = log.events[0].offset
+        log.old = log.last
+        log.trim = self._arm(self._trim, run_id, log)
 
     def _compact(self, run_id: str, log: _RunLog) -> None:
         if self._runs.get(run_id) is log:
