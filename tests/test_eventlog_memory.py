@@ -106,3 +106,15 @@ async def test_a_long_live_run_keeps_only_its_recent_events_as_written() -> None
     await log.append("r", EventType.FINAL, {"status": "complete"})
     assert [e.offset for e in (await asyncio.wait_for(reader, 1)).events] == [6]
     await log.close("r")
+
+
+async def test_a_final_event_is_never_folded_while_the_log_stays_open() -> None:
+    period = 0.05
+    log = MemoryEventLog(compact_after=period)
+    await log.append("r", EventType.TAIL, {"html": "<p>a</p>"})
+    await log.append("r", EventType.TAIL, {"html": "<p>ab</p>"})
+    await log.append("r", EventType.FINAL, {"status": "complete"})
+    await asyncio.sleep(period * 3)  # two trims and more, no close
+    events = (await log.read("r", 0, 0)).events
+    assert [(e.offset, e.type) for e in events] == [(2, EventType.REPLACE), (3, EventType.FINAL)]
+    assert events[-1].data == {"status": "complete"}

@@ -111,7 +111,8 @@ class MemoryEventLog:
         """Fold a live run's events of one period ago; again every period until it closes."""
         if self._runs.get(run_id) is not log or log.closed_at is not None:
             return
-        count = log.old - log.first + 1
+        # Never the newest event: it may be ``final``, which a reader must read as written.
+        count = min(log.old - log.first + 1, len(log.events) - 1)
         if count >= 2:
             log.events = compact_prefix(log.events, count)
             log.first = log.events[0].offset
