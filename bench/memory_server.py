@@ -9,12 +9,15 @@ Each SIGUSR1 writes ``<out>.<k>.json`` (k = 1, 2, …): the runs this process
 holds (live ones, with the events each keeps in the in-memory log, and ended
 ones still retained). With ``SPOOL_TRACEMALLOC_FRAMES`` set (frames per
 allocation, e.g. 25), tracemalloc records every allocation from the start and
-the signal also writes a snapshot to ``<out>.<k>``. ``<out>.<k>.done`` appears
-once both files are complete. Otherwise this is daphne as the Procfile runs it.
+the signal also writes a snapshot to ``<out>.<k>``, after a full
+``gc.collect()`` if ``SPOOL_MEMORY_COLLECT`` is set (is what is held only
+garbage in reference cycles?). ``<out>.<k>.done`` appears once both files are
+complete. Otherwise this is daphne as the Procfile runs it.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -46,7 +49,7 @@ def held_runs() -> dict[str, Any]:
     }
 
 
-def _install(out: str, traced: bool) -> None:
+def _install(out: str, traced: bool, collect: bool) -> None:
     taken = 0
 
     def point(signum: int, frame: FrameType | None) -> None:
@@ -57,6 +60,8 @@ def _install(out: str, traced: bool) -> None:
         path = Path(f"{out}.{taken}")
         Path(f"{path}.json").write_text(json.dumps(held_runs()))
         if traced:
+            if collect:
+                gc.collect()
             tracemalloc.take_snapshot().dump(str(path))
         Path(f"{path}.done").touch()
 
@@ -69,7 +74,7 @@ def main(argv: list[str]) -> None:
         tracemalloc.start(frames)
     out = os.environ.get("SPOOL_MEMORY_OUT")
     if out:
-        _install(out, traced=bool(frames))
+        _install(out, traced=bool(frames), collect=bool(os.environ.get("SPOOL_MEMORY_COLLECT")))
     CommandLineInterface().run(argv)
 
 

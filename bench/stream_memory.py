@@ -151,7 +151,7 @@ def _phases(harness: Harness, probe: Probe, n: int) -> Phases:
 
 @contextmanager
 def _spool(
-    config: Config, tmp: Path, traced: bool
+    config: Config, tmp: Path, traced: bool, collect: bool = False
 ) -> Iterator[tuple[RunningServer, Harness, Probe]]:
     n = config.ladder[0]
     per_user = -(-config.total_streams() // config.users)
@@ -164,6 +164,8 @@ def _spool(
     env["SPOOL_MEMORY_OUT"] = str(out)
     if traced:
         env["SPOOL_TRACEMALLOC_FRAMES"] = str(TRACE_FRAMES)
+        if collect:
+            env["SPOOL_MEMORY_COLLECT"] = "1"
     spec = ServerSpec("spool-memory", "spool", SERVER_COMMAND)
     with serve(spec, env, tmp / "server.log") as server, client_pool(config.clients) as pool:
         harness = Harness(config, pool, server, spool_accounts(server, users))
@@ -243,7 +245,7 @@ def _rss_lines(label: str, p: Phases, n: int) -> list[str]:
     return lines
 
 
-def parse_args(argv: Sequence[str]) -> tuple[Config, int, bool]:
+def parse_args(argv: Sequence[str]) -> tuple[Config, int, bool, bool]:
     parser = argparse.ArgumentParser(
         prog="python -m bench.stream_memory",
         description=__doc__,
@@ -256,6 +258,11 @@ def parse_args(argv: Sequence[str]) -> tuple[Config, int, bool]:
     parser.add_argument(
         "--rss-only", action="store_true", help="skip the tracemalloc run (~half the time)"
     )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="a full gc.collect() before each tracemalloc snapshot (what is only garbage?)",
+    )
     args = parser.parse_args(argv)
     config = Config(
         servers=("spool",),
@@ -267,17 +274,17 @@ def parse_args(argv: Sequence[str]) -> tuple[Config, int, bool]:
         start_streams=0,
         users=min(args.streams, 100),
     )
-    return config, args.top, args.rss_only
+    return config, args.top, args.rss_only, args.collect
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    config, top, rss_only = parse_args(sys.argv[1:] if argv is None else argv)
+    config, top, rss_only, collect = parse_args(sys.argv[1:] if argv is None else argv)
     n = config.ladder[0]
     lines = [f"Memory per open stream: {n} streams, {config.words} words at {1 / config.delay:g}/s"]
     for traced in (False,) if rss_only else (False, True):
         with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp_name:
             tmp = Path(tmp_name)
-            with _spool(config, tmp, traced) as (_server, harness, probe):
+            with _spool(config, tmp, traced, collect) as (_server, harness, probe):
                 phases = _phases(harness, probe, n)
             lines += _rss_lines("tracemalloc on" if traced else "RSS", phases, n)
             if traced:
