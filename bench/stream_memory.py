@@ -158,8 +158,8 @@ def _spool(
     limits = SpoolLimits(max_concurrent_runs=n, max_sends_per_minute=per_user)
     env = spool_env(tmp, config.delay, limits)
     users = prepare_spool(env, config.users, per_user)
-    collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
-    subprocess.run(collect, cwd=ROOT, env=env, check=True)
+    collectstatic = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+    subprocess.run(collectstatic, cwd=ROOT, env=env, check=True)
     out = tmp / "point"
     env["SPOOL_MEMORY_OUT"] = str(out)
     if traced:
