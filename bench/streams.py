@@ -205,7 +205,7 @@ class Harness:
         return Rung(n, run, (run.t0 + start, run.t0 + end), idle_rss)
 
 
-def _spool_accounts(server: RunningServer, users: list[dict[str, object]]) -> Accounts:
+def spool_accounts(server: RunningServer, users: list[dict[str, object]]) -> Accounts:
     """Each bench user's csrftoken, from one untimed GET / with its session."""
     target = Target("127.0.0.1", server.port, "spool")
 
@@ -249,7 +249,7 @@ def started(
         env = spool_env(tmp, config.delay, limits)
         users = prepare_spool(env, config.users, per_user)
     with serve(spec, env, tmp / "server.log") as server:
-        accounts = _spool_accounts(server, users) if users else None
+        accounts = spool_accounts(server, users) if users else None
         yield server, accounts
 
 

@@ -6,7 +6,7 @@
 | block     | block     | ``.blocks`` (beforeend) |
 | tail      | tail      | ``.tail`` (innerHTML) |
 | tail+ops  | tail-append | ``.tail``, grown in place by static/js/spool.js |
-| replace   | blocks + tail | ``.blocks`` = the whole answer, ``.tail`` emptied |
+| replace   | blocks + tail | ``.blocks`` = the whole answer, ``.tail`` emptied (or set) |
 | announce  | announce  | ``#sr-answer`` (beforeend, a ``<p>``) |
 | status    | status    | ``#sr-status`` |
 | error     | alert     | ``#sr-alert`` |
@@ -14,7 +14,7 @@
 
 Block and tail HTML was rendered once by the run. Each event is projected
 once per process too: the SSE bytes are kept (by run, i.e. message, and
-offset, for the last ``PROJECTED_KEPT`` events of all runs), and every other
+offset, for the newest ``PROJECTED_BYTES`` of events of all runs), and every other
 subscriber of the same run (a second tab, a reload) writes the same bytes, the
 final footer included.
 Only a snapshot is built per subscriber: it depends on when one connects.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Iterator
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -83,10 +84,42 @@ async def done_frame(message: Message, offset: int | None) -> bytes:
 
 
 # Subscribers of one run read the same batch within milliseconds of each
-# other: this keeps ~0.4 s of events at 1,000 live answers (20 events/s each),
-# minutes at usual loads; a subscriber lagging further behind projects again.
-PROJECTED_KEPT = 8_192
-_projected: OrderedDict[tuple[UUID, int], list[bytes]] = OrderedDict()
+# other, so only the newest frames are worth keeping: a bound in bytes (not
+# entries) keeps the memo's memory flat whatever the answers hold. 512 KiB is
+# ~0.1 s of events at 1,000 live answers (20 events/s of ~250 bytes each),
+# seconds at usual loads; a subscriber lagging further behind projects again.
+PROJECTED_BYTES = 512 * 1024
+# What an entry costs beyond its frames' bytes: key tuple, list, bytes header
+# and the ordered dict's share (tracemalloc, CPython 3.13: ~300 bytes).
+ENTRY_OVERHEAD = 300
+
+
+class _Memo:
+    """Projected frames by (message, offset); the oldest go first past ``PROJECTED_BYTES``."""
+
+    def __init__(self) -> None:
+        self._frames: OrderedDict[tuple[UUID, int], list[bytes]] = OrderedDict()
+        self.size = 0  # frame bytes plus ENTRY_OVERHEAD per entry
+
+    def get(self, key: tuple[UUID, int]) -> list[bytes] | None:
+        return self._frames.get(key)
+
+    def put(self, key: tuple[UUID, int], frames: list[bytes]) -> None:
+        self._frames[key] = frames
+        self.size += _cost(frames)
+        while self.size > PROJECTED_BYTES and len(self._frames) > 1:
+            _, dropped = self._frames.popitem(last=False)
+            self.size -= _cost(dropped)
+
+    def __iter__(self) -> Iterator[tuple[UUID, int]]:
+        return iter(self._frames)
+
+
+def _cost(frames: list[bytes]) -> int:
+    return ENTRY_OVERHEAD + sum(len(frame) for frame in frames)
+
+
+_projected = _Memo()
 
 
 async def project(event: Event, message: Message) -> list[bytes]:
@@ -95,9 +128,7 @@ async def project(event: Event, message: Message) -> list[bytes]:
     frames = _projected.get(key)
     if frames is None:
         frames = await _project(event, message)
-        _projected[key] = frames
-        if len(_projected) > PROJECTED_KEPT:
-            _projected.popitem(last=False)
+        _projected.put(key, frames)
     return frames
 
 
@@ -113,7 +144,8 @@ async def _project(event: Event, message: Message) -> list[bytes]:
         case EventType.TAIL:
             return [sse.frame(data["html"] or EMPTY, event="tail", id=offset)]
         case EventType.REPLACE:
-            return [reset_frames(data["html"], "", offset)]
+            # A compacted log's replace keeps the tail apart (streaming/snapshot.py).
+            return [reset_frames(data["html"], data.get("tail", ""), offset)]
         case EventType.ANNOUNCE:
             return [sse.frame(format_html("<p>{}</p>", data["text"]), event="announce", id=offset)]
         case EventType.STATUS:

@@ -3,14 +3,22 @@
 A subscriber that connects without ``Last-Event-ID`` (new page, other tab,
 reconnect after an error) gets this instead of a replay, so nothing is
 appended twice and nothing is announced again.
+
+``compact`` and ``compact_prefix`` fold a run's log the same way, for the log
+to keep (``streaming/eventlog/memory.py``): what a late reader needs, not
+every frame.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from streaming.events import Event, EventType
 from streaming.markdown.ops import apply_ops
+
+# The events that change what the answer shows (the rest only tell about it).
+CONTENT: Final = frozenset({EventType.BLOCK, EventType.TAIL, EventType.REPLACE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +46,46 @@ def fold(events: list[Event]) -> Snapshot:
             # page applies, applied here to the tail folded so far.
             tail = apply_ops(tail, ops) if ops else event.data["html"]
         elif event.type is EventType.REPLACE:
-            blocks, tail = [event.data["html"]], ""
+            # A run's replace is the whole answer; a compacted log's also
+            # carries the tail that later ops grow.
+            blocks, tail = [event.data["html"]], event.data.get("tail", "")
         elif event.type is EventType.FINAL:
             final = event
     return Snapshot("".join(blocks), tail, events[-1].offset if events else 0, final)
+
+
+def compact(events: list[Event]) -> list[Event]:
+    """A finished run's log as a late reader needs it: one ``replace`` and what followed.
+
+    Every content event up to the last one (blocks, tails, replaces, with the
+    deltas, announcements and statuses between them) becomes one ``replace``
+    of the whole answer, at the offset of that last content event; the events
+    after it (the closing announcement, an error, ``final``) are kept as they
+    are. Offsets stay consecutive, so a reader resuming after any offset still
+    reads every event it lacks, or the ``replace`` that stands for them, and
+    ends with the page the whole log would have given it
+    (``fold(applied + read) == fold(events)``, as HTML). What it no longer
+    replays: the deltas and the announcements made while the answer grew.
+    """
+    last = max((i for i, event in enumerate(events) if event.type in CONTENT), default=None)
+    if last is None or (last == 0 and events[0].type is EventType.REPLACE):
+        return events
+    head = events[: last + 1]
+    replace = Event(head[-1].offset, EventType.REPLACE, {"html": fold(head).html})
+    return [replace, *events[last + 1 :]]
+
+
+def compact_prefix(events: list[Event], count: int) -> list[Event]:
+    """A live run's first ``count`` events folded into one ``replace``, then the rest.
+
+    The ``replace`` takes the offset of the last event folded and carries the
+    blocks and the tail apart (``{html, tail}``), so the tail ops that follow
+    grow the same tail on a page that applied it. A reader resuming before
+    that offset is reset to the state there, then reads on; after it, nothing
+    changes. Offsets stay consecutive.
+    """
+    if count < 2:
+        return events
+    head = fold(events[:count])
+    data = {"html": head.blocks_html, "tail": head.tail_html}
+    return [Event(events[count - 1].offset, EventType.REPLACE, data), *events[count:]]

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from streaming.events import EventType
+from streaming.events import Event, EventType
+from streaming.snapshot import fold
 from tests.support.eventlogs import LONG_WAIT_S, PROMPT_S, MakeLog
 
 
@@ -196,3 +197,73 @@ async def test_a_second_log_object_sees_the_same_run(make_log: MakeLog) -> None:
     await _blocked(waiting)
     await writer.append("r", EventType.DELTA, {"text": "x"})
     assert [e.offset for e in (await asyncio.wait_for(waiting, LONG_WAIT_S)).events] == [2]
+
+
+# A short answer as a run writes it: content, then the closing announcement,
+# an error and final (streaming/runs/run.py, _finalize).
+FINISHED_RUN: list[tuple[EventType, dict[str, Any]]] = [
+    (EventType.STATUS, {"state": "streaming"}),
+    (EventType.DELTA, {"text": "a\n\nb"}),
+    (EventType.BLOCK, {"html": "<p>a</p>"}),
+    (EventType.TAIL, {"html": "<p>b</p>"}),
+    (EventType.DELTA, {"text": "c"}),
+    (EventType.TAIL, {"ops": [[1, "c"]]}),
+    (EventType.ANNOUNCE, {"text": "a"}),
+    (EventType.DELTA, {"text": "d"}),
+    (EventType.TAIL, {"ops": [[1, "d"]]}),
+    (EventType.ANNOUNCE, {"text": "bcd"}),
+    (EventType.ERROR, {"code": "timeout", "message": "Slow.", "retryable": True}),
+    (EventType.FINAL, {"status": "failed"}),
+]
+
+
+async def test_a_finished_run_resumed_after_any_offset_ends_with_the_whole_answer(
+    make_log: MakeLog,
+) -> None:
+    """A closed log may keep less than every event (the memory log compacts a
+    finished run), but a reader that applied the events up to any offset and
+    reads the rest ends with the answer the whole log gives, then final."""
+    log = make_log(compact_after_s=0.0)
+    written = [Event(await log.append("r", type, data), type, data) for type, data in FINISHED_RUN]
+    await log.close("r")
+    await asyncio.sleep(0.05)  # past any compaction
+    whole = fold(written)
+    assert whole.html == "<p>a</p><p>bcd</p>"
+    for after in range(len(written) + 1):
+        batch = await log.read("r", after, LONG_WAIT_S)
+        assert batch.closed
+        assert all(event.offset > after for event in batch.events)
+        seen = written[:after] + batch.events
+        assert fold(seen).html == whole.html, f"resumed after {after}"
+        assert seen[-1].offset == written[-1].offset
+        assert seen[-1].is_final
+    # What followed the last content event is read as it was written.
+    last_content = written[8].offset
+    tail = (await log.read("r", last_content, 0)).events
+    assert [(e.offset, e.type, e.data) for e in tail] == [
+        (e.offset, e.type, e.data) for e in written[9:]
+    ]
+
+
+async def test_a_live_run_resumed_after_any_offset_ends_with_the_answer_so_far(
+    make_log: MakeLog,
+) -> None:
+    """A live log may fold its older events (the memory log does, every
+    period), but a reader that applied the events up to any offset and reads
+    the rest ends with the answer so far, at the latest offset."""
+    period = 0.05
+    log = make_log(compact_after_s=period)
+    written = []
+    for type, data in FINISHED_RUN[:-2]:
+        written.append(Event(await log.append("r", type, data), type, data))
+        await asyncio.sleep(period / 2)  # a trim every other event
+    await asyncio.sleep(period * 2)
+    whole = fold(written)
+    assert whole.html == "<p>a</p><p>bcd</p>"
+    for after in range(len(written) + 1):
+        batch = await log.read("r", after, 0)
+        assert not batch.closed
+        seen = written[:after] + batch.events
+        assert fold(seen).html == whole.html, f"resumed after {after}"
+        assert seen[-1].offset == written[-1].offset
+    assert await log.append("r", EventType.FINAL, {"status": "complete"}) == len(written) + 1

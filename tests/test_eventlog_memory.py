@@ -52,3 +52,69 @@ async def test_close_wakes_waiters() -> None:
     await asyncio.sleep(0.01)
     await log.close("r")
     assert (await asyncio.wait_for(reader, 1)).events == []
+
+
+async def test_a_finished_run_is_compacted_after_a_while() -> None:
+    log = MemoryEventLog(compact_after=0.1)
+    await log.append("r", EventType.DELTA, {"text": "a"})
+    await log.append("r", EventType.TAIL, {"html": "<p>a</p>"})
+    await log.append("r", EventType.ANNOUNCE, {"text": "a"})
+    await log.append("r", EventType.FINAL, {"status": "complete"})
+    await log.close("r")
+    # A page cut off near the end and back within a moment replays every event.
+    assert [e.offset for e in (await log.read("r", 0, 0)).events] == [1, 2, 3, 4]
+    await asyncio.sleep(0.2)
+    events = (await log.read("r", 0, 0)).events
+    assert [(e.offset, e.type) for e in events] == [
+        (2, EventType.REPLACE),
+        (3, EventType.ANNOUNCE),
+        (4, EventType.FINAL),
+    ]
+    assert events[0].data == {"html": "<p>a</p>"}
+    assert [e.offset for e in (await log.read("r", 2, 0)).events] == [3, 4]
+    assert (await log.read("r", 4, 0)).events == []
+    assert await log.exists("r")
+
+
+async def test_a_run_closed_without_final_keeps_every_event() -> None:
+    log = MemoryEventLog(compact_after=0.0)
+    await log.append("r", EventType.TAIL, {"html": "<p>a</p>"})
+    await log.append("r", EventType.TAIL, {"html": "<p>ab</p>"})
+    await log.close("r")
+    await asyncio.sleep(0.05)
+    assert [e.offset for e in (await log.read("r", 0, 0)).events] == [1, 2]
+
+
+async def test_a_long_live_run_keeps_only_its_recent_events_as_written() -> None:
+    period = 0.1
+    log = MemoryEventLog(compact_after=period)
+    await log.append("r", EventType.TAIL, {"html": "<p>a</p>"})
+    await log.append("r", EventType.BLOCK, {"html": "<p>a</p>"})
+    await log.append("r", EventType.TAIL, {"html": "<p>b</p>"})
+    await asyncio.sleep(period * 1.5)  # one trim: these three are now one period old
+    await log.append("r", EventType.TAIL, {"ops": [[1, "c"]]})
+    assert [e.offset for e in (await log.read("r", 0, 0)).events] == [1, 2, 3, 4]
+    await asyncio.sleep(period)  # the next trim folds them
+    events = (await log.read("r", 0, 0)).events
+    assert [(e.offset, e.type) for e in events] == [(3, EventType.REPLACE), (4, EventType.TAIL)]
+    assert events[0].data == {"html": "<p>a</p>", "tail": "<p>b</p>"}
+    assert [e.offset for e in (await log.read("r", 3, 0)).events] == [4]
+    assert await log.append("r", EventType.DELTA, {"text": "d"}) == 5
+    # A reader waiting at the end still wakes on the next event.
+    reader = asyncio.create_task(log.read("r", 5, 5))
+    await asyncio.sleep(0.01)
+    await log.append("r", EventType.FINAL, {"status": "complete"})
+    assert [e.offset for e in (await asyncio.wait_for(reader, 1)).events] == [6]
+    await log.close("r")
+
+
+async def test_a_final_event_is_never_folded_while_the_log_stays_open() -> None:
+    period = 0.05
+    log = MemoryEventLog(compact_after=period)
+    await log.append("r", EventType.TAIL, {"html": "<p>a</p>"})
+    await log.append("r", EventType.TAIL, {"html": "<p>ab</p>"})
+    await log.append("r", EventType.FINAL, {"status": "complete"})
+    await asyncio.sleep(period * 3)  # two trims and more, no close
+    events = (await log.read("r", 0, 0)).events
+    assert [(e.offset, e.type) for e in events] == [(2, EventType.REPLACE), (3, EventType.FINAL)]
+    assert events[-1].data == {"status": "complete"}

@@ -86,9 +86,46 @@ async def test_a_truncated_answer_says_which_limit_cut_it(
     assert status == f"event: status\ndata: {said}\n\n".encode()
 
 
-async def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(projection, "PROJECTED_KEPT", 3)
+async def test_the_memo_keeps_the_newest_frames_within_its_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     message = _message()
+    html = "x" * 1000
+    frame_cost = projection._cost(
+        await projection._project(Event(1, EventType.BLOCK, {"html": html}), message)
+    )
+    # Room for three of these frames, not four.
+    monkeypatch.setattr(projection, "PROJECTED_BYTES", 3 * frame_cost + frame_cost // 2)
     for offset in range(1, 6):
-        await projection.project(Event(offset, EventType.BLOCK, {"html": "x"}), message)
+        await projection.project(Event(offset, EventType.BLOCK, {"html": html}), message)
     assert [offset for _, offset in projection._projected] == [3, 4, 5]
+    assert projection._projected.size == 3 * frame_cost
+    # Small frames: more of them fit in the same bytes.
+    for offset in range(6, 16):
+        await projection.project(Event(offset, EventType.BLOCK, {"html": "y"}), message)
+    assert [offset for _, offset in projection._projected][-10:] == list(range(6, 16))
+    assert projection._projected.size <= projection.PROJECTED_BYTES
+
+
+async def test_a_frame_larger_than_the_memo_is_still_kept_until_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(projection, "PROJECTED_BYTES", 100)
+    message = _message()
+    big = Event(1, EventType.BLOCK, {"html": "z" * 500})
+    first = await projection.project(big, message)
+    # A second subscriber right after still shares the bytes.
+    assert await projection.project(big, message) is first
+    await projection.project(Event(2, EventType.BLOCK, {"html": "w" * 500}), message)
+    assert [offset for _, offset in projection._projected] == [2]
+
+
+async def test_a_compacted_logs_replace_resets_blocks_and_tail() -> None:
+    replace = Event(12, EventType.REPLACE, {"html": "<p>a</p>", "tail": "<p>b</p>"})
+    assert await projection.project(replace, _message()) == [
+        b"event: blocks\ndata: <p>a</p>\n\nid: 12\nevent: tail\ndata: <p>b</p>\n\n"
+    ]
+    whole = Event(13, EventType.REPLACE, {"html": "<p>ab</p>"})
+    assert await projection.project(whole, _message()) == [
+        b"event: blocks\ndata: <p>ab</p>\n\nid: 13\nevent: tail\ndata:  \n\n"
+    ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from streaming.events import Event, EventType
-from streaming.snapshot import fold
+from streaming.snapshot import compact, compact_prefix, fold
 
 
 def ev(offset: int, type: EventType, **data: object) -> Event:
@@ -63,3 +63,72 @@ def test_a_tail_grown_by_ops_folds_to_the_tail_the_renderer_made() -> None:
             assert snapshot.tail_html == frame.tail, (name, start)
             assert snapshot.html == markdown.html, (name, start)
         assert with_ops > 100, "the test must exercise tails grown by ops"
+
+
+def _finished() -> list[Event]:
+    return [
+        ev(1, EventType.STATUS, state="streaming"),
+        ev(2, EventType.DELTA, text="a"),
+        ev(3, EventType.TAIL, html="<p>a</p>"),
+        ev(4, EventType.BLOCK, html="<p>a</p>"),
+        ev(5, EventType.TAIL, html="<p>b</p>"),
+        ev(6, EventType.ANNOUNCE, text="a"),
+        ev(7, EventType.TAIL, ops=[[1, "c"]]),
+        ev(8, EventType.ANNOUNCE, text="bc"),
+        ev(9, EventType.USAGE, prompt_tokens=3, completion_tokens=2),
+        ev(10, EventType.FINAL, status="complete"),
+    ]
+
+
+def test_compact_folds_the_content_into_one_replace_and_keeps_what_followed() -> None:
+    events = _finished()
+    compacted = compact(events)
+    assert [(e.offset, e.type) for e in compacted] == [
+        (7, EventType.REPLACE),
+        (8, EventType.ANNOUNCE),
+        (9, EventType.USAGE),
+        (10, EventType.FINAL),
+    ]
+    assert compacted[0].data == {"html": "<p>a</p><p>bc</p>"}
+    assert compacted[1:] == events[7:]
+    folded, original = fold(compacted), fold(events)
+    assert (folded.html, folded.offset, folded.final) == (
+        original.html,
+        original.offset,
+        original.final,
+    )
+
+
+def test_compact_leaves_a_log_without_content_and_a_compacted_log_as_they_are() -> None:
+    bare = [ev(1, EventType.STATUS, state="streaming"), ev(2, EventType.FINAL, status="failed")]
+    assert compact(bare) == bare
+    once = compact(_finished())
+    assert compact(once) == once
+
+
+def _live() -> list[Event]:
+    return _finished()[:-3]  # up to the tail grown by ops, no final
+
+
+def test_compact_prefix_keeps_what_every_reader_ends_with() -> None:
+    events = _live()
+    whole = fold(events).html
+    for count in range(len(events) + 1):
+        compacted = compact_prefix(events, count)
+        assert [e.offset for e in compacted] == list(
+            range(compacted[0].offset, events[-1].offset + 1)
+        )
+        # A reader that applied the first ``applied`` events reads the rest.
+        for applied in range(len(events) + 1):
+            after = events[applied - 1].offset if applied else 0
+            rest = [e for e in compacted if e.offset > after]
+            assert fold(events[:applied] + rest).html == whole, (count, applied)
+
+
+def test_compact_prefix_keeps_the_tail_apart_for_the_ops_that_follow() -> None:
+    events = _live()
+    compacted = compact_prefix(events, 5)  # up to the tail <p>b</p>, before its ops
+    assert compacted[0] == ev(5, EventType.REPLACE, html="<p>a</p>", tail="<p>b</p>")
+    assert compacted[1:] == events[5:]
+    assert fold(compacted).tail_html == "<p>bc</p>"
+    assert compact_prefix(events, 1) == events

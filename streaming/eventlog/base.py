@@ -11,7 +11,17 @@ offset. Contract:
   batch with ``closed`` set means "nothing more, ever", so a reader at or past
   the end stops instead of asking again. It never drops or reorders events.
 - ``close`` marks the run ended (the run appends ``final`` before it); the log
-  keeps the events for a retention period so late subscribers still resume.
+  keeps the run for a retention period so late subscribers still resume.
+- A log may keep less than every event, never less than a reader needs: a
+  live run's older events folded into one ``replace`` that carries blocks and
+  tail apart (``streaming.snapshot.compact_prefix``), and a run that closed
+  with ``final`` as one ``replace`` of the whole answer at the offset of its
+  last content event, then the events after it as written
+  (``streaming.snapshot.compact``). Offsets never change, so a reader that
+  applied the events up to any offset and reads the rest ends with the page
+  the whole log would give (and ``final``, once written). The memory log
+  compacts events ``COMPACT_AFTER_S`` old; Redis keeps every event (in
+  Redis's memory, bounded by its MAXLEN and expiry).
 - ``exists`` is false for runs the log never saw or has already expired.
 
 A ``shared`` log (Redis) is seen by every server process, so it also carries

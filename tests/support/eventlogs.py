@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from streaming.eventlog.base import EventLog
-from streaming.eventlog.memory import RETENTION_S, MemoryEventLog
+from streaming.eventlog.memory import COMPACT_AFTER_S, RETENTION_S, MemoryEventLog
 from streaming.eventlog.redis import RedisEventLog
 from tests.support.services import REDIS, require_service
 
@@ -37,7 +37,10 @@ class RedisLogs:
         self._logs: list[RedisEventLog] = []
         self.redis = Redis.from_url(REDIS_URL, decode_responses=True)
 
-    def make(self, retention_s: float = RETENTION_S, **kwargs: Any) -> RedisEventLog:
+    def make(
+        self, retention_s: float = RETENTION_S, compact_after_s: float = 0.0, **kwargs: Any
+    ) -> RedisEventLog:
+        """``compact_after_s`` is the memory log's: Redis keeps every event of a run."""
         log = RedisEventLog(REDIS_URL, key_prefix=self.prefix, retention_s=retention_s, **kwargs)
         self._logs.append(log)
         return log
@@ -57,11 +60,14 @@ class RedisLogs:
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.services)])
 async def make_log(request: pytest.FixtureRequest) -> AsyncIterator[MakeLog]:
     if request.param == "memory":
-        shared: dict[float, MemoryEventLog] = {}
+        shared: dict[tuple[float, float], MemoryEventLog] = {}
 
-        def make_memory(retention_s: float = RETENTION_S) -> EventLog:
+        def make_memory(
+            retention_s: float = RETENTION_S, compact_after_s: float = COMPACT_AFTER_S
+        ) -> EventLog:
             # One process, one log object: "another instance" is the same one.
-            return shared.setdefault(retention_s, MemoryEventLog(retention=retention_s))
+            key = (retention_s, compact_after_s)
+            return shared.setdefault(key, MemoryEventLog(retention_s, compact_after_s))
 
         yield make_memory
         return
