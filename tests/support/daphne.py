@@ -76,6 +76,9 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
         "SPOOL_VAR_DIR": str(tmp),
         "SPOOL_SQLITE_PATH": str(db_path),
         "DJANGO_SETTINGS_MODULE": "chatapp.settings",
+        # Teardown's SIGTERM must not wait out the 10 s default for a run a
+        # test left going (tests/test_shutdown.py sets its own).
+        "SPOOL_SHUTDOWN_GRACE_S": "1",
         **env,
     }
     if "DATABASE_URL" not in env:
