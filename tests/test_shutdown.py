@@ -160,3 +160,17 @@ def test_send_after_sigterm_is_refused_with_the_reason(tmp: Path) -> None:
         assert server.message(message_id)["status"] == "interrupted"
         assert _left_live(server) == 0
         client.close()
+
+
+def test_stream_accounting_is_written_before_exit(short_grace: DaphneServer) -> None:
+    server = short_grace
+    client = SpoolClient(server.url).signup()
+    _, message_id = client.start_conversation("[bench:5]")
+    events = client.stream_events(message_id)  # recorded as the stream ends
+    assert events
+
+    _sigterm_and_wait(server)
+
+    # The background flush would have written it 2 s later, after the exit.
+    assert server.message(message_id)["bytes_sent"] > 0
+    client.close()
