@@ -70,8 +70,10 @@ def with_shutdown(application: ASGIApp) -> ASGIApp:
 
 
 def _install_reactor_trigger() -> None:
-    # Imported only under daphne: daphne.server installs the asyncio reactor
-    # first, and importing the reactor earlier would install another one.
+    # Only once daphne.server is imported (daphne's CLI, and daphne's app
+    # config, so under uvicorn too): it installs the asyncio reactor, and
+    # importing the reactor before it would install another one. Under
+    # uvicorn the reactor never runs, so the trigger never fires there.
     from twisted.internet import defer, reactor
 
     def before_shutdown() -> defer.Deferred[None]:

@@ -16,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.stream_servers import procfile_web
 from streaming.providers.demo import bench_words
 from tests.support.client import SpoolClient, SSEEvent
+from tests.support.commands import UVICORN, run_command
 from tests.support.daphne import DaphneServer, run_daphne
 
 # The demo model's [bench:N] answer: N numbered words, one every DELAY_S.
@@ -74,10 +76,24 @@ def short_grace(tmp: Path) -> Iterator[DaphneServer]:
         yield server
 
 
+@pytest.fixture(params=["daphne", "procfile", "uvicorn"])
+def any_server(request: pytest.FixtureRequest, tmp: Path) -> Iterator[DaphneServer]:
+    """Spool with a 1 s grace as each server runs it: daphne as the tests start
+    it, the Procfile's ``web:`` line under ``sh -c`` (the signal goes to the
+    shell's process), and uvicorn (ASGI lifespan)."""
+    if request.param == "daphne":
+        with run_daphne(tmp, _env(1.0)) as server:
+            yield server
+        return
+    command = procfile_web() if request.param == "procfile" else UVICORN
+    with run_command(tmp, _env(1.0), command) as server:
+        yield server
+
+
 def test_answer_longer_than_grace_is_saved_interrupted_with_its_text(
-    short_grace: DaphneServer,
+    any_server: DaphneServer,
 ) -> None:
-    server = short_grace
+    server = any_server
     client = SpoolClient(server.url).signup()
     words = 400  # 8 s of answer against a 1 s grace
     _, message_id = client.start_conversation(f"[bench:{words}]")

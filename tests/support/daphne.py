@@ -98,7 +98,7 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
         f"http://127.0.0.1:{port}", db_path, process, log_path, env.get("DATABASE_URL", "")
     )
     try:
-        _wait_listening(port, process, log_path)
+        wait_listening(port, process, log_path)
         yield server
     finally:
         process.terminate()
@@ -109,7 +109,7 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
             process.wait()
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
+def wait_listening(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
