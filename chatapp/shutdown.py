@@ -3,7 +3,8 @@
 ``stop_spool`` refuses new runs at once (a send gets a 503 with the reason),
 lets live runs finish for up to ``SPOOL_SHUTDOWN_GRACE_S`` seconds, then
 cancels the rest, which save their text as ``interrupted``; it returns once
-every save and the stream accounting are written (docs/operations.md).
+every save and the stream accounting are written and the model server's
+pooled connections are closed (docs/operations.md).
 
 How it is reached depends on the server, and ``with_shutdown`` wires both:
 
@@ -30,6 +31,7 @@ from typing import Any
 from django.conf import settings
 
 from chatapp.stream_accounting import accounting
+from streaming.providers.registry import aclose_providers
 from streaming.runs import built_manager
 
 logger = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ async def stop_spool() -> None:
             logger.info("shutdown: runs have %.1f s to finish", grace_s)
             await manager.shutdown(grace_s)
     finally:
+        await aclose_providers()
         await accounting.aclose()
     logger.info("shutdown: every run saved")
 

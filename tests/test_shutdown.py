@@ -18,6 +18,8 @@ import pytest
 
 from bench.stream_servers import procfile_web
 from streaming.providers.demo import bench_words
+from tests.conftest import FAKE_MODEL, LONG_ANSWER, spool_env
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.client import SpoolClient, SSEEvent
 from tests.support.commands import UVICORN, run_command
 from tests.support.daphne import DaphneServer, run_daphne
@@ -190,3 +192,24 @@ def test_stream_accounting_is_written_before_exit(short_grace: DaphneServer) -> 
     # The background flush would have written it 2 s later, after the exit.
     assert server.message(message_id)["bytes_sent"] > 0
     client.close()
+
+
+def test_model_server_answer_is_cut_upstream_and_saved(
+    tmp: Path, fake_llm: FakeOpenAIServer
+) -> None:
+    with run_daphne(tmp, spool_env(fake_llm, SPOOL_SHUTDOWN_GRACE_S="1")) as server:
+        client = SpoolClient(server.url).signup()
+        prompt = f"[long] shutdown {time.monotonic_ns()}"
+        _, message_id = client.start_conversation(prompt, model=FAKE_MODEL)
+        _wait_content(server, message_id)
+
+        took = _sigterm_and_wait(server)
+
+        assert took < 1.0 + EXIT_SLACK_S, took
+        fake_llm.wait_for_hangup(prompt=prompt)
+        row = server.message(message_id)
+        assert row["status"] == "interrupted"
+        assert row["content"]
+        assert LONG_ANSWER.startswith(row["content"])
+        assert "shutdown: every run saved" in server.log()
+        client.close()
