@@ -23,6 +23,7 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.client import SpoolClient, SSEEvent
 from tests.support.commands import UVICORN, run_command
 from tests.support.daphne import DaphneServer, run_daphne
+from tests.support.services import REDIS, require_service
 
 # The demo model's [bench:N] answer: N numbered words, one every DELAY_S.
 DELAY_S = 0.02
@@ -78,13 +79,20 @@ def short_grace(tmp: Path) -> Iterator[DaphneServer]:
         yield server
 
 
-@pytest.fixture(params=["daphne", "procfile", "uvicorn"])
+@pytest.fixture(
+    params=["daphne", "procfile", "uvicorn", pytest.param("redis", marks=pytest.mark.services)]
+)
 def any_server(request: pytest.FixtureRequest, tmp: Path) -> Iterator[DaphneServer]:
     """Spool with a 1 s grace as each server runs it: daphne as the tests start
     it, the Procfile's ``web:`` line under ``sh -c`` (the signal goes to the
-    shell's process), and uvicorn (ASGI lifespan)."""
-    if request.param == "daphne":
-        with run_daphne(tmp, _env(1.0)) as server:
+    shell's process), uvicorn (ASGI lifespan), and daphne with the Redis
+    event log (the run's final event and the log's close go through Redis)."""
+    if request.param in ("daphne", "redis"):
+        extra = {}
+        if request.param == "redis":
+            require_service("Redis", REDIS)
+            extra["REDIS_URL"] = f"redis://{REDIS[0]}:{REDIS[1]}/0"
+        with run_daphne(tmp, _env(1.0, **extra)) as server:
             yield server
         return
     command = procfile_web() if request.param == "procfile" else UVICORN
