@@ -82,12 +82,21 @@ def _install_reactor_trigger() -> None:
     def before_shutdown() -> defer.Deferred[None]:
         # A fresh context: the shutdown belongs to no request.
         task = asyncio.get_running_loop().create_task(
-            stop_spool(), name="spool-shutdown", context=contextvars.Context()
+            _logged_stop(), name="spool-shutdown", context=contextvars.Context()
         )
         return defer.Deferred.fromFuture(task)
 
     # The zope interface declares the method without ``self``: mypy shifts the arguments.
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
+
+
+async def _logged_stop() -> None:
+    # Daphne discards Twisted's log (verbosity 1), where a failed trigger's
+    # traceback would go: log it here, and let the reactor go on stopping.
+    try:
+        await stop_spool()
+    except Exception:
+        logger.exception("shutdown failed")
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
