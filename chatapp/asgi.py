@@ -21,5 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatapp.settings")
 django.setup(set_prefix=False)
 
 from chatapp.asgi_handler import SpoolASGIHandler  # noqa: E402  (needs the apps loaded)
+from chatapp.shutdown import with_shutdown  # noqa: E402
 
-application = SpoolASGIHandler(settings.SPOOL_REQUEST_THREADS)
+# SIGTERM lets live answers finish, then saves the rest (chatapp/shutdown.py).
+application = with_shutdown(SpoolASGIHandler(settings.SPOOL_REQUEST_THREADS))

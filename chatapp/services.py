@@ -23,17 +23,29 @@ from chatapp import retry, selectors
 from chatapp.models import Conversation, Message
 from streaming.markdown import render_markdown
 from streaming.providers.registry import is_known_model, provider_for
-from streaming.runs import RunSpec, get_manager
+from streaming.runs import RunSpec, ShuttingDown, get_manager
 
 # The sidebar shows this much of the first message as the conversation's title.
 TITLE_CHARS = 80
 
 
+# A send while the process stops: the next process (or this one, restarted)
+# takes it, so the user only has to send again.
+SHUTTING_DOWN = (
+    "Spool is restarting and takes no new messages for a moment. "
+    "Your text is kept; send it again in a few seconds."
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SendError(Exception):
-    """Why a message was not accepted; shown next to the composer, text kept."""
+    """Why a message was not accepted; shown next to the composer, text kept.
+
+    ``status`` is the response's: 422 for what the user can change, 503 while
+    the server stops (nothing to change but the moment)."""
 
     message: str
+    status: int = 422
 
 
 class BusyError(SendError):
@@ -180,10 +192,18 @@ def _write_then_spec(write: Callable[[], Sent], accepted_at: float) -> tuple[Sen
 
 async def _committed_then_run(write: Callable[[], Sent]) -> Sent:
     accepted_at = time.monotonic()
+    manager = get_manager()
+    if manager.closing:
+        # Refused before any row is written: nothing is left pending.
+        raise SendError(SHUTTING_DOWN, status=503)
     # One thread hop for the transaction and the prompt read after it.
     sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at)
-    manager = get_manager()
-    manager.start(spec, provider_for(spec.model))
+    try:
+        manager.start(spec, provider_for(spec.model))
+    except ShuttingDown:
+        # The shutdown began during the write: the new answer never runs.
+        await sync_to_async(message_mark_interrupted)(message=sent.assistant_message)
+        raise SendError(SHUTTING_DOWN, status=503) from None
     # The page subscribes as soon as it has our answer: the run's log must
     # exist by then, or the stream would find nothing to follow yet.
     await manager.opened(spec.run_id)

@@ -278,6 +278,12 @@ SPOOL_RUN_WALL_CLOCK_S = env_float("SPOOL_RUN_WALL_CLOCK_S", 600.0)
 SPOOL_MAX_OUTPUT_TOKENS = int(os.environ.get("SPOOL_MAX_OUTPUT_TOKENS", "4096"))
 _grace = os.environ.get("SPOOL_DETACH_GRACE_S", "30").strip().lower()
 SPOOL_DETACH_GRACE_S: float | None = None if _grace == "none" else float(_grace)
+# On SIGTERM live answers may finish for this long before the rest are saved
+# interrupted (chatapp/shutdown.py). A process manager's stop timeout must
+# exceed it (docs/operations.md), or it kills the process before the saves.
+SPOOL_SHUTDOWN_GRACE_S = env_float("SPOOL_SHUTDOWN_GRACE_S", 10.0)
+if SPOOL_SHUTDOWN_GRACE_S < 0:
+    raise ImproperlyConfigured("SPOOL_SHUTDOWN_GRACE_S must be a number of seconds, 0 or more.")
 
 # streaming/ stays ignorant of chat models: it reaches the database only
 # through this object (see chatapp/run_store.py).

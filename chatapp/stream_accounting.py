@@ -9,11 +9,14 @@ recorded in the last ``FLUSH_S`` seconds in one transaction.
 
 Contract: figures reach the database within about ``FLUSH_S`` seconds; a
 process that dies loses at most that window of accounting, never an answer.
+A process that stops cleanly writes everything (``aclose``, called by
+``chatapp.shutdown``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from dataclasses import dataclass
@@ -72,6 +75,18 @@ class StreamAccounting:
         except Exception:
             # Metrics only: never let them take a stream or a run down.
             logger.exception("stream accounting: %d answers not written", len(pending))
+
+    async def aclose(self) -> None:
+        """Write everything recorded and end the background flush (process shutdown)."""
+        if self._flusher is not None and not self._flusher.done():
+            # A write already under way goes on in its thread (cancelling the
+            # await does not stop it) and the interpreter joins that thread
+            # before it exits: nothing taken for writing is dropped.
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        self._flusher = None
+        await self.flush()
 
 
 def _write(pending: dict[UUID, _Counts]) -> None:

@@ -212,3 +212,14 @@ async def test_a_database_failure_is_logged_and_does_not_raise(
     accounting.record(good, bytes_sent=10, reconnected=False)
     await accounting.flush()
     assert await counts(good) == (10, 0)
+
+
+async def test_aclose_writes_what_is_pending_and_ends_the_flusher(
+    accounting: StreamAccounting, answers: list[UUID]
+) -> None:
+    first = answers[0]
+    accounting.record(first, bytes_sent=70, reconnected=True)
+    flusher = next(t for t in asyncio.all_tasks() if t.get_name() == "stream-accounting")
+    await accounting.aclose()
+    assert await counts(first) == (70, 1), "written at once, not a flush period later"
+    assert flusher.done()

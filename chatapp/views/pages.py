@@ -74,7 +74,7 @@ async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpRespo
         context = await sync_to_async(_page_context)(
             user, None, text=text, error=exc.message, default_model=model
         )
-        return await arender(request, "chat/page.html", context, status=422)
+        return await arender(request, "chat/page.html", context, status=exc.status)
     return HttpResponseRedirect(reverse("conversation", args=[sent.conversation.id]), status=303)
 
 
@@ -165,7 +165,7 @@ async def _send_error(
     if request.htmx:
         # Only the error is swapped in: the composer, and the text in it, stay.
         response = await arender(request, "chat/_composer_error.html", {"error": exc.message})
-        response.status_code = 422
+        response.status_code = exc.status
         return reswap(retarget(response, "#composer-error"), "innerHTML")
     messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
     live_message = await aprepare_messages(messages)
@@ -177,4 +177,4 @@ async def _send_error(
         text=text,
         error=exc.message,
     )
-    return await arender(request, "chat/page.html", context, status=422)
+    return await arender(request, "chat/page.html", context, status=exc.status)

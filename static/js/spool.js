@@ -107,7 +107,7 @@
     if (!form || form.id !== "composer") { return; }
     var text = composerText();
     var error = document.getElementById("composer-error");
-    // 422 is swapped (it carries the error) but is no success: keep the text.
+    // 422 and 503 are swapped (they carry the error) but are no success: keep the text.
     var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
     if (status >= 200 && status < 300) {
       text.value = "";
@@ -117,6 +117,9 @@
       follow();
     } else if (status === 422) {
       text.setAttribute("aria-invalid", "true");
+    } else if (status === 503) {
+      // The server is restarting: the text is fine, only the moment is not.
+      text.removeAttribute("aria-invalid");
     }
   });
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from streaming.providers.base import Provider
+
+if TYPE_CHECKING:
+    from streaming.providers.openai_compat import OpenAICompatProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +32,7 @@ def is_known_model(name: str) -> bool:
 
 
 @cache
-def _openai_provider(base_url: str, api_key: str) -> Provider:
+def _openai_provider(base_url: str, api_key: str) -> OpenAICompatProvider:
     from streaming.providers.openai_compat import OpenAICompatProvider
 
     return OpenAICompatProvider(
@@ -45,3 +49,10 @@ def provider_for(model: str) -> Provider:
     if model in settings.SPOOL_LLM_MODELS and settings.SPOOL_LLM_BASE_URL:
         return _openai_provider(settings.SPOOL_LLM_BASE_URL, settings.SPOOL_LLM_API_KEY)
     raise LookupError(f"unknown model {model!r}")
+
+
+async def aclose_providers() -> None:
+    """Close the model server's pooled connections (process shutdown, once the
+    runs have ended); a provider never built has none."""
+    if _openai_provider.cache_info().currsize:
+        await _openai_provider(settings.SPOOL_LLM_BASE_URL, settings.SPOOL_LLM_API_KEY).aclose()

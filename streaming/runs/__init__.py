@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from streaming.eventlog import EventLog, MemoryEventLog, RedisEventLog
-from streaming.runs.manager import RunManager
+from streaming.runs.manager import RunManager, ShuttingDown
 from streaming.runs.run import Budgets, Run, RunSpec
 from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
 
@@ -19,6 +19,8 @@ __all__ = [
     "RunOutcome",
     "RunSpec",
     "RunStore",
+    "ShuttingDown",
+    "built_manager",
     "get_manager",
 ]
 
@@ -54,4 +56,10 @@ def get_manager() -> RunManager:
             ),
             detach_grace=settings.SPOOL_DETACH_GRACE_S,
         )
+    return _manager
+
+
+def built_manager() -> RunManager | None:
+    """The process's run manager if something has used it yet (shutdown has
+    nothing to stop otherwise, and must not build one just to close it)."""
     return _manager

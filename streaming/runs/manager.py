@@ -15,6 +15,10 @@ Contract:
   Stop: the stop goes through the log as a cancel key that the owner polls,
   and subscribers elsewhere keep a "watched" mark fresh so the owner does not
   think the run abandoned.
+- ``shutdown`` (process stop) refuses new runs at once (``start`` raises
+  ``ShuttingDown``), lets live runs finish for up to its grace whether or not
+  anyone watches, then cancels the rest (saved ``interrupted``) and waits for
+  every save before closing the store and the log.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ WATCH_REFRESH_S = 5.0
 WATCH_TTL_S = 15.0
 
 
+class ShuttingDown(RuntimeError):
+    """The process is stopping: it starts no new run."""
+
+
 @dataclass
 class _Entry:
     run: Run
@@ -71,8 +79,11 @@ class RunManager:
         self._budgets = budgets
         self._grace = detach_grace
         self._runs: dict[str, _Entry] = {}
+        self.closing = False
 
     def start(self, spec: RunSpec, provider: Provider) -> None:
+        if self.closing:
+            raise ShuttingDown(f"run {spec.run_id} refused: the process is shutting down")
         if spec.run_id in self._runs:
             raise ValueError(f"run {spec.run_id} is already running")
         run = Run(spec, provider, log=self.log, store=self._store, budgets=self._budgets)
@@ -220,7 +231,9 @@ class RunManager:
             await asyncio.sleep(WATCH_REFRESH_S)
 
     def _arm_grace(self, run_id: str, entry: _Entry) -> None:
-        if self._grace is None:
+        # While shutting down, runs get the shutdown grace whoever watches:
+        # the server drops every subscriber's connection as it stops.
+        if self._grace is None or self.closing:
             return
         loop = asyncio.get_running_loop()
         entry.grace = loop.call_later(self._grace, self._detach_expired, run_id, entry)
@@ -252,13 +265,32 @@ class RunManager:
         entry.task.cancel()
         return True
 
-    async def shutdown(self) -> None:
-        """Interrupt every run, wait for their saves, then close the store and the log
-        (process shutdown)."""
-        for entry in list(self._runs.values()):
-            self._cancel(entry, "detach")
-        await asyncio.gather(*(e.done.wait() for e in list(self._runs.values())))
+    async def shutdown(self, grace_s: float = 0.0) -> None:
+        """Stop the process's runs, then close the store and the log.
+
+        New runs are refused from the first line on. Live runs may finish for
+        up to ``grace_s`` seconds; the rest are cancelled and saved
+        ``interrupted`` with their text, and this returns once every save is
+        done (no run is left ``streaming``).
+        """
+        self.closing = True
+        for entry in self._runs.values():
+            if entry.grace is not None:
+                entry.grace.cancel()
+                entry.grace = None
+        live = [asyncio.ensure_future(e.done.wait()) for e in self._runs.values()]
         try:
-            await self._store.aclose()
+            if live and grace_s > 0:
+                await asyncio.wait(live, timeout=grace_s)
+            for entry in list(self._runs.values()):
+                if self._cancel(entry, "shutdown"):
+                    logger.info("run %s: interrupted by shutdown", entry.run.spec.run_id)
+            if live:
+                await asyncio.wait(live)
         finally:
-            await self.log.aclose()
+            for waiter in live:
+                waiter.cancel()
+            try:
+                await self._store.aclose()
+            finally:
+                await self.log.aclose()

@@ -51,7 +51,9 @@ GENERATING_NOTICE_S = 1.0
 # deadline passes: a busy loop in every run before every frame.
 MIN_WAIT_S = 0.001
 
-CancelReason = Literal["stop", "detach"]
+# Stop saves ``stopped``; a detach (nobody watched) or a process shutdown
+# saves ``interrupted``.
+CancelReason = Literal["stop", "detach", "shutdown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,7 @@ class Run:
             pump = asyncio.create_task(_pump(stream, queue), name=f"pump-{self.spec.run_id}")
             status = await self._consume(queue)
         except asyncio.CancelledError:
-            # Our own cancel (Stop or detach): record it and finish normally, so
+            # Our own cancel (Stop, detach or shutdown): record it and finish normally, so
             # the partial answer is saved below rather than lost with the task.
             task = asyncio.current_task()
             if task is not None:

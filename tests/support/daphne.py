@@ -76,6 +76,9 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
         "SPOOL_VAR_DIR": str(tmp),
         "SPOOL_SQLITE_PATH": str(db_path),
         "DJANGO_SETTINGS_MODULE": "chatapp.settings",
+        # Teardown's SIGTERM must not wait out the 10 s default for a run a
+        # test left going (tests/test_shutdown.py sets its own).
+        "SPOOL_SHUTDOWN_GRACE_S": "1",
         **env,
     }
     if "DATABASE_URL" not in env:
@@ -95,7 +98,7 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
         f"http://127.0.0.1:{port}", db_path, process, log_path, env.get("DATABASE_URL", "")
     )
     try:
-        _wait_listening(port, process, log_path)
+        wait_listening(port, process, log_path)
         yield server
     finally:
         process.terminate()
@@ -106,7 +109,7 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
             process.wait()
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
+def wait_listening(port: int, process: subprocess.Popen[bytes], log_path: Path) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
