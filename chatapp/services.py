@@ -21,9 +21,9 @@ from django.utils import timezone
 
 from chatapp import retry, selectors
 from chatapp.models import Conversation, Message
+from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
 from streaming.markdown import render_markdown
-from streaming.providers.registry import is_known_model, provider_for
-from streaming.runs import RunSpec, ShuttingDown, get_manager
+from streaming.runs import RunSpec, ShuttingDown
 
 # The sidebar shows this much of the first message as the conversation's title.
 TITLE_CHARS = 80
@@ -75,7 +75,7 @@ def _clean_text(text: str) -> str:
 
 
 def _check_model(model: str) -> None:
-    if not is_known_model(model):
+    if catalogue().get(model) is None:
         raise SendError(f"The model “{model}” is not available. Pick another model.")
 
 
@@ -175,13 +175,17 @@ def message_mark_interrupted(*, message: Message) -> None:
 
 def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     answer = sent.assistant_message
+    # Checked before the write (_check_model): the model is offered.
+    entry = model_entry(answer.model)
     return RunSpec(
         run_id=str(answer.id),
         user_id=sent.conversation.user_id,
-        model=answer.model,
+        # The server's name for the model; messages keep the picker's id.
+        model=entry.name,
         messages=selectors.prompt_for(answer=answer),
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
+        max_tokens=entry.options.max_output_tokens,
     )
 
 
@@ -199,7 +203,7 @@ async def _committed_then_run(write: Callable[[], Sent]) -> Sent:
     # One thread hop for the transaction and the prompt read after it.
     sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at)
     try:
-        manager.start(spec, provider_for(spec.model))
+        manager.start(spec, provider_for(sent.assistant_message.model))
     except ShuttingDown:
         # The shutdown began during the write: the new answer never runs.
         await sync_to_async(message_mark_interrupted)(message=sent.assistant_message)

@@ -16,8 +16,8 @@ from django_htmx.http import reswap, retarget
 from chatapp import live, selectors, services
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
+from chatapp.runtime import catalogue, default_model
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
-from streaming.providers.registry import available_models
 from streaming.sse import parse_last_event_id
 
 # The sidebar and the list page show this many of the most recent conversations:
@@ -35,8 +35,8 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
         # The phone's Conversations control says how many answers are being written.
         "live_count": selectors.live_run_count(user=user),
         "conversation": conversation,
-        "models": available_models(),
-        "default_model": settings.SPOOL_DEFAULT_MODEL,
+        "model_groups": catalogue().groups,
+        "default_model": default_model(),
         "max_chars": settings.SPOOL_MAX_MESSAGE_CHARS,
         **extra,
     }
@@ -65,7 +65,7 @@ async def conversation_list(request: HtmxHttpRequest, *, user: User) -> HttpResp
 @alogin_required
 async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
     text = request.POST.get("text", "")
-    model = request.POST.get("model", settings.SPOOL_DEFAULT_MODEL)
+    model = request.POST.get("model") or default_model()
     try:
         sent = await live.asend(
             lambda: services.aconversation_start(user=user, text=text, model=model), user
