@@ -252,6 +252,11 @@ SPOOL_DEMO_MODEL = "demo"
 # The picker's preselected model; unset: the first one offered (the demo model
 # when no server is configured).
 SPOOL_DEFAULT_MODEL = os.environ.get("SPOOL_DEFAULT_MODEL", "")
+# Sent first in every request, unless a conversation sets its own ("": none).
+SPOOL_SYSTEM_PROMPT = os.environ.get("SPOOL_SYSTEM_PROMPT", "")
+# Tokens a model reads when its endpoint does not say (its context_window):
+# small enough for most local models, so the history is cut before they fail.
+SPOOL_DEFAULT_CONTEXT_WINDOW = int(os.environ.get("SPOOL_DEFAULT_CONTEXT_WINDOW", "16384"))
 # Seconds between demo tokens; tests shorten it, the default reads like a real model.
 SPOOL_DEMO_TOKEN_DELAY_S = env_float("SPOOL_DEMO_TOKEN_DELAY_S", 0.03)
 

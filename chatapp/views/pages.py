@@ -38,6 +38,7 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
         "model_groups": catalogue().groups,
         "default_model": default_model(),
         "max_chars": settings.SPOOL_MAX_MESSAGE_CHARS,
+        "system_prompt": services.system_prompt_of(conversation) if conversation else "",
         **extra,
     }
 
@@ -89,9 +90,45 @@ async def conversation_detail(
     messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
     live_message = await aprepare_messages(messages)
     context = await sync_to_async(_page_context)(
-        user, conversation, messages=messages, live_message=live_message
+        user,
+        conversation,
+        messages=messages,
+        live_message=live_message,
+        instructions_saved=request.GET.get("instructions") == "saved",
     )
     return await arender(request, "chat/page.html", context)
+
+
+@require_POST
+@alogin_required
+async def conversation_instructions(
+    request: HtmxHttpRequest, conversation_id: UUID, *, user: User
+) -> HttpResponse:
+    """Save the conversation's system prompt ("Use the default" clears it)."""
+    conversation = await sync_to_async(selectors.conversation_for_user)(
+        user=user, conversation_id=conversation_id
+    )
+    use_default = request.POST.get("action") == "default"
+    text = None if use_default else request.POST.get("system_prompt", "")
+    try:
+        await sync_to_async(services.conversation_set_system_prompt)(
+            conversation=conversation, text=text
+        )
+    except services.SendError as exc:
+        messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
+        live_message = await aprepare_messages(messages)
+        context = await sync_to_async(_page_context)(
+            user,
+            conversation,
+            messages=messages,
+            live_message=live_message,
+            system_prompt=text,
+            instructions_error=exc.message,
+        )
+        return await arender(request, "chat/page.html", context, status=exc.status)
+    # Back with the disclosure open, saying it was saved.
+    url = reverse("conversation", args=[conversation.id]) + "?instructions=saved#instructions"
+    return HttpResponseRedirect(url, status=303)
 
 
 @require_POST
