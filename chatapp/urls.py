@@ -17,6 +17,12 @@ urlpatterns = [
         pages.conversation_instructions,
         name="conversation_instructions",
     ),
+    path("c/<uuid:conversation_id>/rename", pages.conversation_rename, name="conversation_rename"),
+    path("c/<uuid:conversation_id>/pin", pages.conversation_pin, name="conversation_pin"),
+    path("c/<uuid:conversation_id>/delete", pages.conversation_delete, name="conversation_delete"),
+    path(
+        "c/<uuid:conversation_id>/restore", pages.conversation_restore, name="conversation_restore"
+    ),
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),
     path("m/<uuid:message_id>/retry", pages.message_retry, name="message_retry"),
