@@ -182,7 +182,28 @@
   function follow() {
     var box = transcript();
     if (box && pinned) { box.scrollTop = box.scrollHeight; }
+    reachScrollers();
   }
+
+  // --- Code and tables wider than the screen scroll sideways ----------------
+  // A keyboard user can scroll only what can take focus (WCAG 2.1.1), so a
+  // code block or table that overflows gets tabindex=0 (arrow keys scroll
+  // it), and loses it when it fits: no extra Tab stop where none is needed.
+  // Checked at most once a frame, as answers grow and the window resizes.
+  var reachQueued = false;
+  function reachScrollers() {
+    if (reachQueued) { return; }
+    reachQueued = true;
+    window.requestAnimationFrame(function () {
+      reachQueued = false;
+      document.querySelectorAll(".markdown pre, .markdown table").forEach(function (el) {
+        var scrolls = el.scrollWidth > el.clientWidth;
+        if (scrolls && el.tabIndex !== 0) { el.tabIndex = 0; }
+        if (!scrolls && el.hasAttribute("tabindex")) { el.removeAttribute("tabindex"); }
+      });
+    });
+  }
+  window.addEventListener("resize", reachScrollers);
   document.addEventListener("DOMContentLoaded", function () { follow(); });
   // A page that opens on an answer being written (the first send lands here,
   // or the user came back to watch) puts the keyboard in the composer: ready
@@ -239,7 +260,10 @@
   }
   document.addEventListener("DOMContentLoaded", function () { armRetryCountdowns(document); });
   // New content from any swap (the stream's done footer included) fires htmx:load.
-  document.addEventListener("htmx:load", function (evt) { armRetryCountdowns(evt.detail.elt); });
+  document.addEventListener("htmx:load", function (evt) {
+    armRetryCountdowns(evt.detail.elt);
+    reachScrollers();
+  });
 
   // --- Copy buttons on code blocks (keyboard works: they are buttons) ------
   document.addEventListener("click", function (evt) {
