@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from pytest_playwright.pytest_playwright import CreateContextCallback
 
+from tests.e2e.a11y import screenshot
 from tests.e2e.test_chat import sign_up
 from tests.support.daphne import DaphneServer
 
@@ -134,3 +135,39 @@ def test_esc_closes_an_open_popup_before_it_stops(
 
     page.keyboard.press("Escape")
     expect(answer.get_by_text("Stopped. The partial answer is kept.")).to_be_visible()
+
+
+# The focused element's outline lies wholly inside the code block's box,
+# which clips its overflow (rounded corners): else focus is not visible.
+OUTLINE_SHOWS = """el => {
+  const s = getComputedStyle(el);
+  const grow = parseFloat(s.outlineOffset) + parseFloat(s.outlineWidth);
+  const r = el.getBoundingClientRect();
+  const box = el.closest(".code-block").getBoundingClientRect();
+  return s.outlineStyle !== "none" && parseFloat(s.outlineWidth) >= 2
+    && r.top - grow >= box.top && r.left - grow >= box.left
+    && r.right + grow <= box.right && r.bottom + grow <= box.bottom;
+}"""
+
+
+def test_code_wider_than_a_phone_can_be_scrolled_from_the_keyboard(
+    new_context: CreateContextCallback, spool_server: DaphneServer
+) -> None:
+    page = new_context(viewport={"width": 390, "height": 844}).new_page()
+    sign_up(page, spool_server.url, "tree-phone")
+    page.get_by_label("Model").select_option("demo")
+    answer = send(page, "show me some code")
+    expect(answer.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    code = answer.locator("pre").first
+    expect(code).to_have_attribute("tabindex", "0")
+    # Tab reaches it (from the Copy button just before it); arrows scroll it.
+    answer.get_by_role("button", name="Copy python code").focus()
+    page.keyboard.press("Tab")
+    expect(code).to_be_focused()
+    assert code.evaluate(OUTLINE_SHOWS), "the focus outline is clipped by the code block's box"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("el => el.scrollLeft > 0", arg=code.element_handle(), timeout=3_000)
+    screenshot(page, "structure-code-focused-phone")
+    # Wide enough for the code: no Tab stop that does nothing.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(code).not_to_have_attribute("tabindex", "0")
