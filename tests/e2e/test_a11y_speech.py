@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -39,7 +38,7 @@ ANSWER_TIMEOUT_MS = 40_000
 # server; the page receives them a little jittered.
 MIN_GAP_MS = 2_000
 # How long "nothing after Stopped" is watched: several announcement intervals.
-QUIET_AFTER_STOP_S = 3.0
+QUIET_AFTER_STOP_MS = 3_000
 REGIONS = {"#sr-answer", "#sr-status", "#sr-alert"}
 STOPPED = "Stopped. Partial answer kept."
 COMPLETE = "Answer complete."
@@ -173,7 +172,7 @@ def test_esc_stops_with_one_status_and_then_silence(
     fake_llm.wait_for_hangup(3, prompt=prompt)
     composer = page.get_by_label("Message")
     expect(composer).to_be_focused()
-    time.sleep(QUIET_AFTER_STOP_S)
+    page.wait_for_timeout(QUIET_AFTER_STOP_MS)
     screenshot(page, f"speech-stopped-{focus_on.split()[0]}")
 
     everything = announcements(page)
@@ -206,7 +205,7 @@ def test_an_upstream_failure_is_one_alert_and_keeps_everything(
 
     expect(answer.locator("footer .status-error")).to_contain_text("Failed:", timeout=15_000)
     expect(answer).not_to_have_attribute("aria-busy", "true")
-    time.sleep(1.0)  # anything a second alert would need to land
+    page.wait_for_timeout(1_000)  # time for a second alert to land, if any
     screenshot(page, "speech-failed")
     expect(page.get_by_label("Message")).to_have_value(draft)
     expect(answer.locator(".msg-body")).to_contain_text("Sentence 0 of a doomed answer.")
