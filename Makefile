@@ -78,13 +78,17 @@ nginx:
 # Makefile owns (package-lock.json); the screen reader, an ES module, is
 # bundled into one script. Debian's nodejs/npm are installed if missing.
 A11Y_TOOLS := .npm-tools
+# npm ci writes this file last: it stands for a complete install.
+A11Y_INSTALLED := $(A11Y_TOOLS)/node_modules/.package-lock.json
 A11Y_BUNDLE := $(A11Y_TOOLS)/dist/virtual-screen-reader.js
 a11y-tools: $(A11Y_BUNDLE)
-$(A11Y_BUNDLE): $(A11Y_TOOLS)/package.json $(A11Y_TOOLS)/package-lock.json $(A11Y_TOOLS)/vsr-entry.js
+$(A11Y_INSTALLED): $(A11Y_TOOLS)/package.json $(A11Y_TOOLS)/package-lock.json
 	@command -v npm >/dev/null || { \
 	  echo "Installing Debian's nodejs and npm for the accessibility test tools..."; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null; }
-	cd $(A11Y_TOOLS) && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	cd $(A11Y_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+$(A11Y_BUNDLE): $(A11Y_INSTALLED) $(A11Y_TOOLS)/vsr-entry.js
+	cd $(A11Y_TOOLS) && npm run --silent build
 
 pytest: $(VENV)/.dev chromium nginx a11y-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
