@@ -40,7 +40,9 @@ def test_rename_trims_and_refuses_empty_or_long(user: User) -> None:
 
 
 def test_pinned_conversations_come_first_without_moving_by_activity(user: User) -> None:
-    old, middle, new = (_conversation(user, t) for t in ("old", "middle", "new"))
+    old = _conversation(user, "old")
+    _conversation(user, "middle")
+    _conversation(user, "new")
     before = Conversation.objects.get(id=old.id).updated_at
     services.conversation_pin(conversation=old, pinned=True)
     assert Conversation.objects.get(id=old.id).updated_at == before, "pinning is not activity"

@@ -305,7 +305,9 @@ def test_rename_pin_and_the_grouped_sidebar(web: Client, conversation: Conversat
     assert ">Pin to the top</button>" in web.get(f"/c/{conversation.id}/").content.decode()
 
 
-def test_an_empty_name_is_refused_with_the_menu_open(web: Client, conversation: Conversation) -> None:
+def test_an_empty_name_is_refused_with_the_menu_open(
+    web: Client, conversation: Conversation
+) -> None:
     r = web.post(f"/c/{conversation.id}/rename", {"title": "   "})
     assert r.status_code == 422
     page = r.content.decode()
