@@ -10,6 +10,7 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("c/", pages.conversation_list, name="conversation_list"),
     path("c/new", pages.conversation_new, name="conversation_new"),
+    path("search", pages.search, name="search"),
     path("c/<uuid:conversation_id>/", pages.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/messages", pages.message_send, name="message_send"),
     path(

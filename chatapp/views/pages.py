@@ -18,6 +18,7 @@ from chatapp import live, selectors, services
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
 from chatapp.runtime import catalogue, default_model
+from chatapp.search import search as search_conversations
 from chatapp.selectors import ConversationGroup
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 from streaming.sse import parse_last_event_id
@@ -88,6 +89,16 @@ async def conversation_list(request: HtmxHttpRequest, *, user: User) -> HttpResp
     groups, more = await sync_to_async(_listed_conversations)(user, page)
     context = {"conversation_groups": groups, "more_conversations": more, "page": page}
     return await arender(request, "chat/list_page.html", context)
+
+
+@require_GET
+@alogin_required
+async def search(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
+    """The user's conversations matching ``q``, with the matching words marked."""
+    query = request.GET.get("q", "")
+    hits = await sync_to_async(search_conversations)(user=user, query=query)
+    context = {"query": query.strip(), "hits": hits}
+    return await arender(request, "chat/search_page.html", context)
 
 
 @require_POST
