@@ -46,6 +46,13 @@
       // pressed by Esc) that is the Stop button, gone from the page but
       // still its target. A click on Send makes Send the last one.
       var send = document.getElementById("send-button");
+      if (send && send.disabled) {
+        // An answer is being written: nothing is posted, the text stays, and
+        // the reason shown beside the button is said.
+        var reason = document.getElementById("send-wait");
+        srStatus(reason ? reason.textContent : "Send is not available now.");
+        return;
+      }
       if (send) { send.click(); } else { text.form.requestSubmit(); }
       return;
     }
@@ -159,6 +166,7 @@
     var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
     if (status >= 200 && status < 300) {
       text.value = "";
+      forgetDraft(form);
       text.removeAttribute("aria-invalid");
       if (error) { error.textContent = ""; }
       pinned = true;
@@ -327,6 +335,44 @@
     document.addEventListener("DOMContentLoaded", setUpConversationsDialog);
   } else {
     setUpConversationsDialog();
+  }
+
+  // --- Drafts: an unsent message survives a reload ----------------------------
+  // Kept in this browser per composer (its action names the conversation),
+  // saved as it is typed, put back when the page opens with an empty
+  // composer, forgotten once a send succeeds.
+  function draftKey(form) { return "spool:draft:" + form.getAttribute("action"); }
+  function storage() {
+    try { return window.localStorage; } catch (err) { return null; }  // storage off
+  }
+  function forgetDraft(form) {
+    var store = storage();
+    if (store) { store.removeItem(draftKey(form)); }
+  }
+  document.addEventListener("input", function (evt) {
+    var text = composerText();
+    var store = storage();
+    if (evt.target !== text || !store) { return; }
+    if (text.value.trim() === "") { store.removeItem(draftKey(text.form)); }
+    else { store.setItem(draftKey(text.form), text.value); }
+  });
+  // The first send posts a plain form and leaves the page: its draft goes
+  // with it (a refused send comes back with the text in the composer).
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (form && form.id === "composer" && !form.hasAttribute("hx-post")) { forgetDraft(form); }
+  });
+  function restoreDraft() {
+    var text = composerText();
+    var store = storage();
+    if (!text || !store || text.value !== "") { return; }
+    var draft = store.getItem(draftKey(text.form));
+    if (draft) { text.value = draft; }
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", restoreDraft);
+  } else {
+    restoreDraft();
   }
 
   // --- Menus made of <details> (conversation options) ------------------------

@@ -90,13 +90,17 @@ def test_stop_exists_only_while_an_answer_is_written(
     stop = page.get_by_role("button", name="Stop generating")
     expect(stop).to_be_visible()
     expect(stop).to_have_attribute("aria-keyshortcuts", "Escape")
-    expect(page.get_by_role("button", name="Send")).to_have_count(0)
+    # Send stays in its place, disabled, described by the reason beside it.
+    send_button = page.get_by_role("button", name="Send")
+    expect(send_button).to_be_disabled()
+    expect(send_button).to_have_accessible_description("Wait for this answer, or stop it, to send.")
     expect(answer).to_have_attribute("aria-busy", "true")
     expect(answer).to_match_aria_snapshot(LIVE)
 
     stop.click()
     expect(answer.get_by_text("Stopped. The partial answer is kept.")).to_be_visible()
     expect(stop).to_have_count(0)
+    expect(send_button).to_be_enabled()
     expect(answer).not_to_have_attribute("aria-busy", "true")
     # Stop vanished under the pointer's focus: the keyboard lands in the composer.
     expect(page.get_by_label("Message")).to_be_focused()
