@@ -18,6 +18,11 @@ urlpatterns = [
         pages.conversation_instructions,
         name="conversation_instructions",
     ),
+    path(
+        "c/<uuid:conversation_id>/export.<str:fmt>",
+        pages.conversation_export,
+        name="conversation_export",
+    ),
     path("c/<uuid:conversation_id>/rename", pages.conversation_rename, name="conversation_rename"),
     path("c/<uuid:conversation_id>/pin", pages.conversation_pin, name="conversation_pin"),
     path("c/<uuid:conversation_id>/delete", pages.conversation_delete, name="conversation_delete"),

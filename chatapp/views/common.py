@@ -10,10 +10,11 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
-AsyncView = Callable[..., Coroutine[Any, Any, HttpResponse]]
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -45,7 +46,7 @@ def alogin_required(view: AsyncView) -> AsyncView:
     """``login_required`` for async views; the user is passed as ``user``."""
 
     @wraps(view)
-    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = await sync_to_async(request_user)(request)
         if user is None:
             return redirect_to_login(request.get_full_path())

@@ -8,13 +8,13 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from chatapp import live, selectors, services
+from chatapp import export, live, selectors, services
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
 from chatapp.runtime import catalogue, default_model
@@ -168,6 +168,30 @@ async def conversation_instructions(
     # Back with the disclosure open, saying it was saved.
     url = reverse("conversation", args=[conversation.id]) + "?instructions=saved#instructions"
     return HttpResponseRedirect(url, status=303)
+
+
+# Export formats: (content type, the module's encoder).
+EXPORTS = {
+    "md": ("text/markdown; charset=utf-8", export.markdown),
+    "json": ("application/json", export.json_document),
+}
+
+
+@require_GET
+@alogin_required
+async def conversation_export(
+    request: HtmxHttpRequest, conversation_id: UUID, fmt: str, *, user: User
+) -> StreamingHttpResponse:
+    """The conversation as a download, streamed a page of messages at a time."""
+    if fmt not in EXPORTS:
+        raise Http404("No such format.")
+    conversation = await sync_to_async(selectors.conversation_for_user)(
+        user=user, conversation_id=conversation_id
+    )
+    content_type, encode = EXPORTS[fmt]
+    response = StreamingHttpResponse(encode(conversation), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{export.filename(conversation, fmt)}"'
+    return response
 
 
 @require_POST

@@ -1,0 +1,125 @@
+"""A conversation as Markdown or JSON, produced a page of messages at a time.
+
+The export streams: messages are read in pages of ``PAGE`` and each page is
+encoded and sent before the next is read, so a long conversation never sits
+whole in memory (the response is an async iterator of bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.utils.text import slugify
+
+from chatapp.models import Conversation, Message
+
+PAGE = 200
+FORMAT_VERSION = 1
+METRICS = (
+    "ttft_ms",
+    "provider_ttft_ms",
+    "duration_ms",
+    "prompt_tokens",
+    "output_tokens",
+    "output_tokens_estimated",
+    "tokens_per_s",
+)
+
+
+def filename(conversation: Conversation, extension: str) -> str:
+    return f"{slugify(conversation.title)[:60] or 'conversation'}.{extension}"
+
+
+async def _pages(conversation: Conversation) -> AsyncIterator[list[Message]]:
+    after: tuple[datetime, str] | None = None
+    while True:
+        page = await sync_to_async(_page)(conversation, after)
+        if not page:
+            return
+        yield page
+        last = page[-1]
+        after = (last.created_at, str(last.id))
+
+
+def _page(conversation: Conversation, after: tuple[datetime, str] | None) -> list[Message]:
+    """The next ``PAGE`` messages in transcript order (keyset paging: no OFFSET scans)."""
+    messages = conversation.messages.order_by("created_at", "id")
+    if after is not None:
+        created, message_id = after
+        messages = messages.filter(created_at__gte=created).exclude(
+            created_at=created, id__lte=message_id
+        )
+    return list(messages[:PAGE])
+
+
+async def markdown(conversation: Conversation) -> AsyncIterator[bytes]:
+    yield f"# {conversation.title or 'Conversation'}\n".encode()
+    async for page in _pages(conversation):
+        yield "".join(_markdown_message(m) for m in page).encode()
+
+
+def _markdown_message(message: Message) -> str:
+    if message.role == Message.Role.USER:
+        head = "## You"
+    else:
+        notes = [message.model] if message.model else []
+        if message.status != Message.Status.COMPLETE:
+            notes.append(message.get_status_display().lower())
+        head = "## Assistant" + (f" ({', '.join(notes)})" if notes else "")
+    body = message.content.rstrip() or "*(no text)*"
+    error = f"\n\n> {message.error_message}" if message.error_message else ""
+    return f"\n{head}\n\n{body}{error}\n"
+
+
+async def json_document(conversation: Conversation) -> AsyncIterator[bytes]:
+    head = {
+        "format": "spool-conversation",
+        "version": FORMAT_VERSION,
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "created_at": conversation.created_at.isoformat(),
+    }
+    # The document's head, then its messages one by one: valid JSON once whole.
+    yield json.dumps(head, ensure_ascii=False)[:-1].encode() + b', "messages": ['
+    first = True
+    async for page in _pages(conversation):
+        parts = list(_json_messages(page, first))
+        first = False
+        yield "".join(parts).encode()
+    yield b"]}\n"
+
+
+def _json_messages(page: list[Message], first: bool) -> Iterator[str]:
+    for i, message in enumerate(page):
+        separator = "" if first and i == 0 else ","
+        yield separator + json.dumps(_message_data(message), ensure_ascii=False)
+
+
+def _message_data(message: Message) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": str(message.id),
+        "role": message.role,
+        "created_at": message.created_at.isoformat(),
+        "content": message.content,
+    }
+    if message.role == Message.Role.ASSISTANT:
+        data.update(
+            reply_to=str(message.reply_to_id) if message.reply_to_id else None,
+            status=message.status,
+            model=message.model,
+            finish_reason=message.finish_reason or None,
+            error=(
+                {"code": message.error_code, "message": message.error_message}
+                if message.error_code
+                else None
+            ),
+            prompt_dropped=message.prompt_dropped,
+            metrics={name: getattr(message, name) for name in METRICS},
+        )
+    return data
