@@ -7,11 +7,12 @@ from django.utils.module_loading import import_string
 
 from streaming.eventlog import EventLog, MemoryEventLog, RedisEventLog
 from streaming.runs.manager import RunManager, ShuttingDown
-from streaming.runs.run import Budgets, Run, RunSpec
+from streaming.runs.run import Budgets, Resume, Run, RunSpec
 from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
 
 __all__ = [
     "Budgets",
+    "Resume",
     "Run",
     "RunError",
     "RunManager",
