@@ -247,6 +247,15 @@ SPOOL_DEMO_MODEL = "demo"
 SPOOL_DEFAULT_MODEL = os.environ.get(
     "SPOOL_DEFAULT_MODEL", SPOOL_LLM_MODELS[0] if SPOOL_LLM_MODELS else SPOOL_DEMO_MODEL
 )
+# Continue (docs/streaming.md, Continue): how the model server at
+# SPOOL_LLM_BASE_URL takes the partial answer. Empty: as the last assistant
+# turn plus an instruction to continue, which every server understands.
+# "plain": as a prefill, a final assistant message the model continues
+# (llama.cpp, Ollama); "vllm": the same with vLLM's continue_final_message;
+# "prefix": with "prefix": true on that message (DeepSeek, Mistral).
+SPOOL_LLM_PREFILL = os.environ.get("SPOOL_LLM_PREFILL", "").strip().lower()
+if SPOOL_LLM_PREFILL not in ("", "plain", "vllm", "prefix"):
+    raise ImproperlyConfigured("SPOOL_LLM_PREFILL must be empty, plain, vllm or prefix.")
 # Seconds between demo tokens; tests shorten it, the default reads like a real model.
 SPOOL_DEMO_TOKEN_DELAY_S = env_float("SPOOL_DEMO_TOKEN_DELAY_S", 0.03)
 

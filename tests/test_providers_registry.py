@@ -52,3 +52,20 @@ async def test_aclose_providers_with_none_built_does_nothing(
     await registry.aclose_providers()
     assert registry._openai_provider.cache_info().currsize == 0
     assert configured.requests == []
+
+
+def test_the_demo_model_always_takes_a_prefill(configured: FakeOpenAIServer) -> None:
+    assert registry.takes_prefill("demo")
+    assert not registry.takes_prefill(MODEL)
+
+
+def test_a_served_model_takes_a_prefill_when_the_setting_says_how(
+    configured: FakeOpenAIServer,
+) -> None:
+    with override_settings(SPOOL_LLM_PREFILL="vllm"):
+        registry._openai_provider.cache_clear()
+        assert registry.takes_prefill(MODEL)
+        assert not registry.takes_prefill("unknown-model")
+        provider = registry.provider_for(MODEL)
+        assert isinstance(provider, OpenAICompatProvider)
+        assert provider.prefill == "vllm"

@@ -18,6 +18,11 @@ Contract of ``stream()``, beyond ``base.Provider``:
   servers do); then the finish reason is reported as ``tool_calls``.
 - Closing the iterator (``aclose()`` or cancelling the consuming task) closes
   the HTTP response at once, so the server sees the hang-up.
+- Prefill (Continue): messages that end with an assistant message ask the
+  model to continue that text. Servers say so differently (``PrefillStyle``);
+  the provider is built with its server's, or None when it takes none (then
+  Spool sends an instruction to continue instead, and never a final
+  assistant message).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import json
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import openai
 from openai.types.chat import (
@@ -64,6 +69,12 @@ TAIL_GRACE_S = 5.0
 # The SDK refuses an empty key; keyless local servers (Ollama, llama.cpp) ignore it.
 PLACEHOLDER_API_KEY = "not-needed"
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+# How a server is told to continue a final assistant message: "plain" needs
+# nothing (llama.cpp, Ollama), "vllm" its continue_final_message flag (its chat
+# template would otherwise close the turn), "prefix" the message's
+# ``"prefix": true`` (DeepSeek, Mistral).
+PrefillStyle = Literal["plain", "vllm", "prefix"]
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 
 
@@ -82,8 +93,10 @@ class OpenAICompatProvider:
         name: str = "openai",
         timeout: float = DEFAULT_TIMEOUT_S,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+        prefill: PrefillStyle | None = None,
     ) -> None:
         self.name = name
+        self.prefill = prefill
         self.base_url = base_url
         self._api_key = api_key or PLACEHOLDER_API_KEY
         self._timeout = timeout
@@ -134,11 +147,21 @@ class OpenAICompatProvider:
         if max_tokens is not None:
             # ``max_tokens``, not ``max_completion_tokens``: every compatible server knows it.
             extra["max_tokens"] = max_tokens
+        params = [_message_param(m) for m in messages]
+        if messages and messages[-1].role == "assistant" and self.prefill is not None:
+            if self.prefill == "vllm":
+                extra["extra_body"] = {
+                    "continue_final_message": True,
+                    "add_generation_prompt": False,
+                }
+            elif self.prefill == "prefix":
+                # A field OpenAI's own types do not know: the server's extension.
+                params[-1] = cast(ChatCompletionMessageParam, {**params[-1], "prefix": True})
         try:
             async with asyncio.timeout(self._timeout):
                 chunks = await client.chat.completions.create(
                     model=model,
-                    messages=[_message_param(m) for m in messages],
+                    messages=params,
                     stream=True,
                     stream_options={"include_usage": True},
                     **extra,

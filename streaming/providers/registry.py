@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 
 from streaming.providers.base import Provider
 
 if TYPE_CHECKING:
-    from streaming.providers.openai_compat import OpenAICompatProvider
+    from streaming.providers.openai_compat import OpenAICompatProvider, PrefillStyle
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,11 @@ def _openai_provider(base_url: str, api_key: str) -> OpenAICompatProvider:
     from streaming.providers.openai_compat import OpenAICompatProvider
 
     return OpenAICompatProvider(
-        base_url, api_key or "not-needed", idle_timeout=settings.SPOOL_IDLE_TIMEOUT_S
+        base_url,
+        api_key or "not-needed",
+        idle_timeout=settings.SPOOL_IDLE_TIMEOUT_S,
+        # One of PrefillStyle's values: the settings refuse any other.
+        prefill=cast("PrefillStyle | None", settings.SPOOL_LLM_PREFILL or None),
     )
 
 
@@ -49,6 +53,14 @@ def provider_for(model: str) -> Provider:
     if model in settings.SPOOL_LLM_MODELS and settings.SPOOL_LLM_BASE_URL:
         return _openai_provider(settings.SPOOL_LLM_BASE_URL, settings.SPOOL_LLM_API_KEY)
     raise LookupError(f"unknown model {model!r}")
+
+
+def takes_prefill(model: str) -> bool:
+    """Whether ``model`` continues a final assistant message (Continue's prefill):
+    the demo model always, a served model when SPOOL_LLM_PREFILL names how."""
+    if model == settings.SPOOL_DEMO_MODEL:
+        return True
+    return bool(settings.SPOOL_LLM_PREFILL) and model in settings.SPOOL_LLM_MODELS
 
 
 async def aclose_providers() -> None:
