@@ -11,7 +11,7 @@ from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -63,10 +63,14 @@ def live_run_count(*, user: User) -> int:
 
 
 def recent_send_count(*, user: User, seconds: int) -> int:
-    """Answers requested in the last ``seconds`` (one per send or retry), across processes."""
+    """Answers requested in the last ``seconds`` (one per send, retry or
+    Continue; an answer both sent and continued in the window counts once),
+    across processes."""
     since = timezone.now() - timedelta(seconds=seconds)
     return Message.objects.filter(
-        conversation__user=user, role=Message.Role.ASSISTANT, created_at__gte=since
+        Q(created_at__gte=since) | Q(continued_at__gte=since),
+        conversation__user=user,
+        role=Message.Role.ASSISTANT,
     ).count()
 
 

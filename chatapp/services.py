@@ -22,12 +22,23 @@ from django.utils import timezone
 from chatapp import retry, selectors
 from chatapp.models import Conversation, Message
 from streaming.markdown import render_markdown
-from streaming.providers.registry import is_known_model, provider_for
-from streaming.runs import RunSpec, ShuttingDown, get_manager
+from streaming.providers.base import ChatMessage
+from streaming.providers.registry import is_known_model, provider_for, takes_prefill
+from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown, get_manager
 
 # The sidebar shows this much of the first message as the conversation's title.
 TITLE_CHARS = 80
 
+
+# Continue without a prefill: the partial answer is the last assistant turn,
+# then this. Models often start over anyway; the run trims what they repeat
+# (streaming/runs/seam.py).
+CONTINUE_INSTRUCTION = (
+    "Your previous answer was cut off. Continue it from exactly where it stopped, "
+    "even in the middle of a word, a list, a table or a code block. Do not repeat "
+    "what you already wrote, do not start over and do not comment on the "
+    "interruption: write only the rest."
+)
 
 # A send while the process stops: the next process (or this one, restarted)
 # takes it, so the user only has to send again.
@@ -158,6 +169,61 @@ def message_retry(*, message: Message) -> Sent:
     return Sent(conversation, None, _new_answer(conversation, reply_to=message.reply_to))
 
 
+@transaction.atomic
+def message_continue(*, message: Message) -> Sent:
+    """Stream more into a stopped, interrupted or cut-short answer (the same message).
+
+    Counts as a send for the per-minute limit and takes a live-answer slot;
+    refused (``SendError``) like a send, and while the answer is not one
+    Continue is offered for (``chatapp.retry.continue_refusal``). The row
+    turns ``pending`` in one conditional update, so of two Continues only one
+    starts a run.
+    """
+    if (reason := retry.continue_refusal(message)) is not None:
+        raise SendError(reason)
+    conversation = message.conversation
+    _check_model(message.model)
+    _check_capacity(conversation.user)
+    if selectors.conversation_has_live_answer(conversation=conversation):
+        raise BusyError("Wait for the current answer to finish, or stop it, then continue.")
+    now = timezone.now()
+    # checkpoint_at: a live row with an old checkpoint and no run yet would
+    # pass for a crash leftover (chatapp/live.py) before the run starts.
+    taken = Message.objects.filter(id=message.id, status=message.status).update(
+        status=Message.Status.PENDING, continued_at=now, checkpoint_at=now, updated_at=now
+    )
+    if not taken:
+        raise SendError("This answer is already being continued.")
+    conversation.save(update_fields=["updated_at"])
+    message.refresh_from_db()
+    return Sent(conversation, None, message)
+
+
+def continue_prompt(*, answer: Message, prefill: bool) -> list[ChatMessage]:
+    """What the model sees to continue ``answer``: the conversation up to the
+    question, the partial answer as the last assistant turn (without its
+    trailing whitespace, which some servers refuse in a prefill), and, when
+    the server takes no prefill, the instruction to continue."""
+    prompt = selectors.prompt_for(answer=answer)
+    prompt.append(ChatMessage("assistant", answer.content.rstrip()))
+    if not prefill:
+        prompt.append(ChatMessage("user", CONTINUE_INSTRUCTION))
+    return prompt
+
+
+def _earlier_metrics(answer: Message) -> RunMetrics:
+    """The stored parts' metrics (none for a crash leftover: the run estimates its tokens)."""
+    return RunMetrics(
+        ttft_ms=answer.ttft_ms,
+        provider_ttft_ms=answer.provider_ttft_ms,
+        duration_ms=answer.duration_ms,
+        prompt_tokens=answer.prompt_tokens,
+        output_tokens=answer.output_tokens,
+        output_tokens_estimated=answer.output_tokens_estimated,
+        tokens_per_s=answer.tokens_per_s,
+    )
+
+
 def message_mark_interrupted(*, message: Message) -> None:
     """A live message whose run is gone (server restart): keep what was saved."""
     content = Message.objects.values_list("content", flat=True).get(id=message.id)
@@ -166,7 +232,7 @@ def message_mark_interrupted(*, message: Message) -> None:
         html=render_markdown(content),
         error_code="interrupted",
         error_message="The server restarted while this answer was being written. "
-        "The saved part is kept; Retry for a full answer.",
+        "The saved part is kept: Continue finishes it, Retry writes a new answer.",
         completed_at=timezone.now(),
     )
     if updated:
@@ -185,19 +251,44 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     )
 
 
-def _write_then_spec(write: Callable[[], Sent], accepted_at: float) -> tuple[Sent, RunSpec]:
+def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
+    answer = sent.assistant_message
+    prefill = takes_prefill(answer.model)
+    return RunSpec(
+        run_id=str(answer.id),
+        user_id=sent.conversation.user_id,
+        model=answer.model,
+        messages=continue_prompt(answer=answer, prefill=prefill),
+        correlation_id=answer.correlation_id,
+        accepted_at=accepted_at,
+        resume=Resume(text=answer.content, metrics=_earlier_metrics(answer), verbatim=prefill),
+    )
+
+
+SpecFor = Callable[[Sent, float], RunSpec]
+
+
+def _write_then_spec(
+    write: Callable[[], Sent], accepted_at: float, spec_for: SpecFor
+) -> tuple[Sent, RunSpec]:
     sent = write()  # committed on return: the run may read the rows
-    return sent, _run_spec(sent, accepted_at)
+    return sent, spec_for(sent, accepted_at)
 
 
-async def _committed_then_run(write: Callable[[], Sent]) -> Sent:
+async def _committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _run_spec) -> Sent:
     accepted_at = time.monotonic()
     manager = get_manager()
     if manager.closing:
         # Refused before any row is written: nothing is left pending.
         raise SendError(SHUTTING_DOWN, status=503)
     # One thread hop for the transaction and the prompt read after it.
-    sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at)
+    sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at, spec_for)
+    if spec.resume is not None:
+        # Continue runs again under the message's id: its previous run must be
+        # over (it is saved, but may still be closing its log) and its log
+        # gone, so the new one starts at offset 1.
+        await manager.wait(spec.run_id)
+        await manager.log.discard(spec.run_id)
     try:
         manager.start(spec, provider_for(spec.model))
     except ShuttingDown:
@@ -220,6 +311,10 @@ async def amessage_send(*, conversation: Conversation, text: str) -> Sent:
 
 async def amessage_retry(*, message: Message) -> Sent:
     return await _committed_then_run(lambda: message_retry(message=message))
+
+
+async def amessage_continue(*, message: Message) -> Sent:
+    return await _committed_then_run(lambda: message_continue(message=message), _continue_spec)
 
 
 async def amessage_stop(*, message: Message, seen_offset: int | None) -> bool:

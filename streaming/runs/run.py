@@ -15,13 +15,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from streaming.eventlog.base import EventLog
 from streaming.events import EventType
 from streaming.markdown import StreamingMarkdown, render_markdown
-from streaming.metrics import CHARS_PER_TOKEN, RunClock
+from streaming.metrics import CHARS_PER_TOKEN, RunClock, estimate_tokens
 from streaming.providers.base import (
     ChatMessage,
     Finish,
@@ -143,9 +143,10 @@ class Run:
             # that started it has answered, so a page that subscribes right
             # after the send already finds the run's log.
             await self._emit(EventType.STATUS, {"state": "streaming"})
-            await self._store.started(self.spec.run_id)
             if self._seam is not None:
+                # Before the first wait: a page that subscribes at once finds it.
                 await self._resume_frame(self._seam.head)
+            await self._store.started(self.spec.run_id)
             self._clock.started_at = time.monotonic()
             stream = self._provider.stream(
                 messages=self.spec.messages,
@@ -336,7 +337,7 @@ class Run:
                 completion_tokens=usage.completion_tokens if usage else None,
             )
             if self.spec.resume is not None:
-                metrics = self.spec.resume.metrics.then(metrics)
+                metrics = _earlier(self.spec.resume).then(metrics)
             outcome = RunOutcome(status, content, html, self._finish_reason, error, metrics)
             try:
                 await self._store.finished(self.spec.run_id, outcome)
@@ -372,6 +373,14 @@ class Run:
         offset = await self._log.append(self.spec.run_id, type, data)
         self.opened.set()
         return offset
+
+
+def _earlier(resume: Resume) -> RunMetrics:
+    """The stored parts' metrics; a crash leftover has no token count: estimated."""
+    if resume.metrics.output_tokens is not None:
+        return resume.metrics
+    tokens = estimate_tokens(resume.text)
+    return replace(resume.metrics, output_tokens=tokens, output_tokens_estimated=True)
 
 
 def _final_data(outcome: RunOutcome) -> dict[str, Any]:
