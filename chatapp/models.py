@@ -84,9 +84,11 @@ class Message(models.Model):
     # and no run owning it means the process died (see chatapp/live.py).
     checkpoint_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    # Last time Continue streamed more into this answer: it counts as a send
-    # for the per-minute limit (chatapp/selectors.py, recent_send_count).
+    # Last time Continue streamed more into this answer, and how many Continues
+    # came less than a rate window apart up to it: each counts as a send for
+    # the per-minute limit (chatapp/selectors.py, recent_send_count).
     continued_at = models.DateTimeField(null=True, blank=True)
+    recent_continues = models.PositiveIntegerField(default=0)
 
     # Metrics (milliseconds unless named otherwise).
     ttft_ms = models.FloatField(null=True, blank=True, help_text="Send to first token shown.")

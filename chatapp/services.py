@@ -12,11 +12,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from chatapp import retry, selectors
@@ -28,6 +30,8 @@ from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown, get_manage
 
 # The sidebar shows this much of the first message as the conversation's title.
 TITLE_CHARS = 80
+# SPOOL_MAX_SENDS_PER_MINUTE counts the sends of this many seconds.
+SEND_WINDOW_S = 60
 
 
 # Continue without a prefill: the partial answer is the last assistant turn,
@@ -91,7 +95,8 @@ def _check_model(model: str) -> None:
 
 
 def _check_capacity(user: User) -> None:
-    if selectors.recent_send_count(user=user, seconds=60) >= settings.SPOOL_MAX_SENDS_PER_MINUTE:
+    sends = selectors.recent_send_count(user=user, seconds=SEND_WINDOW_S)
+    if sends >= settings.SPOOL_MAX_SENDS_PER_MINUTE:
         raise SendError(
             "You are sending messages faster than Spool allows. Wait a minute, then send again; "
             "your text is kept."
@@ -189,8 +194,13 @@ def message_continue(*, message: Message) -> Sent:
     now = timezone.now()
     # checkpoint_at: a live row with an old checkpoint and no run yet would
     # pass for a crash leftover (chatapp/live.py) before the run starts.
+    chained = Q(continued_at__gte=now - timedelta(seconds=SEND_WINDOW_S))
     taken = Message.objects.filter(id=message.id, status=message.status).update(
-        status=Message.Status.PENDING, continued_at=now, checkpoint_at=now, updated_at=now
+        status=Message.Status.PENDING,
+        continued_at=now,
+        recent_continues=Case(When(chained, then=F("recent_continues") + 1), default=Value(1)),
+        checkpoint_at=now,
+        updated_at=now,
     )
     if not taken:
         raise SendError("This answer is already being continued.")
