@@ -19,7 +19,10 @@ from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Script
 from tests.support.client import SpoolClient, SSEEvent, count, live_message_id
 from tests.support.daphne import DaphneServer, run_daphne
+from tests.test_scaleout import on, pair
 from tests.test_views_stream import PageModel
+
+__all__ = ["pair"]  # the two-process fixture, shared with tests/test_scaleout.py
 
 HX = {"HX-Request": "true"}
 # ~40 paragraphs of varied words: a repeat at the seam would show as a doubled phrase.
@@ -315,3 +318,31 @@ def test_continue_after_kill_9_finishes_the_answer_on_sqlite(tmp_path: Path) -> 
         assert row["content"] == whole
         assert row["html"] == render_markdown(whole)
     c.close()
+
+
+@pytest.mark.services
+def test_continue_across_two_processes_on_postgres_and_redis(
+    pair: tuple[DaphneServer, DaphneServer], fake_llm: FakeOpenAIServer
+) -> None:
+    """Stopped from the other process (its stop request stays in Redis), then
+    continued there and watched from the first: the new run starts a fresh
+    log, is not stopped by the old request, and its frames are its own."""
+    a, b = pair
+    key = keyword("pair")
+    fake_llm.when(key, Script.text(WHOLE, chunk_size=8, delay=0.02))
+    fake_llm.when_continuing(
+        key, Script.continuation(WHOLE, repeat_words=REPEAT_WORDS, chunk_size=6, delay=0.005)
+    )
+    with SpoolClient(a.url) as user, on(b, user) as twin:
+        user.signup()
+        twin.http.cookies.update(user.http.cookies)
+        _, mid = user.start_conversation(f"{key} go", model=FAKE_MODEL)
+        applied = user.stream_until(mid, count("block", 4))
+        twin.post(f"/m/{mid}/stop", {"seen": applied[-1].id or ""}, headers=HX)
+        a.wait_status(mid, "stopped")
+
+        press_continue(twin, mid)
+        events = continued_stream(user, mid)
+        row = a.wait_status(mid, "complete")
+        assert row["content"] == WHOLE
+        assert PageModel().apply(events).html == row["html"]
