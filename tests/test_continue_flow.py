@@ -4,6 +4,7 @@ finished, exactly, with nothing repeated at the seam."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
@@ -14,6 +15,7 @@ import pytest
 
 from chatapp.services import CONTINUE_INSTRUCTION
 from streaming.markdown import render_markdown
+from streaming.metrics import estimate_tokens
 from tests.conftest import FAKE_MODEL, spool_env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Script
@@ -142,15 +144,21 @@ def test_continue_after_the_models_length_limit(
     key = keyword("len")
     cut = WHOLE.index("Part 7") + 20
     fake_llm.when(key, Script.text(WHOLE[:cut], chunk_size=20, finish="length"))
-    fake_llm.when_continuing(key, Script.continuation(WHOLE, repeat_words=REPEAT_WORDS))
-    _page, mid = client.start_conversation(f"{key} go", model=FAKE_MODEL)
+    fake_llm.when_continuing(
+        key, Script.continuation(WHOLE, repeat_words=REPEAT_WORDS, chunk_size=6, delay=0.005)
+    )
+    page, mid = client.start_conversation(f"{key} go", model=FAKE_MODEL)
     row = spool_server.wait_status(mid, "truncated")
     assert row["finish_reason"] == "length"
     done = client.stream_events(mid)[-1]
     assert "Cut short at the length limit" in done.data
     assert continue_form(done.data, mid)
 
-    press_continue(client, mid)
+    # Without JavaScript: the form posts, the page comes back with the live answer.
+    r = client.post(f"/m/{mid}/continue")
+    assert r.status_code == 200
+    assert r.url.path == page
+    assert live_message_id(r.text) == mid
     continued_stream(client, mid)
     row = spool_server.wait_status(mid, "complete")
     assert row["content"] == WHOLE
@@ -208,6 +216,44 @@ def test_continue_counts_as_a_send_for_the_rate_limit(
         r = c.post(f"/m/{mid}/continue", headers=HX)
         assert r.status_code == 422
         assert "faster than Spool allows" in r.text
+
+
+def test_continue_after_each_time_limit_until_the_demo_answer_is_whole(tmp_path: Path) -> None:
+    """The run's wall clock cuts every part; each Continue takes it further."""
+    from streaming.providers.demo import _TOKEN, _continued, _pick_answer
+
+    prompt = "a long answer"
+    whole = _pick_answer(prompt)
+    env = {"SPOOL_DEMO_TOKEN_DELAY_S": "0.01", "SPOOL_RUN_WALL_CLOCK_S": "1.5"}
+    with run_daphne(tmp_path, env) as server, SpoolClient(server.url) as c:
+        c.signup()
+        # A fresh process's first answer pays for its imports and connections.
+        _, warm = c.start_conversation("[bench:5]", model="demo")
+        c.stream_events(warm)
+        _, mid = c.start_conversation(prompt, model="demo")
+        parts: list[str] = []  # the stored text after each part
+        for _ in range(12):
+            c.stream_events(mid)
+            row = server.wait_status(mid, "truncated", "complete")
+            parts.append(row["content"])
+            if row["status"] == "complete":
+                break
+            assert row["finish_reason"] == "time_limit"
+            assert whole.startswith(row["content"])
+            press_continue(c, mid)
+        assert row["status"] == "complete", [len(p) for p in parts]
+        assert row["content"] == whole
+        assert len(parts) >= 3, "the answer should take several parts"
+        # Every part counted once: a part cut by the clock has no usage from
+        # the model (estimated from its text), the last one has the demo's.
+        contents = [""] + parts
+        expected = sum(
+            estimate_tokens(text[len(before.rstrip()) :])
+            for before, text in itertools.pairwise(contents[:-1])
+        )
+        expected += len(_continued(_TOKEN.findall(whole), parts[-2].rstrip()))
+        assert row["output_tokens"] == expected
+        assert row["output_tokens_estimated"]
 
 
 # -- the detach grace (issue's "Grace" check) and a crash, on daphnes of their own

@@ -69,6 +69,8 @@ def test_stop_then_continue_with_the_keyboard(
 
     answer = page.locator(f"#{answer_id}")
     expect(page.locator("article.msg-assistant")).to_have_count(1)  # the same answer
+    # Continue is gone with the finished footer: focus goes to the composer, where Esc stops.
+    expect(page.get_by_label("Message")).to_be_focused()
     expect(page.get_by_role("button", name="Stop generating")).to_be_visible()
     # The stored part is there from the first paint of the live answer.
     expect(answer.locator(".msg-body")).to_contain_text(stopped_text.split("\n")[0])
