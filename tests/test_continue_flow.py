@@ -246,7 +246,7 @@ def test_continue_after_each_time_limit_until_the_demo_answer_is_whole(tmp_path:
         assert len(parts) >= 3, "the answer should take several parts"
         # Every part counted once: a part cut by the clock has no usage from
         # the model (estimated from its text), the last one has the demo's.
-        contents = [""] + parts
+        contents = ["", *parts]
         expected = sum(
             estimate_tokens(text[len(before.rstrip()) :])
             for before, text in itertools.pairwise(contents[:-1])
