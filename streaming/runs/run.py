@@ -6,6 +6,10 @@ coalesces provider deltas into frames (the first at once, then at most one per
 checkpoints content to the database, enforces the budgets, and always ends
 with exactly one ``final`` event and one ``RunStore.finished`` call, whatever
 happened: completion, Stop, detach, provider error, timeout or a bug.
+
+A run may continue a stored partial answer (``RunSpec.resume``, Continue):
+its renderer starts from that text, sent as the run's first frame, and what
+the model writes next is joined to it by ``seam.Seam``.
 """
 
 from __future__ import annotations
