@@ -113,6 +113,10 @@ def test_continue_after_stop_finishes_the_same_answer(
     # The stored text is there at once, before the stream says anything.
     assert render_markdown(partial).split("</p>")[0] in live_html
     assert 'id="stop-button"' in live_html
+    # A reload mid-continue shows the stored part, live, from its first paint.
+    reloaded = client.http.get(page).text
+    assert live_message_id(reloaded) == mid
+    assert "Part 0: the quick fox" in answer_html(reloaded, mid)
     events = continued_stream(client, mid)
 
     row = spool_server.wait_status(mid, "complete")
