@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from chatapp import selectors, services
 from chatapp.models import Message
-from streaming.runs import get_manager
+from chatapp.runtime import get_manager
 from streaming.snapshot import Snapshot, fold
 
 # Between commit and run start a message is live with no log yet; only older

@@ -169,6 +169,10 @@ def test_a_reopened_fence_then_the_next_line() -> None:
     )
 
 
+def test_a_cut_in_the_fence_line_itself_is_a_repeat_not_a_reopening() -> None:
+    assert join("Code:\n\n```p", ["```python\nx = 1\n```"]) == "Code:\n\n```python\nx = 1\n```"
+
+
 def test_a_closing_fence_after_code_goes_on_its_own_line() -> None:
     assert join("```python\nx = 1", ["```\n\nDone."]) == "```python\nx = 1\n```\n\nDone."
 

@@ -32,7 +32,9 @@ from streaming.providers.base import (
     Provider,
     ProviderError,
     ProviderEvent,
+    ReasoningDelta,
     TextDelta,
+    ToolCall,
     Usage,
 )
 from streaming.runs.seam import Seam
@@ -98,6 +100,9 @@ class Budgets:
 
 class _End:
     """Sentinel: the provider stream finished normally."""
+
+
+_OUTPUT = (TextDelta, ReasoningDelta, ToolCall)
 
 
 class Run:
@@ -229,7 +234,9 @@ class Run:
                 return "truncated" if self._finish_reason == "length" else "complete"
             if isinstance(item, BaseException):
                 raise item
-            if self._clock.provider_first_at is None:
+            if self._clock.provider_first_at is None and isinstance(item, _OUTPUT):
+                # Output, not the server's bookkeeping (usage, finish): the
+                # model's time to first token.
                 self._clock.provider_first_at = time.monotonic()
             if isinstance(item, TextDelta):
                 # A continuation's start may repeat the answer: held back until known.

@@ -65,6 +65,9 @@ class Seam:
         self._held = ""
         self._decided = False
         self._fence = open_fence(self.head)
+        # Only a fence opened before the cut line can be reopened: a cut in
+        # the opening line itself ("```py") is repeated, not reopened.
+        self._reopenable = open_fence(self.head.rpartition("\n")[0]) is not None
         self._candidates = _candidates(self.head)
 
     @property
@@ -95,7 +98,7 @@ class Seam:
             # Whitespace only: the partial's own, else the model's.
             return self._done(self._trailing or held) if final else ""
         reopened = False
-        if self._fence is not None:
+        if self._fence is not None and self._reopenable:
             first, newline, rest = body.partition("\n")
             if not newline and not final and _could_open(first, self._fence):
                 return ""  # the first line may still turn out to reopen the fence

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatapp', '0002_message_retry_state'),
+        ('chatapp', '0003_conversation_system_prompt'),
     ]
 
     operations = [
