@@ -26,6 +26,11 @@ class Conversation(models.Model):
     # None: the default (SPOOL_SYSTEM_PROMPT); "": none at all. The two mean
     # different things, hence a nullable text field.
     system_prompt = models.TextField(null=True, blank=True)  # noqa: DJ001
+    # Pinned conversations are listed first, most recently pinned on top.
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    # Deleted: gone for its owner at once (404), restorable for a few seconds
+    # (Undo), purged after that (services.conversation_purge_deleted).
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -6,12 +6,13 @@ user's conversation is simply not found (404), never "forbidden".
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
-from django.db.models import QuerySet, Sum
+from django.db.models import F, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -21,12 +22,52 @@ from streaming.providers.base import ChatMessage
 
 
 def conversation_list(*, user: User) -> QuerySet[Conversation]:
-    return Conversation.objects.filter(user=user).only("id", "title", "updated_at")
+    """The user's conversations, pinned first, then the most recently active."""
+    return (
+        Conversation.objects.filter(user=user, deleted_at__isnull=True)
+        .only("id", "title", "updated_at", "pinned_at")
+        .order_by(F("pinned_at").desc(nulls_last=True), "-updated_at")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationGroup:
+    label: str
+    conversations: list[Conversation]
+
+
+def group_conversations(
+    conversations: list[Conversation], *, today: date
+) -> list[ConversationGroup]:
+    """The list as people scan it: "Pinned", "Today", "Yesterday", "Previous 7
+    days", "Older" (``today`` in the user's time zone); empty groups left out."""
+    labels = ("Pinned", "Today", "Yesterday", "Previous 7 days", "Older")
+    groups: dict[str, list[Conversation]] = {label: [] for label in labels}
+    for c in conversations:
+        if c.pinned_at is not None:
+            groups["Pinned"].append(c)
+            continue
+        age = (today - timezone.localdate(c.updated_at)).days
+        label = "Today" if age <= 0 else "Yesterday" if age == 1 else "Previous 7 days"
+        groups[label if age <= 7 else "Older"].append(c)
+    return [ConversationGroup(label, items) for label, items in groups.items() if items]
 
 
 def conversation_for_user(*, user: User, conversation_id: UUID | str) -> Conversation:
     try:
-        return Conversation.objects.get(id=conversation_id, user=user)
+        return Conversation.objects.get(id=conversation_id, user=user, deleted_at__isnull=True)
+    except (Conversation.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such conversation.") from None
+
+
+def deleted_conversation_for_user(
+    *, user: User, conversation_id: UUID | str, since: datetime
+) -> Conversation:
+    """A conversation of ``user`` deleted after ``since`` (Undo), else 404."""
+    try:
+        return Conversation.objects.get(
+            id=conversation_id, user=user, deleted_at__isnull=False, deleted_at__gte=since
+        )
     except (Conversation.DoesNotExist, ValueError, TypeError):
         raise Http404("No such conversation.") from None
 
@@ -34,7 +75,7 @@ def conversation_for_user(*, user: User, conversation_id: UUID | str) -> Convers
 def message_for_user(*, user: User, message_id: UUID | str) -> Message:
     try:
         return Message.objects.select_related("conversation").get(
-            id=message_id, conversation__user=user
+            id=message_id, conversation__user=user, conversation__deleted_at__isnull=True
         )
     except (Message.DoesNotExist, ValueError, TypeError):
         raise Http404("No such message.") from None

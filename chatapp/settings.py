@@ -252,6 +252,8 @@ SPOOL_DEMO_MODEL = "demo"
 # The picker's preselected model; unset: the first one offered (the demo model
 # when no server is configured).
 SPOOL_DEFAULT_MODEL = os.environ.get("SPOOL_DEFAULT_MODEL", "")
+# Seconds a deleted conversation can be restored (Undo); purged after that.
+SPOOL_UNDO_DELETE_S = int(os.environ.get("SPOOL_UNDO_DELETE_S", "20"))
 # Sent first in every request, unless a conversation sets its own ("": none).
 SPOOL_SYSTEM_PROMPT = os.environ.get("SPOOL_SYSTEM_PROMPT", "")
 # Tokens a model reads when its endpoint does not say (its context_window):

@@ -10,12 +10,19 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("c/", pages.conversation_list, name="conversation_list"),
     path("c/new", pages.conversation_new, name="conversation_new"),
+    path("search", pages.search, name="search"),
     path("c/<uuid:conversation_id>/", pages.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/messages", pages.message_send, name="message_send"),
     path(
         "c/<uuid:conversation_id>/instructions",
         pages.conversation_instructions,
         name="conversation_instructions",
+    ),
+    path("c/<uuid:conversation_id>/rename", pages.conversation_rename, name="conversation_rename"),
+    path("c/<uuid:conversation_id>/pin", pages.conversation_pin, name="conversation_pin"),
+    path("c/<uuid:conversation_id>/delete", pages.conversation_delete, name="conversation_delete"),
+    path(
+        "c/<uuid:conversation_id>/restore", pages.conversation_restore, name="conversation_restore"
     ),
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),

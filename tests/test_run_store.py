@@ -290,7 +290,9 @@ async def test_checkpoint_never_waits_for_a_busy_store(database: Db, store: Djan
     await store.flush()
 
     assert statistics.median(durations) < 50e-6
-    assert max(durations) < 1e-3
+    # Waiting on the held store would take until its release (seconds); a
+    # preempted or garbage-collecting loop on a loaded machine takes a few ms.
+    assert max(durations) < 50e-3
     assert await database.rows(ids) == dict.fromkeys(ids, ("pending", "round 4"))
 
 

@@ -77,3 +77,36 @@ def test_a_question_too_long_alone_raises(conversation: Conversation) -> None:
     q = _ask(conversation, "z" * 3000, None)
     with pytest.raises(TooLong):
         selectors.prompt_for(answer=_pending(conversation, q), system="", budget=100)
+
+
+def test_the_list_is_grouped_as_people_scan_it() -> None:
+    from datetime import date, datetime, timedelta
+
+    from django.utils import timezone
+
+    user = User.objects.create_user("lin")
+    today = date(2026, 12, 5)
+
+    def made(title: str, days_ago: int, pinned: bool = False) -> Conversation:
+        c = Conversation.objects.create(user=user, model="demo", title=title)
+        when = timezone.make_aware(datetime(2026, 12, 5, 12) - timedelta(days=days_ago))
+        c.updated_at = when
+        c.pinned_at = when if pinned else None
+        return c
+
+    conversations = [
+        made("pinned", 30, pinned=True),
+        made("now", 0),
+        made("yesterday", 1),
+        made("last week", 7),
+        made("long ago", 8),
+    ]
+    groups = selectors.group_conversations(conversations, today=today)
+    assert [(g.label, [c.title for c in g.conversations]) for g in groups] == [
+        ("Pinned", ["pinned"]),
+        ("Today", ["now"]),
+        ("Yesterday", ["yesterday"]),
+        ("Previous 7 days", ["last week"]),
+        ("Older", ["long ago"]),
+    ]
+    assert selectors.group_conversations([], today=today) == []

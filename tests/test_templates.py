@@ -102,6 +102,9 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
     )  # fmt: skip
     outputs["home page"] = web.get("/").content.decode()
     outputs["conversation list page"] = web.get("/c/").content.decode()
+    outputs["search results"] = web.get("/search", {"q": "Hello"}).content.decode()
+    assert "<mark>Hello</mark>" in outputs["search results"]
+    outputs["delete confirmation"] = web.get(f"/c/{conversation.id}/delete").content.decode()
     # A live answer (no run owns it, but it is too new to count as a crash
     # leftover): the page renders it subscribed to its stream.
     page = web.get(f"/c/{conversation.id}/").content.decode()

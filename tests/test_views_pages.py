@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
 from chatapp.models import Conversation, Message
 
@@ -286,3 +287,108 @@ def test_an_answer_whose_prompt_dropped_messages_says_so(
     answer.save()
     page = web.get(f"/c/{conversation.id}/").content.decode()
     assert "Earlier messages were left out to fit the model's context (6 messages)." in page
+
+
+def test_rename_pin_and_the_grouped_sidebar(web: Client, conversation: Conversation) -> None:
+    r = web.post(f"/c/{conversation.id}/rename", {"title": "  Garden  plans "})
+    assert r.status_code == 303
+    page = web.get(f"/c/{conversation.id}/").content.decode()
+    assert '<h1 class="chat-title">Garden plans</h1>' in page
+    assert '<h2 class="conv-group" id="conversation-list-g1">Today</h2>' in page
+
+    assert web.post(f"/c/{conversation.id}/pin", {"pinned": "1"}).status_code == 303
+    page = web.get(f"/c/{conversation.id}/").content.decode()
+    assert '<h2 class="conv-group" id="conversation-list-g1">Pinned</h2>' in page
+    assert 'aria-label="Pinned"' in page
+    assert ">Unpin</button>" in page
+    web.post(f"/c/{conversation.id}/pin", {"pinned": "0"})
+    assert ">Pin to the top</button>" in web.get(f"/c/{conversation.id}/").content.decode()
+
+
+def test_an_empty_name_is_refused_with_the_menu_open(
+    web: Client, conversation: Conversation
+) -> None:
+    r = web.post(f"/c/{conversation.id}/rename", {"title": "   "})
+    assert r.status_code == 422
+    page = r.content.decode()
+    assert '<details class="conv-menu" open>' in page
+    assert "Give the conversation a name." in page
+    conversation.refresh_from_db()
+    assert conversation.title == "Hello"
+
+
+def test_delete_asks_then_deletes_and_offers_undo(web: Client, conversation: Conversation) -> None:
+    url = f"/c/{conversation.id}/delete"
+    confirm = web.get(url).content.decode()
+    assert "Delete “Hello”?" in confirm
+    assert "You can undo for 20 seconds" in confirm
+    assert Conversation.objects.get(id=conversation.id).deleted_at is None, "GET deletes nothing"
+
+    r = web.post(url)
+    assert r.status_code == 303
+    assert r["Location"] == f"/?deleted={conversation.id}"
+    assert web.get(f"/c/{conversation.id}/").status_code == 404
+    answer = conversation.messages.get(role="assistant")
+    assert web.get(f"/m/{answer.id}/stream").status_code == 404
+    home = web.get(r["Location"]).content.decode()
+    assert "Deleted “Hello”." in home
+    assert 'autofocus aria-describedby="undo-what">Undo</button>' in home
+    assert "No conversations yet." in home
+
+    r = web.post(f"/c/{conversation.id}/restore")
+    assert r["Location"] == f"/c/{conversation.id}/"
+    assert web.get(f"/c/{conversation.id}/").status_code == 200
+
+
+def test_undo_too_late_says_so(web: Client, conversation: Conversation, settings) -> None:
+    settings.SPOOL_UNDO_DELETE_S = 0
+    web.post(f"/c/{conversation.id}/delete")
+    r = web.post(f"/c/{conversation.id}/restore")
+    assert r["Location"] == "/?undo=expired"
+    assert "Too late to undo" in web.get(r["Location"]).content.decode()
+    assert web.get(f"/c/{conversation.id}/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "rename"),
+        ("post", "pin"),
+        ("get", "delete"),
+        ("post", "delete"),
+        ("post", "restore"),
+    ],
+)
+def test_conversation_actions_belong_to_the_owner(
+    conversation: Conversation, method: str, path: str
+) -> None:
+    other = Client()
+    other.force_login(User.objects.create_user("mallory"))
+    if path == "restore":
+        conversation.deleted_at = timezone.now()
+        conversation.save()
+    r = getattr(other, method)(f"/c/{conversation.id}/{path}", {"title": "x", "pinned": "1"})
+    assert r.status_code in (404, 303)
+    if r.status_code == 303:  # restore answers "too late" to anyone it cannot help
+        assert r["Location"] == "/?undo=expired"
+    conversation.refresh_from_db()
+    assert conversation.title == "Hello"
+    assert conversation.pinned_at is None
+    assert (conversation.deleted_at is None) == (path != "restore")
+    assert Client().post(f"/c/{conversation.id}/{path}").status_code == 302  # sign in first
+
+
+def test_show_more_past_the_first_page(web: Client, user: User, settings) -> None:
+    Conversation.objects.bulk_create(
+        Conversation(user=user, model="demo", title=f"c{i}") for i in range(101)
+    )
+    listed = web.get("/c/").content.decode()
+    assert listed.count('<li><a href="/c/') == 100
+    assert 'href="/c/?page=2">Show more conversations</a>' in listed
+    home = web.get("/").content.decode()
+    assert home.count('<li><a href="/c/') == 200, "the sidebar and the phone's list, 100 each"
+    assert 'href="/c/?page=2">Show more conversations</a>' in home
+    second = web.get("/c/?page=2").content.decode()
+    assert second.count('<li><a href="/c/') == 1
+    assert "Show more conversations" not in second
+    assert web.get("/c/?page=abc").status_code == 200

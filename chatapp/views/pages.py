@@ -8,15 +8,18 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from chatapp import live, selectors, services
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
 from chatapp.runtime import catalogue, default_model
+from chatapp.search import search as search_conversations
+from chatapp.selectors import ConversationGroup
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 from streaming.sse import parse_last_event_id
 
@@ -25,13 +28,20 @@ from streaming.sse import parse_last_event_id
 LISTED_CONVERSATIONS = 100
 
 
-def _listed_conversations(user: User) -> list[Conversation]:
-    return list(selectors.conversation_list(user=user)[:LISTED_CONVERSATIONS])
+def _listed_conversations(user: User, page: int = 1) -> tuple[list[ConversationGroup], bool]:
+    """One page of the user's conversations, grouped, and whether more follow."""
+    start = (page - 1) * LISTED_CONVERSATIONS
+    found = list(selectors.conversation_list(user=user)[start : start + LISTED_CONVERSATIONS + 1])
+    more = len(found) > LISTED_CONVERSATIONS
+    today = timezone.localdate()
+    return selectors.group_conversations(found[:LISTED_CONVERSATIONS], today=today), more
 
 
 def _page_context(user: User, conversation: Conversation | None, **extra: Any) -> dict[str, Any]:
+    groups, more = _listed_conversations(user)
     return {
-        "conversations": _listed_conversations(user),
+        "conversation_groups": groups,
+        "more_conversations": more,
         # The phone's Conversations control says how many answers are being written.
         "live_count": selectors.live_run_count(user=user),
         "conversation": conversation,
@@ -47,7 +57,21 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
 @alogin_required
 async def home(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
     context = await sync_to_async(_page_context)(user, None)
+    context["undo"] = await sync_to_async(_undoable)(user, request.GET.get("deleted", ""))
+    context["undo_expired"] = request.GET.get("undo") == "expired"
     return await arender(request, "chat/page.html", context)
+
+
+def _undoable(user: User, conversation_id: str) -> Conversation | None:
+    """The conversation just deleted, while Undo can still bring it back."""
+    if not conversation_id:
+        return None
+    try:
+        return selectors.deleted_conversation_for_user(
+            user=user, conversation_id=conversation_id, since=services.undo_deadline()
+        )
+    except Http404:
+        return None
 
 
 @require_GET
@@ -58,8 +82,23 @@ async def conversation_list(request: HtmxHttpRequest, *, user: User) -> HttpResp
     The phone layout has no sidebar: its header control links here, and the
     script upgrades that link to open the same list in a dialog.
     """
-    conversations = await sync_to_async(_listed_conversations)(user)
-    return await arender(request, "chat/list_page.html", {"conversations": conversations})
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    groups, more = await sync_to_async(_listed_conversations)(user, page)
+    context = {"conversation_groups": groups, "more_conversations": more, "page": page}
+    return await arender(request, "chat/list_page.html", context)
+
+
+@require_GET
+@alogin_required
+async def search(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
+    """The user's conversations matching ``q``, with the matching words marked."""
+    query = request.GET.get("q", "")
+    hits = await sync_to_async(search_conversations)(user=user, query=query)
+    context = {"query": query.strip(), "hits": hits}
+    return await arender(request, "chat/search_page.html", context)
 
 
 @require_POST
@@ -129,6 +168,74 @@ async def conversation_instructions(
     # Back with the disclosure open, saying it was saved.
     url = reverse("conversation", args=[conversation.id]) + "?instructions=saved#instructions"
     return HttpResponseRedirect(url, status=303)
+
+
+@require_POST
+@alogin_required
+async def conversation_rename(
+    request: HtmxHttpRequest, conversation_id: UUID, *, user: User
+) -> HttpResponse:
+    conversation = await sync_to_async(selectors.conversation_for_user)(
+        user=user, conversation_id=conversation_id
+    )
+    title = request.POST.get("title", "")
+    try:
+        await sync_to_async(services.conversation_rename)(conversation=conversation, title=title)
+    except services.SendError as exc:
+        messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
+        live_message = await aprepare_messages(messages)
+        context = await sync_to_async(_page_context)(
+            user,
+            conversation,
+            messages=messages,
+            live_message=live_message,
+            rename_title=title,
+            rename_error=exc.message,
+        )
+        return await arender(request, "chat/page.html", context, status=exc.status)
+    return HttpResponseRedirect(reverse("conversation", args=[conversation.id]), status=303)
+
+
+@require_POST
+@alogin_required
+async def conversation_pin(
+    request: HtmxHttpRequest, conversation_id: UUID, *, user: User
+) -> HttpResponse:
+    conversation = await sync_to_async(selectors.conversation_for_user)(
+        user=user, conversation_id=conversation_id
+    )
+    pinned = request.POST.get("pinned") == "1"
+    await sync_to_async(services.conversation_pin)(conversation=conversation, pinned=pinned)
+    return HttpResponseRedirect(reverse("conversation", args=[conversation.id]), status=303)
+
+
+@require_http_methods(["GET", "POST"])
+@alogin_required
+async def conversation_delete(
+    request: HtmxHttpRequest, conversation_id: UUID, *, user: User
+) -> HttpResponse:
+    """GET asks for confirmation (a page of its own: works without script);
+    POST deletes, and the home page then offers Undo."""
+    conversation = await sync_to_async(selectors.conversation_for_user)(
+        user=user, conversation_id=conversation_id
+    )
+    if request.method == "GET":
+        context = {"conversation": conversation, "undo_s": settings.SPOOL_UNDO_DELETE_S}
+        return await arender(request, "chat/delete_confirm.html", context)
+    await services.aconversation_delete(conversation=conversation)
+    return HttpResponseRedirect(f"{reverse('home')}?deleted={conversation.id}", status=303)
+
+
+@require_POST
+@alogin_required
+async def conversation_restore(
+    request: HtmxHttpRequest, conversation_id: UUID, *, user: User
+) -> HttpResponse:
+    conversation = await sync_to_async(_undoable)(user, str(conversation_id))
+    if conversation is None:
+        return HttpResponseRedirect(f"{reverse('home')}?undo=expired", status=303)
+    await sync_to_async(services.conversation_restore)(conversation=conversation)
+    return HttpResponseRedirect(reverse("conversation", args=[conversation.id]), status=303)
 
 
 @require_POST

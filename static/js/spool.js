@@ -328,4 +328,23 @@
   } else {
     setUpConversationsDialog();
   }
+
+  // --- Menus made of <details> (conversation options) ------------------------
+  // Esc closes an open menu and puts focus back on its button, as menus do;
+  // it then does not stop the answer (the capture phase runs first). A click
+  // outside closes it too.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key !== "Escape") { return; }
+    var menu = document.querySelector("details.conv-menu[open]");
+    if (!menu) { return; }
+    evt.preventDefault();
+    evt.stopPropagation();
+    menu.open = false;
+    menu.querySelector("summary").focus();
+  }, true);
+  document.addEventListener("click", function (evt) {
+    document.querySelectorAll("details.conv-menu[open]").forEach(function (menu) {
+      if (!menu.contains(evt.target)) { menu.open = false; }
+    });
+  });
 })();

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatapp', '0003_conversation_system_prompt'),
+        ('chatapp', '0004_conversation_pin_and_delete'),
     ]
 
     operations = [
