@@ -95,7 +95,19 @@ class MessageAdmin(admin.ModelAdmin[Message]):
                 )
             },
         ),
-        ("Times", {"fields": ("created_at", "updated_at", "checkpoint_at", "completed_at")}),
+        (
+            "Times",
+            {
+                "fields": (
+                    "created_at",
+                    "updated_at",
+                    "checkpoint_at",
+                    "completed_at",
+                    "continued_at",
+                    "recent_continues",
+                )
+            },
+        ),
     )
 
     @admin.display(description="Content")

@@ -48,12 +48,16 @@ _MODEL_KEYS = {
     "tools",
     "vision",
     "prefill",
+    "prefill_style",
     "max_output_tokens",
     "context_window",
     "extra_body",
     "max_tokens_field",
 }
 _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+# How a server with ``prefill`` is told to continue the final assistant message
+# (streaming/providers/openai_compat.py, PrefillStyle).
+_PREFILL_STYLES = ("plain", "vllm", "prefix")
 _BOOL_OPTIONS = ("include_usage", "tools", "vision", "prefill")
 _INT_OPTIONS = ("max_output_tokens", "context_window")
 
@@ -63,7 +67,9 @@ class ModelOptions:
     """What a model server accepts and what the model can do.
 
     ``include_usage`` off for servers that reject ``stream_options``;
-    ``prefill`` for servers that continue a trailing assistant message;
+    ``prefill`` for servers that continue a trailing assistant message (Continue),
+    told so as ``prefill_style`` says: "plain" (llama.cpp, Ollama), "vllm"
+    (``continue_final_message``), "prefix" (DeepSeek, Mistral);
     ``extra_body`` is merged into every request (``top_k``, ``chat_template_kwargs``…);
     ``max_tokens_field`` names the output cap's field (OpenAI's reasoning models
     refuse ``max_tokens`` and want ``max_completion_tokens``).
@@ -73,6 +79,7 @@ class ModelOptions:
     tools: bool = False
     vision: bool = False
     prefill: bool = False
+    prefill_style: str = "plain"
     max_output_tokens: int | None = None
     context_window: int | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
@@ -231,6 +238,13 @@ def _model(item: Any, endpoint: str, defaults: Mapping[str, Any], where: str) ->
                 f"SPOOL_LLM_ENDPOINTS: {where}: 'extra_body' must be a table."
             )
         options["extra_body"] = dict(merged["extra_body"])
+    if "prefill_style" in merged:
+        if merged["prefill_style"] not in _PREFILL_STYLES:
+            raise ImproperlyConfigured(
+                f"SPOOL_LLM_ENDPOINTS: {where}: 'prefill_style' must be one of "
+                f"{', '.join(_PREFILL_STYLES)}."
+            )
+        options["prefill_style"] = merged["prefill_style"]
     if "max_tokens_field" in merged:
         if merged["max_tokens_field"] not in _TOKEN_FIELDS:
             raise ImproperlyConfigured(

@@ -13,7 +13,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 
-from chatapp.retry import RetryOffer, offer_for
+from chatapp.retry import RetryOffer, continue_offered, offer_for
 
 
 class Conversation(models.Model):
@@ -92,6 +92,11 @@ class Message(models.Model):
     # and no run owning it means the process died (see chatapp/live.py).
     checkpoint_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Last time Continue streamed more into this answer, and how many Continues
+    # came less than a rate window apart up to it: each counts as a send for
+    # the per-minute limit (chatapp/selectors.py, recent_send_count).
+    continued_at = models.DateTimeField(null=True, blank=True)
+    recent_continues = models.PositiveIntegerField(default=0)
 
     # Metrics (milliseconds unless named otherwise).
     ttft_ms = models.FloatField(null=True, blank=True, help_text="Send to first token shown.")
@@ -140,3 +145,8 @@ class Message(models.Model):
     def retry_offer(self) -> RetryOffer:
         """Retry now, after a wait, or not at all (and what to do instead), as of now."""
         return offer_for(self)
+
+    @property
+    def continue_offered(self) -> bool:
+        """Continue is shown: a stopped, interrupted or cut-short answer with text."""
+        return continue_offered(self)

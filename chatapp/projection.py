@@ -13,10 +13,10 @@
 | final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
 
 Block and tail HTML was rendered once by the run. Each event is projected
-once per process too: the SSE bytes are kept (by run, i.e. message, and
-offset, for the newest ``PROJECTED_BYTES`` of events of all runs), and every other
-subscriber of the same run (a second tab, a reload) writes the same bytes, the
-final footer included.
+once per process too: the SSE bytes are kept (by run, i.e. message and when
+it was continued, and offset, for the newest ``PROJECTED_BYTES`` of events of
+all runs), and every other subscriber of the same run (a second tab, a
+reload) writes the same bytes, the final footer included.
 Only a snapshot is built per subscriber: it depends on when one connects.
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Iterator
+from datetime import datetime
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -94,24 +95,28 @@ PROJECTED_BYTES = 512 * 1024
 ENTRY_OVERHEAD = 300
 
 
+# (message id and when it was last continued: one run), offset.
+MemoKey = tuple[tuple[UUID, datetime | None], int]
+
+
 class _Memo:
     """Projected frames by (message, offset); the oldest go first past ``PROJECTED_BYTES``."""
 
     def __init__(self) -> None:
-        self._frames: OrderedDict[tuple[UUID, int], list[bytes]] = OrderedDict()
+        self._frames: OrderedDict[MemoKey, list[bytes]] = OrderedDict()
         self.size = 0  # frame bytes plus ENTRY_OVERHEAD per entry
 
-    def get(self, key: tuple[UUID, int]) -> list[bytes] | None:
+    def get(self, key: MemoKey) -> list[bytes] | None:
         return self._frames.get(key)
 
-    def put(self, key: tuple[UUID, int], frames: list[bytes]) -> None:
+    def put(self, key: MemoKey, frames: list[bytes]) -> None:
         self._frames[key] = frames
         self.size += _cost(frames)
         while self.size > PROJECTED_BYTES and len(self._frames) > 1:
             _, dropped = self._frames.popitem(last=False)
             self.size -= _cost(dropped)
 
-    def __iter__(self) -> Iterator[tuple[UUID, int]]:
+    def __iter__(self) -> Iterator[MemoKey]:
         return iter(self._frames)
 
 
@@ -124,7 +129,9 @@ _projected = _Memo()
 
 async def project(event: Event, message: Message) -> list[bytes]:
     """The SSE frames of a run event, encoded once for all subscribers."""
-    key = (message.id, event.offset)
+    # A continued answer runs again under its id with offsets from 1 (Continue):
+    # the time it was continued tells its runs apart.
+    key = ((message.id, message.continued_at), event.offset)
     frames = _projected.get(key)
     if frames is None:
         frames = await _project(event, message)

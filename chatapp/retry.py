@@ -95,6 +95,30 @@ def offer_for(message: Message, now: datetime | None = None) -> RetryOffer:
     )
 
 
+# Continue streams more into the same answer (docs/streaming.md, Continue):
+# offered where the answer was cut, not where the model failed or finished.
+CONTINUABLE = frozenset({"stopped", "interrupted", "truncated"})
+
+
+def continue_offered(message: Message) -> bool:
+    return (
+        message.is_assistant
+        and message.status in CONTINUABLE
+        and bool(message.content.strip())
+        and message.reply_to_id is not None
+    )
+
+
+def continue_refusal(message: Message) -> str | None:
+    """Why Continue is refused for ``message``, or None (exactly where the
+    footer shows no Continue)."""
+    if message.is_live:
+        return "This answer is still being written."
+    if not continue_offered(message):
+        return "Only a stopped, interrupted or cut-short answer can be continued."
+    return None
+
+
 def refusal(message: Message, now: datetime | None = None) -> str | None:
     """Why what the provider said forbids a retry of ``message`` now, or None.
 

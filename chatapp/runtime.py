@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -21,7 +21,7 @@ from chatapp import endpoints
 from chatapp.endpoints import Endpoint, ModelEntry, ModelOptions
 from streaming.eventlog import EventLog, MemoryEventLog, RedisEventLog
 from streaming.providers.base import Provider
-from streaming.providers.openai_compat import OpenAICompatProvider
+from streaming.providers.openai_compat import OpenAICompatProvider, PrefillStyle
 from streaming.runs import Budgets, RunManager, RunStore
 
 DEMO_ENDPOINT = "demo"
@@ -118,6 +118,11 @@ def _openai_provider(model_id: str) -> OpenAICompatProvider:
             include_usage=entry.options.include_usage,
             extra_body=entry.options.extra_body,
             max_tokens_field=entry.options.max_tokens_field,
+            # One of PrefillStyle's values: the endpoint parser refuses any other.
+            prefill=cast(
+                "PrefillStyle | None",
+                entry.options.prefill_style if entry.options.prefill else None,
+            ),
         )
         _providers[model_id] = provider
     return provider

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -102,11 +102,19 @@ def live_run_count(*, user: User) -> int:
 
 
 def recent_send_count(*, user: User, seconds: int) -> int:
-    """Answers requested in the last ``seconds`` (one per send or retry), across processes."""
+    """Answers requested in the last ``seconds`` (one per send or retry, one per
+    Continue), across processes.
+
+    Continues are counted from ``Message.recent_continues``: the Continues of
+    an answer that followed each other within the window, so a run of them is
+    counted whole while its last one is in the window (never fewer than were
+    made in it).
+    """
     since = timezone.now() - timedelta(seconds=seconds)
-    return Message.objects.filter(
-        conversation__user=user, role=Message.Role.ASSISTANT, created_at__gte=since
-    ).count()
+    answers = Message.objects.filter(conversation__user=user, role=Message.Role.ASSISTANT)
+    sent = answers.filter(created_at__gte=since).count()
+    continued = answers.filter(continued_at__gte=since).aggregate(n=Sum("recent_continues"))
+    return sent + (continued["n"] or 0)
 
 
 def prompt_for(*, answer: Message, system: str, budget: int) -> Fitted:

@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from chatapp import retry, selectors
@@ -25,11 +26,24 @@ from chatapp.context_budget import estimate_tokens, prompt_budget
 from chatapp.models import Conversation, Message
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
 from streaming.markdown import render_markdown
-from streaming.runs import RunSpec, ShuttingDown
+from streaming.providers.base import ChatMessage
+from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown
 
 # The sidebar shows this much of the first message as the conversation's title.
 TITLE_CHARS = 80
+# SPOOL_MAX_SENDS_PER_MINUTE counts the sends of this many seconds.
+SEND_WINDOW_S = 60
 
+
+# Continue without a prefill: the partial answer is the last assistant turn,
+# then this. Models often start over anyway; the run trims what they repeat
+# (streaming/runs/seam.py).
+CONTINUE_INSTRUCTION = (
+    "Your previous answer was cut off. Continue it from exactly where it stopped, "
+    "even in the middle of a word, a list, a table or a code block. Do not repeat "
+    "what you already wrote, do not start over and do not comment on the "
+    "interruption: write only the rest."
+)
 
 # A send while the process stops: the next process (or this one, restarted)
 # takes it, so the user only has to send again.
@@ -82,7 +96,8 @@ def _check_model(model: str) -> None:
 
 
 def _check_capacity(user: User) -> None:
-    if selectors.recent_send_count(user=user, seconds=60) >= settings.SPOOL_MAX_SENDS_PER_MINUTE:
+    sends = selectors.recent_send_count(user=user, seconds=SEND_WINDOW_S)
+    if sends >= settings.SPOOL_MAX_SENDS_PER_MINUTE:
         raise SendError(
             "You are sending messages faster than Spool allows. Wait a minute, then send again; "
             "your text is kept."
@@ -269,6 +284,105 @@ async def aconversation_delete(*, conversation: Conversation) -> None:
     await sync_to_async(conversation_purge_deleted)(user_id=conversation.user_id)
 
 
+@transaction.atomic
+def message_continue(*, message: Message) -> Sent:
+    """Stream more into a stopped, interrupted or cut-short answer (the same message).
+
+    Counts as a send for the per-minute limit and takes a live-answer slot;
+    refused (``SendError``) like a send, and while the answer is not one
+    Continue is offered for (``chatapp.retry.continue_refusal``). The row
+    turns ``pending`` in one conditional update, so of two Continues only one
+    starts a run.
+    """
+    if (reason := retry.continue_refusal(message)) is not None:
+        raise SendError(reason)
+    conversation = message.conversation
+    _check_model(message.model)
+    _check_continue_fits(message)
+    _check_capacity(conversation.user)
+    if selectors.conversation_has_live_answer(conversation=conversation):
+        raise BusyError("Wait for the current answer to finish, or stop it, then continue.")
+    now = timezone.now()
+    # checkpoint_at: a live row with an old checkpoint and no run yet would
+    # pass for a crash leftover (chatapp/live.py) before the run starts.
+    chained = Q(continued_at__gte=now - timedelta(seconds=SEND_WINDOW_S))
+    taken = Message.objects.filter(id=message.id, status=message.status).update(
+        status=Message.Status.PENDING,
+        continued_at=now,
+        recent_continues=Case(When(chained, then=F("recent_continues") + 1), default=Value(1)),
+        checkpoint_at=now,
+        updated_at=now,
+    )
+    if not taken:
+        raise SendError("This answer is already being continued.")
+    conversation.save(update_fields=["updated_at"])
+    message.refresh_from_db()
+    return Sent(conversation, None, message)
+
+
+def _continuation_turns(answer: Message, *, prefill: bool) -> list[ChatMessage]:
+    """What follows the question: the partial answer as the last assistant
+    turn (without its trailing whitespace, which some servers refuse in a
+    prefill) and, when the server takes no prefill, the instruction."""
+    turns = [ChatMessage("assistant", answer.content.rstrip())]
+    if not prefill:
+        turns.append(ChatMessage("user", CONTINUE_INSTRUCTION))
+    return turns
+
+
+def _continuation_tokens(answer: Message) -> int:
+    prefill = model_entry(answer.model).options.prefill
+    return sum(estimate_tokens(t.content) for t in _continuation_turns(answer, prefill=prefill))
+
+
+def _check_continue_fits(answer: Message) -> None:
+    """Refuse a Continue the model could not read even with every earlier
+    turn left out: the question and the partial answer must fit."""
+    assert answer.reply_to is not None  # continue_refusal checked it
+    system = system_prompt_of(answer.conversation)
+    budget = _budget(answer.model)
+    needed = (
+        (estimate_tokens(system) if system else 0)
+        + estimate_tokens(answer.reply_to.content)
+        + _continuation_tokens(answer)
+    )
+    if needed > budget:
+        raise SendError(
+            f"This answer is too long to continue with this model: about {needed:,} tokens "
+            f"with its question, and the model reads {budget:,}. Retry for a new answer, "
+            "or ask for the rest in a new message."
+        )
+
+
+def continue_prompt(*, answer: Message) -> list[ChatMessage]:
+    """What the model sees to continue ``answer``: the conversation up to the
+    question, fitted to the model's context with room left for the partial
+    answer, then the continuation turns (``_continuation_turns``)."""
+    prefill = model_entry(answer.model).options.prefill
+    fitted = selectors.prompt_for(
+        answer=answer,
+        system=system_prompt_of(answer.conversation),
+        budget=_budget(answer.model) - _continuation_tokens(answer),
+    )
+    if fitted.dropped != answer.prompt_dropped:
+        Message.objects.filter(id=answer.id).update(prompt_dropped=fitted.dropped)
+        answer.prompt_dropped = fitted.dropped
+    return [*fitted.messages, *_continuation_turns(answer, prefill=prefill)]
+
+
+def _earlier_metrics(answer: Message) -> RunMetrics:
+    """The stored parts' metrics (none for a crash leftover: the run estimates its tokens)."""
+    return RunMetrics(
+        ttft_ms=answer.ttft_ms,
+        provider_ttft_ms=answer.provider_ttft_ms,
+        duration_ms=answer.duration_ms,
+        prompt_tokens=answer.prompt_tokens,
+        output_tokens=answer.output_tokens,
+        output_tokens_estimated=answer.output_tokens_estimated,
+        tokens_per_s=answer.tokens_per_s,
+    )
+
+
 def message_mark_interrupted(*, message: Message) -> None:
     """A live message whose run is gone (server restart): keep what was saved."""
     content = Message.objects.values_list("content", flat=True).get(id=message.id)
@@ -277,7 +391,7 @@ def message_mark_interrupted(*, message: Message) -> None:
         html=render_markdown(content),
         error_code="interrupted",
         error_message="The server restarted while this answer was being written. "
-        "The saved part is kept; Retry for a full answer.",
+        "The saved part is kept: Continue finishes it, Retry writes a new answer.",
         completed_at=timezone.now(),
     )
     if updated:
@@ -308,19 +422,47 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     )
 
 
-def _write_then_spec(write: Callable[[], Sent], accepted_at: float) -> tuple[Sent, RunSpec]:
+def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
+    answer = sent.assistant_message
+    entry = model_entry(answer.model)
+    return RunSpec(
+        run_id=str(answer.id),
+        user_id=sent.conversation.user_id,
+        model=entry.name,
+        messages=continue_prompt(answer=answer),
+        correlation_id=answer.correlation_id,
+        accepted_at=accepted_at,
+        max_tokens=entry.options.max_output_tokens,
+        resume=Resume(
+            text=answer.content, metrics=_earlier_metrics(answer), verbatim=entry.options.prefill
+        ),
+    )
+
+
+SpecFor = Callable[[Sent, float], RunSpec]
+
+
+def _write_then_spec(
+    write: Callable[[], Sent], accepted_at: float, spec_for: SpecFor
+) -> tuple[Sent, RunSpec]:
     sent = write()  # committed on return: the run may read the rows
-    return sent, _run_spec(sent, accepted_at)
+    return sent, spec_for(sent, accepted_at)
 
 
-async def _committed_then_run(write: Callable[[], Sent]) -> Sent:
+async def _committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _run_spec) -> Sent:
     accepted_at = time.monotonic()
     manager = get_manager()
     if manager.closing:
         # Refused before any row is written: nothing is left pending.
         raise SendError(SHUTTING_DOWN, status=503)
     # One thread hop for the transaction and the prompt read after it.
-    sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at)
+    sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at, spec_for)
+    if spec.resume is not None:
+        # Continue runs again under the message's id: its previous run must be
+        # over (it is saved, but may still be closing its log) and its log
+        # gone, so the new one starts at offset 1.
+        await manager.wait(spec.run_id)
+        await manager.log.discard(spec.run_id)
     try:
         manager.start(spec, provider_for(sent.assistant_message.model))
     except ShuttingDown:
@@ -343,6 +485,10 @@ async def amessage_send(*, conversation: Conversation, text: str) -> Sent:
 
 async def amessage_retry(*, message: Message) -> Sent:
     return await _committed_then_run(lambda: message_retry(message=message))
+
+
+async def amessage_continue(*, message: Message) -> Sent:
+    return await _committed_then_run(lambda: message_continue(message=message), _continue_spec)
 
 
 async def amessage_stop(*, message: Message, seen_offset: int | None) -> bool:

@@ -32,6 +32,7 @@ urlpatterns = [
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),
     path("m/<uuid:message_id>/retry", pages.message_retry, name="message_retry"),
+    path("m/<uuid:message_id>/continue", pages.message_continue, name="message_continue"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", accounts.signup, name="signup"),

@@ -84,3 +84,34 @@ async def test_other_prompts_still_get_markdown_after_a_pause() -> None:
     text = "".join(e.text for _, e in timed if isinstance(e, TextDelta))
     assert "| Transport |" in text
     assert timed[-2][1] == Finish("stop")
+
+
+async def _answer(messages: list[ChatMessage], max_tokens: int | None = None) -> str:
+    stream = DemoProvider(token_delay=0.0).stream(
+        messages=messages, model="demo", max_tokens=max_tokens
+    )
+    return "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+
+
+async def test_a_prefill_is_continued_from_where_it_stops_even_inside_a_word() -> None:
+    """Continue: the demo model takes a final assistant message as a prefill."""
+    question = ChatMessage("user", "show me some python code")
+    whole = await _answer([question])
+    for cut in (1, 57, 58, 200, len(whole) // 2, len(whole) - 1):
+        prefill = whole[:cut].rstrip()
+        rest = await _answer([question, ChatMessage("assistant", prefill)])
+        assert prefill + rest == whole, cut
+
+
+async def test_a_prefill_of_the_whole_answer_brings_nothing_more() -> None:
+    question = ChatMessage("user", "hello")
+    whole = await _answer([question])
+    assert await _answer([question, ChatMessage("assistant", whole)]) == ""
+
+
+async def test_a_truncated_bench_answer_is_continued() -> None:
+    question = ChatMessage("user", "[bench:60]")
+    first = await _answer([question], max_tokens=25)
+    assert first.split()[-1] == "w25"
+    rest = await _answer([question, ChatMessage("assistant", first)])
+    assert (first + rest).split() == [f"w{k}" for k in range(1, 61)]

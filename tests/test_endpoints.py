@@ -175,3 +175,23 @@ def test_every_recipe_in_the_providers_guide_is_valid_configuration() -> None:
         assert all(e.base_url.endswith("/v1") for e in endpoints), server
     intro = re.findall(r"```toml\n(.*?)```", guide.split("## Recipes")[0], re.DOTALL)
     assert [m.id for e in from_data(tomllib.loads(intro[0])) for m in e.models] == ["qwen3-local"]
+
+
+def test_a_prefill_model_says_how_its_server_takes_one() -> None:
+    """Continue: the style the provider uses to ask for a continuation."""
+    models = [
+        {"name": "a", "prefill": True},
+        {"name": "b", "prefill": True, "prefill_style": "vllm"},
+        {"name": "c"},
+    ]
+    [endpoint] = parse(json.dumps([{"name": "v", "base_url": "http://v/v1", "models": models}]))
+    options = [m.options for m in endpoint.models]
+    assert [(o.prefill, o.prefill_style) for o in options] == [
+        (True, "plain"),
+        (True, "vllm"),
+        (False, "plain"),
+    ]
+    odd = {"name": "d", "prefill_style": "x"}
+    bad = [{"name": "v", "base_url": "http://v/v1", "models": [odd]}]
+    with pytest.raises(ImproperlyConfigured, match=r"'prefill_style' must be one of plain, vllm"):
+        parse(json.dumps(bad))

@@ -267,3 +267,20 @@ async def test_a_live_run_resumed_after_any_offset_ends_with_the_answer_so_far(
         assert fold(seen).html == whole.html, f"resumed after {after}"
         assert seen[-1].offset == written[-1].offset
     assert await log.append("r", EventType.FINAL, {"status": "complete"}) == len(written) + 1
+
+
+async def test_a_discarded_run_starts_again_at_offset_one(make_log: MakeLog) -> None:
+    """Continue streams into the same message (run id) again, from a fresh log."""
+    log = make_log()
+    await log.append("r", EventType.STATUS, {"state": "streaming"})
+    await log.append("r", EventType.FINAL, {"status": "stopped"})
+    await log.request_cancel("r", 2)
+    await log.close("r")
+    await log.discard("r")
+    assert not await log.exists("r")
+    assert await log.cancel_requested("r") == (False, None)
+    assert await log.append("r", EventType.STATUS, {"state": "streaming"}) == 1
+    batch = await log.read("r", 0, 0)
+    assert [(e.offset, e.type) for e in batch.events] == [(1, EventType.STATUS)]
+    assert not batch.closed
+    await log.discard("never-seen")  # harmless

@@ -542,3 +542,43 @@ async def test_sse_comments_between_chunks_are_ignored(provider, openai_server):
 
     assert error is None
     assert text_of(events) == "Hello there"
+
+
+PREFILLED = [ChatMessage("user", "Count"), ChatMessage("assistant", "one, two,")]
+
+
+@pytest.mark.parametrize(
+    ("style", "flags", "message_extra"),
+    [
+        ("plain", {}, {}),
+        ("vllm", {"continue_final_message": True, "add_generation_prompt": False}, {}),
+        ("prefix", {}, {"prefix": True}),
+    ],
+)
+async def test_a_final_assistant_message_is_sent_as_the_servers_prefill(
+    openai_server: FakeOpenAIServer,
+    style: openai_compat.PrefillStyle,
+    flags: dict[str, bool],
+    message_extra: dict[str, bool],
+) -> None:
+    openai_server.enqueue(Script.text(" three."))
+    p = OpenAICompatProvider(openai_server.base_url, "k", prefill=style)
+    try:
+        events = [e async for e in p.stream(messages=PREFILLED, model="fake-model")]
+    finally:
+        await p.aclose()
+    assert text_of(events) == " three."
+    body = openai_server.chat_requests[0].body
+    assert body["messages"][-1] == {"role": "assistant", "content": "one, two,", **message_extra}
+    for name in ("continue_final_message", "add_generation_prompt"):
+        assert body.get(name) == flags.get(name)
+
+
+async def test_without_a_prefill_style_no_flag_is_sent(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatProvider
+) -> None:
+    openai_server.enqueue(Script.text("ok"))
+    [e async for e in provider.stream(messages=PREFILLED, model="fake-model")]
+    body = openai_server.chat_requests[0].body
+    assert body["messages"][-1] == {"role": "assistant", "content": "one, two,"}
+    assert "continue_final_message" not in body

@@ -392,3 +392,30 @@ def test_a_server_may_refuse_stream_options(openai_server):
     assert "stream_options" in refused.json()["error"]["message"]
     openai_server.enqueue(Script.text("fine"))
     assert chunks(stream_events(openai_server, chat_body(usage=False)))
+
+
+def _continue_body(question: str, partial: str, *, instruction: str | None) -> dict[str, Any]:
+    body = chat_body(question)
+    body["messages"].append({"role": "assistant", "content": partial})
+    if instruction is not None:
+        body["messages"].append({"role": "user", "content": instruction})
+    return body
+
+
+def _content(events: list[tuple[float, str]]) -> str:
+    return "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in chunks(events) if c["choices"]
+    )
+
+
+@pytest.mark.parametrize("instruction", [None, "Go on."])
+def test_a_continuation_rule_answers_the_rest_of_the_text(openai_server, instruction):
+    whole = "The quick brown fox jumps over the lazy dog."
+    openai_server.when("[fox]", Script.text("first try"))
+    openai_server.when_continuing("[fox]", Script.continuation(whole, repeat_words=2))
+    body = _continue_body("[fox] tell me", "The quick brown fox ju", instruction=instruction)
+    assert _content(stream_events(openai_server, body)) == "fox jumps over the lazy dog."
+    exact = Script.continuation(whole, strip_leading=False).steps[0]
+    assert exact.resolve(body).text == "mps over the lazy dog."  # type: ignore[union-attr]
+    # The question alone is no continuation: the ordinary rule answers.
+    assert _content(stream_events(openai_server, chat_body("[fox] again"))) == "first try"

@@ -19,6 +19,7 @@ def test_other_user_gets_404_everywhere(owned, other_client):
     assert other_client.send(page, "let me in").status_code == 404
     assert other_client.post(f"/m/{mid}/stop").status_code == 404
     assert other_client.post(f"/m/{mid}/retry").status_code == 404
+    assert other_client.post(f"/m/{mid}/continue").status_code == 404
 
 
 def test_owner_sees_it(owned, client):

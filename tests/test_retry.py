@@ -174,3 +174,44 @@ def test_a_truncated_answer_says_which_limit_cut_it(user: User, reason: str, sai
         user, status="truncated", error_code="", error_message="", finish_reason=reason
     )
     assert said in visible_text(footer(message))
+
+
+@pytest.mark.parametrize("status", ["stopped", "interrupted", "truncated"])
+def test_a_cut_answer_with_text_offers_continue_beside_retry(user: User, status: str) -> None:
+    message = failed_answer(user, status=status, error_code="", content="Half of it")
+    assert retry.continue_offered(message)
+    assert retry.continue_refusal(message) is None
+    html = footer(message)
+    assert f'action="/m/{message.id}/continue"' in html
+    assert visible_text(html).index("Continue") < visible_text(html).index("Retry")
+
+
+@pytest.mark.parametrize(
+    ("status", "content"),
+    [("complete", "All of it"), ("failed", "Half of it"), ("stopped", "  \n"), ("streaming", "x")],
+)
+def test_continue_is_not_offered_for_other_answers(user: User, status: str, content: str) -> None:
+    message = failed_answer(user, status=status, content=content)
+    assert not retry.continue_offered(message)
+    assert "/continue" not in footer(message)
+    assert retry.continue_refusal(message) is not None
+    with pytest.raises(services.SendError) as refused:
+        services.message_continue(message=message)
+    assert refused.value.message == retry.continue_refusal(message)
+
+
+def test_continue_turns_the_same_answer_pending_once(user: User) -> None:
+    message = failed_answer(user, status="stopped", error_code="", content="Half")
+    sent = services.message_continue(message=message)
+    assert sent.assistant_message.id == message.id
+    assert sent.user_message is None
+    message.refresh_from_db()
+    assert message.status == "pending"
+    assert message.continued_at is not None
+    assert message.recent_continues == 1
+    stale = Message.objects.get(id=message.id)
+    stale.status = "stopped"  # a second Continue from a page that still shows the button
+    with pytest.raises(services.BusyError):
+        services.message_continue(message=stale)
+    message.refresh_from_db()
+    assert message.recent_continues == 1

@@ -204,3 +204,26 @@ def test_the_engine_imports_no_django() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_a_prefill_model_gets_a_provider_that_asks_its_way(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    config = [
+        {
+            "name": "v",
+            "base_url": openai_server.base_url,
+            "models": [
+                {"name": "cont", "prefill": True, "prefill_style": "vllm"},
+                {"name": "plain-model"},
+            ],
+        }
+    ]
+    with override_settings(SPOOL_LLM_ENDPOINTS=json.dumps(config)):
+        cont = runtime.provider_for("cont")
+        plain = runtime.provider_for("plain-model")
+        assert isinstance(cont, OpenAICompatProvider)
+        assert isinstance(plain, OpenAICompatProvider)
+        assert cont.prefill == "vllm"
+        assert plain.prefill is None
+        assert runtime.model_entry("demo").options.prefill  # the demo model continues itself

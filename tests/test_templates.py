@@ -122,6 +122,11 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
     outputs["done"] = render_to_string(
         "chat/_done.html", {"message": finished, "conversation": conversation}
     )
+    assert f'action="/m/{finished.id}/continue"' in outputs["done"], "Continue was not offered"
+    outputs["continued"] = render_to_string(
+        "chat/_continued.html",
+        {"message": live, "conversation": conversation, "live_message": live},
+    )
 
     leaked = {name: leaks(html) for name, html in outputs.items() if leaks(html)}
     assert not leaked, f"template syntax in the HTML: {leaked}"

@@ -1,4 +1,4 @@
-"""Pages and the actions posted from them (send, retry, stop)."""
+"""Pages and the actions posted from them (send, retry, continue, stop)."""
 
 from __future__ import annotations
 
@@ -294,6 +294,34 @@ async def message_retry(request: HtmxHttpRequest, message_id: UUID, *, user: Use
         url = reverse("conversation", args=[message.conversation_id])
         return HttpResponseRedirect(url, status=303)
     return await _exchange(request, sent)
+
+
+@require_POST
+@alogin_required
+async def message_continue(
+    request: HtmxHttpRequest, message_id: UUID, *, user: User
+) -> HttpResponse:
+    """Stream more into a stopped, interrupted or cut-short answer.
+
+    With htmx the answer's article is replaced by its live form, showing the
+    stored text until the stream's snapshot takes over, and the composer
+    turns to Stop.
+    """
+    message = await selectors.amessage_for_user(user=user, message_id=message_id)
+    try:
+        sent = await live.asend(lambda: services.amessage_continue(message=message), user)
+    except services.SendError as exc:
+        return await _send_error(request, message.conversation, user, "", exc)
+    if not request.htmx:
+        url = reverse("conversation", args=[message.conversation_id])
+        return HttpResponseRedirect(url, status=303)
+    answer = sent.assistant_message
+    answer.live_blocks = answer.html
+    return await arender(
+        request,
+        "chat/_continued.html",
+        {"message": answer, "conversation": sent.conversation, "live_message": answer},
+    )
 
 
 @require_POST

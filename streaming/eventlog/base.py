@@ -23,6 +23,9 @@ offset. Contract:
   compacts events ``COMPACT_AFTER_S`` old; Redis keeps every event (in
   Redis's memory, bounded by its MAXLEN and expiry).
 - ``exists`` is false for runs the log never saw or has already expired.
+- ``discard`` forgets a run whose log is closed (its events, stop request and
+  watch mark): a new run of the same id then starts again at offset 1. Continue
+  does this, since it streams into the same message (run id) again.
 
 A ``shared`` log (Redis) is seen by every server process, so it also carries
 what processes must tell each other about a run they do not own: a stop
@@ -61,6 +64,8 @@ class EventLog(Protocol):
     async def close(self, run_id: str) -> None: ...
 
     async def exists(self, run_id: str) -> bool: ...
+
+    async def discard(self, run_id: str) -> None: ...
 
     async def request_cancel(self, run_id: str, seen_offset: int | None) -> None: ...
 

@@ -128,6 +128,12 @@ class MemoryEventLog:
         self._expire()
         return run_id in self._runs
 
+    async def discard(self, run_id: str) -> None:
+        log = self._runs.pop(run_id, None)
+        self._cancels.pop(run_id, None)
+        if log is not None and log.trim is not None:
+            log.trim.cancel()
+
     async def request_cancel(self, run_id: str, seen_offset: int | None) -> None:
         self._cancels[run_id] = seen_offset
 

@@ -227,6 +227,12 @@ class RedisEventLog:
         """True from the first append until the stream expires."""
         return bool(await self._commands.exists(self._events_key(run_id)))
 
+    async def discard(self, run_id: str) -> None:
+        """Delete the run's stream, stop request and watch mark (Continue starts it again)."""
+        await self._commands.delete(
+            self._events_key(run_id), self._cancel_key(run_id), self._watch_key(run_id)
+        )
+
     async def request_cancel(self, run_id: str, seen_offset: int | None) -> None:
         """Ask the run's owner, whichever process it is, to stop the run.
 

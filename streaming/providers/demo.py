@@ -8,6 +8,10 @@ in a prompt makes it fail halfway, to show how failures keep partial answers.
 ``[bench:N]`` in a prompt is the serving benchmark's answer (bench/streams.py):
 N numbered words ``w1 w2 …``, a new paragraph every ``BENCH_PARAGRAPH_WORDS``
 words, on an absolute schedule (see ``bench_words``).
+
+Prefill (Continue): when the messages end with an assistant message, the demo
+model continues that text, as servers that take a prefill do: it streams the
+rest of its answer from where the given text stops (mid-word included).
 """
 
 from __future__ import annotations
@@ -115,14 +119,17 @@ class DemoProvider:
         max_tokens: int | None = None,
     ) -> AsyncIterator[ProviderEvent]:
         prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        prefill = messages[-1].content if messages and messages[-1].role == "assistant" else ""
         if (bench := _BENCH.search(prompt)) is not None:
-            async for event in self._bench(int(bench.group(1)), messages, max_tokens):
+            words = _continued(bench_words(int(bench.group(1))), prefill)
+            async for event in self._bench(words, messages, max_tokens):
                 yield event
             return
-        tokens = _TOKEN.findall(_pick_answer(prompt))
+        tokens = _continued(_TOKEN.findall(_pick_answer(prompt)), prefill)
         fail_at = len(tokens) // 2 if "[demo:fail]" in prompt else None
         # A model thinks a moment before its first token.
         await asyncio.sleep(self._delay * 5)
+        index = -1  # nothing left to say after a prefill of the whole answer
         for index, token in enumerate(tokens):
             if index == fail_at:
                 raise ProviderError(
@@ -142,7 +149,7 @@ class DemoProvider:
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=min(len(tokens), index + 1))
 
     async def _bench(
-        self, count: int, messages: Sequence[ChatMessage], max_tokens: int | None
+        self, words: list[str], messages: Sequence[ChatMessage], max_tokens: int | None
     ) -> AsyncIterator[ProviderEvent]:
         """The benchmark's answer: word k (1-based) is due ``(k - 1) * delay`` after
         the first, which comes at once (no thinking pause, so time to the first
@@ -152,7 +159,7 @@ class DemoProvider:
         loop = asyncio.get_running_loop()
         start = loop.time()
         sent = 0
-        for k, token in enumerate(bench_words(count), start=1):
+        for k, token in enumerate(words, start=1):
             if max_tokens is not None and sent >= max_tokens:
                 yield Finish("length")
                 break
@@ -165,6 +172,29 @@ class DemoProvider:
             yield Finish("stop")
         prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=sent)
+
+
+def _continued(tokens: list[str], prefill: str) -> list[str]:
+    """The tokens of the answer that follow ``prefill``, the first one cut
+    where the prefill stops inside it; all of them without a prefill.
+
+    The prefill is matched as far as it agrees with the answer, so a text
+    that went another way continues from where it left the answer.
+    """
+    if not prefill:
+        return tokens
+    text = "".join(tokens)
+    agree = next(
+        (i for i, (a, b) in enumerate(zip(text, prefill, strict=False)) if a != b),
+        min(len(text), len(prefill)),
+    )
+    rest, at = [], 0
+    for token in tokens:
+        end = at + len(token)
+        if end > agree:
+            rest.append(token[max(0, agree - at) :])
+        at = end
+    return rest
 
 
 def bench_words(count: int) -> list[str]:

@@ -21,6 +21,11 @@ Contract of ``stream()``, beyond ``base.Provider``:
 - Usage is asked for with ``stream_options.include_usage`` unless the model's
   options turn it off; a server that refuses the field with a 400 naming it is
   asked again without it, once, and never again by this provider.
+- Prefill (Continue): messages that end with an assistant message ask the
+  model to continue that text. Servers say so differently (``PrefillStyle``);
+  the provider is built with its server's, or None when it takes none (then
+  Spool sends an instruction to continue instead, and never a final
+  assistant message).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import openai
 from openai.types.chat import (
@@ -70,6 +75,12 @@ TAIL_GRACE_S = 5.0
 # The SDK refuses an empty key; keyless local servers (Ollama, llama.cpp) ignore it.
 PLACEHOLDER_API_KEY = "not-needed"
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+# How a server is told to continue a final assistant message: "plain" needs
+# nothing (llama.cpp, Ollama), "vllm" its continue_final_message flag (its chat
+# template would otherwise close the turn), "prefix" the message's
+# ``"prefix": true`` (DeepSeek, Mistral).
+PrefillStyle = Literal["plain", "vllm", "prefix"]
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 
 
@@ -94,8 +105,10 @@ class OpenAICompatProvider:
         include_usage: bool = True,
         extra_body: Mapping[str, Any] | None = None,
         max_tokens_field: str = "max_tokens",
+        prefill: PrefillStyle | None = None,
     ) -> None:
         self.name = name
+        self.prefill = prefill
         self.base_url = base_url
         self._api_key = api_key or PLACEHOLDER_API_KEY
         self._timeout = timeout
@@ -150,9 +163,17 @@ class OpenAICompatProvider:
             # ``max_tokens`` by default: every compatible server knows it (OpenAI's
             # reasoning models alone want ``max_completion_tokens``).
             extra[self._max_tokens_field] = max_tokens
-        if self._extra_body:
-            extra["extra_body"] = self._extra_body
+        extra_body = dict(self._extra_body or {})
         params = [_message_param(m) for m in messages]
+        if messages and messages[-1].role == "assistant" and self.prefill is not None:
+            if self.prefill == "vllm":
+                # vLLM's template would otherwise close the turn and open a new one.
+                extra_body.update(continue_final_message=True, add_generation_prompt=False)
+            elif self.prefill == "prefix":
+                # A field OpenAI's own types do not know: the server's extension.
+                params[-1] = cast(ChatCompletionMessageParam, {**params[-1], "prefix": True})
+        if extra_body:
+            extra["extra_body"] = extra_body
         try:
             async with asyncio.timeout(self._timeout):
                 try:

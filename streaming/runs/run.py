@@ -6,6 +6,10 @@ coalesces provider deltas into frames (the first at once, then at most one per
 checkpoints content to the database, enforces the budgets, and always ends
 with exactly one ``final`` event and one ``RunStore.finished`` call, whatever
 happened: completion, Stop, detach, provider error, timeout or a bug.
+
+A run may continue a stored partial answer (``RunSpec.resume``, Continue):
+its renderer starts from that text, sent as the run's first frame, and what
+the model writes next is joined to it by ``seam.Seam``.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from streaming.eventlog.base import EventLog
 from streaming.events import EventType
 from streaming.markdown import StreamingMarkdown, render_markdown
-from streaming.metrics import CHARS_PER_TOKEN, RunClock
+from streaming.metrics import CHARS_PER_TOKEN, RunClock, estimate_tokens
 from streaming.providers.base import (
     ChatMessage,
     Finish,
@@ -33,7 +37,8 @@ from streaming.providers.base import (
     ToolCall,
     Usage,
 )
-from streaming.runs.store import RunError, RunOutcome, RunStore
+from streaming.runs.seam import Seam
+from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +64,22 @@ CancelReason = Literal["stop", "detach", "shutdown"]
 
 
 @dataclass(frozen=True, slots=True)
+class Resume:
+    """Continue: the run starts from a stored partial answer and appends to it.
+
+    ``text`` is the answer as stored; ``metrics`` are its earlier parts',
+    summed with this part's at the end (``RunMetrics.then``). ``verbatim``:
+    the model server continues the text itself (a prefill), so the
+    continuation follows it as written; otherwise ``seam.Seam`` trims what
+    the model repeats.
+    """
+
+    text: str
+    metrics: RunMetrics
+    verbatim: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RunSpec:
     run_id: str
     user_id: int
@@ -67,6 +88,7 @@ class RunSpec:
     correlation_id: str
     accepted_at: float = field(default_factory=time.monotonic)
     max_tokens: int | None = None
+    resume: Resume | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +135,11 @@ class Run:
         self.finalizing = False
         self.seen_offset: int | None = None  # Stop: last event the user's page applied
         self.opened = asyncio.Event()  # set once the log holds the run's first event
+        self._seam = (
+            None if spec.resume is None else Seam(spec.resume.text, verbatim=spec.resume.verbatim)
+        )
+        self._resumed_chars = 0  # text the run started from (Continue)
+        self._resumed_blocks = 0
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
@@ -125,6 +152,9 @@ class Run:
             # that started it has answered, so a page that subscribes right
             # after the send already finds the run's log.
             await self._emit(EventType.STATUS, {"state": "streaming"})
+            if self._seam is not None:
+                # Before the first wait: a page that subscribes at once finds it.
+                await self._resume_frame(self._seam.head)
             await self._store.started(self.spec.run_id)
             self._clock.started_at = time.monotonic()
             stream = self._provider.stream(
@@ -166,8 +196,9 @@ class Run:
         next_frame_at = 0.0
         while True:
             now = time.monotonic()
-            if notice_at is not None and (self._markdown.block_count or now >= notice_at):
-                if not self._markdown.block_count:
+            new_blocks = self._markdown.block_count - self._resumed_blocks
+            if notice_at is not None and (new_blocks or now >= notice_at):
+                if not new_blocks:
                     await self._emit(EventType.STATUS, {"state": "generating"})
                 notice_at = None
             waits = [wall_deadline - now, last_event_at + self._budgets.idle_timeout_s - now]
@@ -198,6 +229,8 @@ class Run:
                 continue
             last_event_at = time.monotonic()
             if isinstance(item, _End):
+                if self._seam is not None:
+                    self._pending += self._seam.flush()
                 return "truncated" if self._finish_reason == "length" else "complete"
             if isinstance(item, BaseException):
                 raise item
@@ -206,9 +239,10 @@ class Run:
                 # model's time to first token.
                 self._clock.provider_first_at = time.monotonic()
             if isinstance(item, TextDelta):
-                self._pending += item.text
+                # A continuation's start may repeat the answer: held back until known.
+                self._pending += item.text if self._seam is None else self._seam.feed(item.text)
                 self._chars += len(item.text)
-                if time.monotonic() >= next_frame_at:
+                if self._pending and time.monotonic() >= next_frame_at:
                     await self._frame()
                     next_frame_at = time.monotonic() + FRAME_INTERVAL_S
                 # A running count: re-measuring the whole text per token is quadratic.
@@ -226,6 +260,24 @@ class Run:
                 )
             elif isinstance(item, Finish):
                 self._finish_reason = item.reason
+
+    async def _resume_frame(self, head: str) -> None:
+        """The stored partial answer as the run's first frame (Continue).
+
+        Rendered by the run's own renderer, so the blocks and the tail that
+        follow continue it; sent as one delta (a program rebuilding the text
+        from deltas gets it whole) with its blocks and tail, neither announced
+        (the user has read it) nor counted in this part's time to first token.
+        """
+        frame = self._markdown.feed(head)
+        offset = await self._emit(EventType.DELTA, {"text": head})
+        self._resumed_chars = len(self._markdown.text)
+        self._marks.append((offset, self._resumed_chars))
+        for html in frame.new_blocks:
+            await self._emit(EventType.BLOCK, {"html": html})
+        self._last_tail = frame.tail
+        await self._emit(EventType.TAIL, {"html": frame.tail})
+        self._resumed_blocks = self._markdown.block_count
 
     async def _frame(self) -> None:
         """Turn pending text into one frame: delta, finished blocks, the tail."""
@@ -263,6 +315,8 @@ class Run:
         # RunManager.stop): a late Stop must not interrupt the final save.
         self.finalizing = True
         try:
+            if self._seam is not None:
+                self._pending += self._seam.flush()
             if self._pending:
                 await self._frame()
             content, html = self._final_content(status)
@@ -289,10 +343,12 @@ class Run:
             self._clock.ended_at = time.monotonic()
             usage = self._usage
             metrics = self._clock.metrics(
-                text=content,
+                text=content[self._resumed_chars :],
                 prompt_tokens=usage.prompt_tokens if usage else None,
                 completion_tokens=usage.completion_tokens if usage else None,
             )
+            if self.spec.resume is not None:
+                metrics = _earlier(self.spec.resume).then(metrics)
             outcome = RunOutcome(status, content, html, self._finish_reason, error, metrics)
             try:
                 await self._store.finished(self.spec.run_id, outcome)
@@ -310,13 +366,17 @@ class Run:
         text = self._markdown.text
         if status != "stopped" or self.seen_offset is None:
             return text, None
-        seen = 0
+        # A continued answer keeps at least what it started from.
+        seen = self._resumed_chars
         for offset, length in self._marks:
             if offset > self.seen_offset:
                 break
             seen = length
         if seen >= len(text):
             return text, None
+        if self.spec.resume is not None and seen <= self._resumed_chars:
+            clamped = self.spec.resume.text  # nothing new seen: as stored, to the last space
+            return clamped, render_markdown(clamped)
         clamped = text[:seen]
         return clamped, render_markdown(clamped)
 
@@ -324,6 +384,14 @@ class Run:
         offset = await self._log.append(self.spec.run_id, type, data)
         self.opened.set()
         return offset
+
+
+def _earlier(resume: Resume) -> RunMetrics:
+    """The stored parts' metrics; a crash leftover has no token count: estimated."""
+    if resume.metrics.output_tokens is not None:
+        return resume.metrics
+    tokens = estimate_tokens(resume.text)
+    return replace(resume.metrics, output_tokens=tokens, output_tokens_estimated=True)
 
 
 def _final_data(outcome: RunOutcome) -> dict[str, Any]:

@@ -24,6 +24,28 @@ class RunMetrics:
     output_tokens_estimated: bool = False
     tokens_per_s: float | None = None
 
+    def then(self, later: RunMetrics) -> RunMetrics:
+        """One answer's metrics when ``later`` continued it (Continue).
+
+        Times to first token are the first part's (or the first part that
+        has one, e.g. after a crash); durations and token counts add up; the
+        rate is the tokens of both parts over their generation time.
+        """
+        tokens = _add(self.output_tokens, later.output_tokens)
+        return RunMetrics(
+            ttft_ms=self.ttft_ms if self.ttft_ms is not None else later.ttft_ms,
+            provider_ttft_ms=(
+                self.provider_ttft_ms
+                if self.provider_ttft_ms is not None
+                else later.provider_ttft_ms
+            ),
+            duration_ms=_add(self.duration_ms, later.duration_ms),
+            prompt_tokens=_add(self.prompt_tokens, later.prompt_tokens),
+            output_tokens=tokens,
+            output_tokens_estimated=self.output_tokens_estimated or later.output_tokens_estimated,
+            tokens_per_s=_rate(self, later, tokens),
+        )
+
     def as_dict(self) -> dict[str, float | int | bool | None]:
         return {
             "ttft_ms": self.ttft_ms,
@@ -34,6 +56,24 @@ class RunMetrics:
             "output_tokens_estimated": self.output_tokens_estimated,
             "tokens_per_s": self.tokens_per_s,
         }
+
+
+def _add[N: (int, float)](a: N | None, b: N | None) -> N | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _rate(first: RunMetrics, later: RunMetrics, tokens: int | None) -> float | None:
+    """Tokens per second over both parts' generation time (tokens / rate each)."""
+    spans = [
+        m.output_tokens / m.tokens_per_s
+        for m in (first, later)
+        if m.output_tokens and m.tokens_per_s
+    ]
+    if not tokens or len(spans) != 2 or not sum(spans):
+        return later.tokens_per_s if later.tokens_per_s is not None else first.tokens_per_s
+    return round(tokens / sum(spans), 1)
 
 
 @dataclass(frozen=True, slots=True)

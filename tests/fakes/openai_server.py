@@ -10,9 +10,14 @@ Which script answers a ``POST /v1/chat/completions``:
 1. the oldest script in the queue (``enqueue``), else
 2. if the last message is a tool result: the ``after_tool`` script (default:
    echo the result), else
-3. the first ``when(substring, script)`` rule found in the last user message
+3. for a request that continues an answer (Continue: a user message holding
+   the substring is followed by an assistant message, the partial answer),
+   the first ``when_continuing(substring, script)`` rule, else
+4. the first ``when(substring, script)`` rule found in the last user message
    (a rule given ``times=n`` answers n requests, then steps aside), else
-4. the default script.
+5. the default script.
+
+``Continuation`` steps are resolved against the request (``Script.resolved``).
 
 Every request is recorded (``RequestRecord``), including whether and when the
 client hung up before the script finished. Hang-ups are seen even while the
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import select
 import socket
@@ -104,6 +110,7 @@ class _Rule:
     substring: str
     script: Script
     remaining: int | None
+    continuing: bool = False
 
 
 class ClientHungUp(Exception):
@@ -213,6 +220,14 @@ class FakeOpenAIServer:
         with self._cond:
             self._rules.append(_Rule(substring, script, times))
 
+    def when_continuing(self, substring: str, script: Script) -> None:
+        """Answer with ``script`` a request that continues the answer to a user
+        message containing ``substring`` (that message is followed by an
+        assistant message: the partial answer, as a prefill or before an
+        instruction to continue)."""
+        with self._cond:
+            self._rules.append(_Rule(substring, script, None, continuing=True))
+
     def set_default(self, script: Script) -> None:
         with self._cond:
             self._default = script
@@ -235,8 +250,13 @@ class FakeOpenAIServer:
             if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
                 result = content_text(messages[-1].get("content"))
                 return self._after_tool or Script.text(f"The tool returned {result}.")
+            for rule in self._rules:
+                if rule.continuing and _continues(messages or [], rule.substring):
+                    return rule.script
             text = last_text(body, role="user")
             for rule in self._rules:
+                if rule.continuing:
+                    continue
                 if rule.substring in text and rule.remaining != 0:
                     if rule.remaining is not None:
                         rule.remaining -= 1
@@ -302,6 +322,16 @@ class FakeOpenAIServer:
             self._cond.notify_all()
 
 
+def _continues(messages: list[Any], substring: str) -> bool:
+    """A user message containing ``substring`` is followed by an assistant one."""
+    for message, after in itertools.pairwise(messages):
+        if not (isinstance(message, dict) and isinstance(after, dict)):
+            continue
+        if message.get("role") == "user" and substring in content_text(message.get("content")):
+            return after.get("role") == "assistant"
+    return False
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Plays one script per request. Keep-alive works, like a real server."""
 
@@ -341,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is not None:
             self._send_http_error(refusal)
             return
-        script = self.fake._choose(body)
+        script = self.fake._choose(body).resolved(body)
         record.script = script.name
         try:
             self._wait(script.headers_delay)

@@ -11,11 +11,17 @@ Build scripts with the class methods and chain ``then_*`` to add steps::
     Script.text("Hello **world**", chunk_size=3, delay=0.02)
     Script.text("Partial", finish=None).then_stall(5)
     Script.http_error(429, "Slow down", headers={"retry-after": "7"})
+    Script.continuation(WHOLE_ANSWER, repeat_words=3)  # for Continue
+
+A ``Continuation`` step depends on the request: it is resolved against the
+request's last assistant message (the partial answer) into ``Text``, as a
+model asked to continue would answer (``Script.resolved``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -36,6 +42,41 @@ class Text:
     text: str
     chunk_size: int = DEFAULT_CHUNK_SIZE
     delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """The rest of ``text`` after the request's partial answer (its last
+    assistant message, a prefix of ``text``), streamed like ``Text``.
+
+    ``repeat_words``: the model starts over that many words before the cut
+    (the cut word counts), as models asked to continue often do; 0 starts
+    exactly at the cut, even inside a word. ``strip_leading``: the reply
+    starts without whitespace, as a new chat turn does.
+    """
+
+    text: str
+    repeat_words: int = 0
+    strip_leading: bool = True
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    delay: float = 0.0
+
+    def resolve(self, body: Any) -> Text:
+        partial = last_text(body, role="assistant")
+        agree = 0
+        for a, b in zip(self.text, partial, strict=False):
+            if a != b:
+                break
+            agree += 1
+        start = agree
+        if self.repeat_words:
+            starts = [m.start() for m in re.finditer(r"\S+", self.text[:agree])]
+            if starts:
+                start = starts[-min(self.repeat_words, len(starts))]
+        rest = self.text[start:]
+        if self.strip_leading:
+            rest = rest.lstrip()
+        return Text(rest, self.chunk_size, self.delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +167,7 @@ class HttpError:
 
 Step = (
     Text
+    | Continuation
     | Reasoning
     | ToolCallDelta
     | Finish
@@ -178,6 +220,29 @@ class Script:
         if finish is not None:
             script = script.then_finish(finish, usage=usage)
         return script
+
+    @classmethod
+    def continuation(
+        cls,
+        text: str,
+        *,
+        repeat_words: int = 0,
+        strip_leading: bool = True,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        delay: float = 0.0,
+        usage: tuple[int, int] | None = (11, 7),
+        name: str = "continuation",
+    ) -> Script:
+        """A Continue's answer: the rest of ``text`` after the partial answer sent."""
+        step = Continuation(text, repeat_words, strip_leading, chunk_size, delay)
+        return cls((step,), name=name).then_finish("stop", usage=usage)
+
+    def resolved(self, body: Any) -> Script:
+        """The script for one request: ``Continuation`` steps made ``Text``."""
+        if not any(isinstance(s, Continuation) for s in self.steps):
+            return self
+        steps = tuple(s.resolve(body) if isinstance(s, Continuation) else s for s in self.steps)
+        return replace(self, steps=steps)
 
     @classmethod
     def reasoning_then_text(
@@ -327,6 +392,8 @@ class ChunkFactory:
 
 def step_events(step: Any, chunks: ChunkFactory) -> Iterator[tuple[float, dict[str, Any]]]:
     """The (delay before, event) pairs one streaming step produces."""
+    if isinstance(step, Continuation):
+        raise TypeError("a Continuation step is resolved against its request first")
     if isinstance(step, Text | Reasoning):
         key = "content" if isinstance(step, Text) else step.field
         for i, piece in enumerate(_split(step.text, step.chunk_size)):

@@ -63,6 +63,12 @@ class SpoolClient:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> SpoolClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def csrf(self) -> str:
         if "csrftoken" not in self.http.cookies:
             self.http.get("/accounts/login/")

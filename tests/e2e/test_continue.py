@@ -1,0 +1,92 @@
+"""Continue in a real browser, by keyboard only: Stop, then Continue finishes
+the same answer in place, and what the page shows is what was stored."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import FAKE_MODEL
+from tests.e2e.test_chat import sign_up
+from tests.e2e.test_retry import screenshot
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.scripts import Script
+from tests.support.daphne import DaphneServer
+from tests.test_continue_flow import REPEAT_WORDS, WHOLE, no_doubled_phrase
+
+pytestmark = pytest.mark.e2e
+
+# Tab stops between the composer and the Continue button, at most (Retry, copy buttons…).
+MAX_TABS = 8
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+def test_stop_then_continue_with_the_keyboard(
+    page: Page, spool_server: DaphneServer, fake_llm: FakeOpenAIServer
+) -> None:
+    key = f"[e2e-cont-{uuid.uuid4().hex[:8]}]"
+    fake_llm.when(key, Script.text(WHOLE, chunk_size=8, delay=0.03))
+    fake_llm.when_continuing(
+        key, Script.continuation(WHOLE, repeat_words=REPEAT_WORDS, chunk_size=6, delay=0.01)
+    )
+    sign_up(page, spool_server.url, f"browser-cont-{uuid.uuid4().hex[:6]}")
+    page.get_by_label("Model").select_option(FAKE_MODEL)
+    composer = page.get_by_label("Message")
+    composer.fill(f"{key} tell me about the river")
+    composer.press("Enter")
+    answer = page.locator("article.msg-assistant").last
+    expect(answer.locator(".blocks p").nth(4)).to_be_attached(timeout=15_000)
+
+    composer = page.get_by_label("Message")
+    composer.focus()
+    page.keyboard.press("Escape")
+    expect(answer.get_by_text("Stopped. The partial answer is kept.")).to_be_visible()
+    expect(composer).to_be_focused()
+    answer_id = answer.get_attribute("id")
+    assert answer_id is not None
+    stopped_text = answer.locator(".msg-body").inner_text()
+    assert "Part 39" not in stopped_text
+    continue_button = answer.get_by_role("button", name="Continue")
+    expect(continue_button).to_be_visible()
+    expect(answer.get_by_role("button", name="Retry")).to_be_visible()
+    screenshot(page, "continue-offered.png")
+
+    # From the composer, back through the answer's footer to Continue.
+    for _ in range(MAX_TABS):
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Continue":
+            break
+    expect(continue_button).to_be_focused()
+    with page.expect_response(re.compile(r"/continue$")) as continued:
+        page.keyboard.press("Enter")
+    assert continued.value.status == 200
+
+    answer = page.locator(f"#{answer_id}")
+    expect(page.locator("article.msg-assistant")).to_have_count(1)  # the same answer
+    # Continue is gone with the finished footer: focus goes to the composer, where Esc stops.
+    expect(page.get_by_label("Message")).to_be_focused()
+    expect(page.get_by_role("button", name="Stop generating")).to_be_visible()
+    # The stored part is there from the first paint of the live answer.
+    expect(answer.locator(".msg-body")).to_contain_text(stopped_text.split("\n")[0])
+    expect(answer.locator(".msg-body")).to_contain_text("Part 39", timeout=20_000)
+    expect(answer).not_to_have_attribute("aria-busy", "true", timeout=10_000)
+    expect(page.get_by_role("button", name="Send")).to_be_visible()
+    expect(answer.get_by_role("button", name="Continue")).to_have_count(0)
+    expect(page.locator("#sr-status")).to_have_text("Answer complete.")
+    screenshot(page, "continue-complete.png")
+
+    shown = answer.locator(".msg-body").inner_text()
+    stored = spool_server.wait_status(answer_id.removeprefix("m-"), "complete")["content"]
+    assert stored == WHOLE
+    assert words(shown) == words(stored)
+    no_doubled_phrase(shown)
+
+    # A fresh load of the finished conversation shows the same answer.
+    page.reload()
+    assert words(page.locator(f"#{answer_id} .msg-body").inner_text()) == words(stored)
