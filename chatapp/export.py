@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -16,18 +17,12 @@ from asgiref.sync import sync_to_async
 from django.utils.text import slugify
 
 from chatapp.models import Conversation, Message
+from streaming.runs.store import RunMetrics
 
 PAGE = 200
 FORMAT_VERSION = 1
-METRICS = (
-    "ttft_ms",
-    "provider_ttft_ms",
-    "duration_ms",
-    "prompt_tokens",
-    "output_tokens",
-    "output_tokens_estimated",
-    "tokens_per_s",
-)
+# The message stores each run metric under the metric's own name.
+METRICS = tuple(f.name for f in fields(RunMetrics))
 
 
 def filename(conversation: Conversation, extension: str) -> str:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
@@ -372,15 +373,8 @@ def continue_prompt(*, answer: Message) -> list[ChatMessage]:
 
 def _earlier_metrics(answer: Message) -> RunMetrics:
     """The stored parts' metrics (none for a crash leftover: the run estimates its tokens)."""
-    return RunMetrics(
-        ttft_ms=answer.ttft_ms,
-        provider_ttft_ms=answer.provider_ttft_ms,
-        duration_ms=answer.duration_ms,
-        prompt_tokens=answer.prompt_tokens,
-        output_tokens=answer.output_tokens,
-        output_tokens_estimated=answer.output_tokens_estimated,
-        tokens_per_s=answer.tokens_per_s,
-    )
+    # The message stores each metric under the metric's own name.
+    return RunMetrics(**{f.name: getattr(answer, f.name) for f in dataclass_fields(RunMetrics)})
 
 
 def message_mark_interrupted(*, message: Message) -> None:

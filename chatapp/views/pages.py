@@ -126,16 +126,25 @@ async def conversation_detail(
     conversation = await sync_to_async(selectors.conversation_for_user)(
         user=user, conversation_id=conversation_id
     )
+    saved = request.GET.get("instructions") == "saved"
+    return await _conversation_page(request, user, conversation, instructions_saved=saved)
+
+
+async def _conversation_page(
+    request: HtmxHttpRequest,
+    user: User,
+    conversation: Conversation,
+    *,
+    status: int = 200,
+    **extra: Any,
+) -> HttpResponse:
+    """The conversation's page, with ``extra`` context (a form's error and text)."""
     messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
     live_message = await aprepare_messages(messages)
     context = await sync_to_async(_page_context)(
-        user,
-        conversation,
-        messages=messages,
-        live_message=live_message,
-        instructions_saved=request.GET.get("instructions") == "saved",
+        user, conversation, messages=messages, live_message=live_message, **extra
     )
-    return await arender(request, "chat/page.html", context)
+    return await arender(request, "chat/page.html", context, status=status)
 
 
 @require_POST
@@ -154,17 +163,14 @@ async def conversation_instructions(
             conversation=conversation, text=text
         )
     except services.SendError as exc:
-        messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
-        live_message = await aprepare_messages(messages)
-        context = await sync_to_async(_page_context)(
+        return await _conversation_page(
+            request,
             user,
             conversation,
-            messages=messages,
-            live_message=live_message,
+            status=exc.status,
             system_prompt=text,
             instructions_error=exc.message,
         )
-        return await arender(request, "chat/page.html", context, status=exc.status)
     # Back with the disclosure open, saying it was saved.
     url = reverse("conversation", args=[conversation.id]) + "?instructions=saved#instructions"
     return HttpResponseRedirect(url, status=303)
@@ -206,17 +212,14 @@ async def conversation_rename(
     try:
         await sync_to_async(services.conversation_rename)(conversation=conversation, title=title)
     except services.SendError as exc:
-        messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
-        live_message = await aprepare_messages(messages)
-        context = await sync_to_async(_page_context)(
+        return await _conversation_page(
+            request,
             user,
             conversation,
-            messages=messages,
-            live_message=live_message,
+            status=exc.status,
             rename_title=title,
             rename_error=exc.message,
         )
-        return await arender(request, "chat/page.html", context, status=exc.status)
     return HttpResponseRedirect(reverse("conversation", args=[conversation.id]), status=303)
 
 
@@ -363,14 +366,6 @@ async def _send_error(
         response = await arender(request, "chat/_composer_error.html", {"error": exc.message})
         response.status_code = exc.status
         return reswap(retarget(response, "#composer-error"), "innerHTML")
-    messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
-    live_message = await aprepare_messages(messages)
-    context = await sync_to_async(_page_context)(
-        user,
-        conversation,
-        messages=messages,
-        live_message=live_message,
-        text=text,
-        error=exc.message,
+    return await _conversation_page(
+        request, user, conversation, status=exc.status, text=text, error=exc.message
     )
-    return await arender(request, "chat/page.html", context, status=exc.status)
