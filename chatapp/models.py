@@ -129,3 +129,31 @@ class Message(models.Model):
     def retry_offer(self) -> RetryOffer:
         """Retry now, after a wait, or not at all (and what to do instead), as of now."""
         return offer_for(self)
+
+
+class Preferences(models.Model):
+    """One user's settings. A user without a row has the defaults: the row is
+    written only when they change something (``services.preferences_update``)."""
+
+    class ReadAloud(models.TextChoices):
+        # Finished blocks are read out while the answer is written (paced, whole blocks).
+        STREAMING = "streaming", "Read answers aloud as they stream"
+        # One read-out of the whole answer (or its beginning) once it has ended.
+        DONE = "done", "Only when the answer is done"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="preferences",
+    )
+    read_aloud = models.CharField(
+        max_length=16, choices=ReadAloud.choices, default=ReadAloud.STREAMING
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of user {self.user_id}"

@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from chatapp.models import Conversation, Message
+from chatapp.models import Conversation, Message, Preferences
 from streaming.providers.base import ChatMessage
 
 # The model sees at most this many earlier messages; older context is dropped.
@@ -95,3 +95,11 @@ def prompt_for(*, answer: Message) -> list[ChatMessage]:
         if m.id == answer.reply_to_id:
             break
     return prompt[-PROMPT_HISTORY_LIMIT:]
+
+
+def preferences_for(*, user: User) -> Preferences:
+    """The user's settings; the defaults (unsaved) if they never changed any."""
+    try:
+        return Preferences.objects.get(user=user)
+    except Preferences.DoesNotExist:
+        return Preferences(user=user)

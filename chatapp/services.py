@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatapp import retry, selectors
-from chatapp.models import Conversation, Message
+from chatapp.models import Conversation, Message, Preferences
 from streaming.markdown import render_markdown
 from streaming.providers.registry import is_known_model, provider_for
 from streaming.runs import RunSpec, ShuttingDown, get_manager
@@ -208,6 +208,21 @@ async def _committed_then_run(write: Callable[[], Sent]) -> Sent:
     # exist by then, or the stream would find nothing to follow yet.
     await manager.opened(spec.run_id)
     return sent
+
+
+class SettingsError(ValueError):
+    """A settings form value Spool does not know; the message says what is allowed."""
+
+
+def preferences_update(*, user: User, read_aloud: str) -> Preferences:
+    """Save the user's read-aloud mode (``Preferences.ReadAloud``)."""
+    if read_aloud not in Preferences.ReadAloud.values:
+        choices = " or ".join(f"“{label}”" for label in Preferences.ReadAloud.labels)
+        raise SettingsError(f"Pick {choices}.")
+    preferences, _ = Preferences.objects.update_or_create(
+        user=user, defaults={"read_aloud": read_aloud}
+    )
+    return preferences
 
 
 async def aconversation_start(*, user: User, text: str, model: str) -> Sent:
