@@ -38,6 +38,8 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
         "models": available_models(),
         "default_model": settings.SPOOL_DEFAULT_MODEL,
         "max_chars": settings.SPOOL_MAX_MESSAGE_CHARS,
+        # The read-aloud switch by the composer, and which announcements the page keeps.
+        "read_aloud": selectors.preferences_for(user=user).read_aloud,
         **extra,
     }
 

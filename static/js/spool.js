@@ -250,4 +250,33 @@
   } else {
     setUpConversationsDialog();
   }
+
+  // --- Read aloud: as the answer streams, or once when it is done -----------
+  // The stream sends both kinds of announcement (announce, announce-done); the
+  // page keeps the kind its user's switch shows (chat/_read_aloud_toggle.html)
+  // and drops the other before htmx swaps it into #sr-answer. A change of the
+  // switch is saved by htmx; the server's HX-Trigger (spool:said) carries the
+  // one sentence that says the new state. Without the switch: as they stream.
+  function readAloudMode() {
+    var box = document.getElementById("read-aloud-streaming");
+    return box && !box.checked ? "done" : "streaming";
+  }
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var kind = evt.target.getAttribute("data-read-aloud");
+    if (kind && kind !== readAloudMode()) {
+      evt.preventDefault();
+      noteSeen(evt.target, evt.detail);
+    }
+  });
+  document.addEventListener("spool:said", function (evt) {
+    if (evt.detail && evt.detail.text) { srStatus(evt.detail.text); }
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var form = evt.detail.elt;
+    if (!form || form.id !== "read-aloud" || evt.detail.successful) { return; }
+    // Not saved: the switch goes back to what the server has, and says so.
+    var box = document.getElementById("read-aloud-streaming");
+    if (box) { box.checked = !box.checked; }
+    srStatus("The read-aloud setting was not saved. Try again.");
+  });
 })();
