@@ -251,6 +251,18 @@
     setUpConversationsDialog();
   }
 
+  // --- A removed Stop button is no longer the composer's submitter ----------
+  // htmx remembers the submit button last clicked or focused in a form, to
+  // honour its formaction, and forgets it on focusout. Esc clicks Stop without
+  // focusing it, and a focused Stop is removed without a focusout: either way
+  // the next Enter would post the new message to the old Stop URL (a 204, the
+  // text cleared and lost). Before the buttons are swapped, let it forget.
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var target = evt.detail && evt.detail.target;
+    var stop = target && target.id === "composer-actions" && stopButton();
+    if (stop) { stop.dispatchEvent(new FocusEvent("focusout", { bubbles: true })); }
+  });
+
   // --- Read aloud: as the answer streams, or once when it is done -----------
   // The stream sends both kinds of announcement (announce, announce-done); the
   // page keeps the kind its user's switch shows (chat/_read_aloud_toggle.html)
