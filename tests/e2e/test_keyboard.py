@@ -146,7 +146,7 @@ def test_send_stop_retry_and_copy_by_keyboard(
     keys.type("[long] another story", "second message")
     keys.press("Enter", "send the second")
     # Sent as a message (after Esc, Enter once posted it to the old Stop URL and lost it).
-    expect(page.locator("article.msg-user").last).to_have_text("[long] another story")
+    expect(page.locator("article.msg-user .msg-text").last).to_have_text("[long] another story")
     expect(composer).to_have_value("")
     expect(answer(page).locator(".blocks p").nth(1)).to_be_attached(timeout=10_000)
     stop = page.get_by_role("button", name="Stop generating")
@@ -164,7 +164,7 @@ def test_send_stop_retry_and_copy_by_keyboard(
     fake_llm.when(key, failing.then_stream_error("Upstream model crashed"), times=1)
     keys.type(f"{key} try this", "third message")
     keys.press("Enter", "send the third")
-    expect(page.locator("article.msg-user").last).to_have_text(f"{key} try this")
+    expect(page.locator("article.msg-user .msg-text").last).to_have_text(f"{key} try this")
     failed = answer(page)
     retry = failed.get_by_role("button", name="Retry")
     expect(retry).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
