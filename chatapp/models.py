@@ -100,6 +100,10 @@ class Message(models.Model):
     # chatapp.live from the run's event log for the page render.
     live_blocks: str = ""
     live_tail: str = ""
+    # Transient: the page shows nothing of the answer yet and its stream replays
+    # the run from its first event, announcements included (see
+    # views.pages.conversation_detail: the page the first send lands on).
+    replay_stream: bool = False
 
     class Meta:
         ordering: ClassVar = ["created_at"]

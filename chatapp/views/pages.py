@@ -20,6 +20,10 @@ from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 from streaming.providers.registry import available_models
 from streaming.sse import parse_last_event_id
 
+# The session remembers, for one page load, the answer the first send started:
+# the page it is redirected to must announce that answer from its start.
+JUST_SENT_KEY = "spool_just_sent"
+
 # The sidebar and the list page show this many of the most recent conversations:
 # enough for months of use, few enough that every page stays light.
 LISTED_CONVERSATIONS = 100
@@ -77,6 +81,7 @@ async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpRespo
             user, None, text=text, error=exc.message, default_model=model
         )
         return await arender(request, "chat/page.html", context, status=exc.status)
+    await request.session.aset(JUST_SENT_KEY, str(sent.assistant_message.id))
     return HttpResponseRedirect(reverse("conversation", args=[sent.conversation.id]), status=303)
 
 
@@ -90,6 +95,12 @@ async def conversation_detail(
     )
     messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
     live_message = await aprepare_messages(messages)
+    just_sent = await request.session.apop(JUST_SENT_KEY, None)
+    if live_message is not None and str(live_message.id) == just_sent:
+        # Whatever the run wrote before this page connects has not been heard
+        # yet (a snapshot would show it silently): the stream replays it all.
+        live_message.live_blocks = live_message.live_tail = ""
+        live_message.replay_stream = True
     context = await sync_to_async(_page_context)(
         user, conversation, messages=messages, live_message=live_message
     )

@@ -263,6 +263,19 @@
     if (stop) { stop.dispatchEvent(new FocusEvent("focusout", { bubbles: true })); }
   });
 
+  // --- The first send's page replays its answer once ----------------------
+  // Its stream URL asks for the run from the start (?replay=1): nothing was
+  // heard yet. Once open, later connections must not replay it all again:
+  // the browser's own reconnect sends Last-Event-ID anyway, and an
+  // EventSource that htmx recreates after an error reads the URL again, so
+  // the URL loses the request and that connection starts from a snapshot.
+  document.addEventListener("htmx:sseOpen", function (evt) {
+    var url = evt.target.getAttribute && evt.target.getAttribute("sse-connect");
+    if (url && url.indexOf("?replay=1") >= 0) {
+      evt.target.setAttribute("sse-connect", url.replace("?replay=1", ""));
+    }
+  });
+
   // --- Read aloud: as the answer streams, or once when it is done -----------
   // The stream sends both kinds of announcement (announce, announce-done); the
   // page keeps the kind its user's switch shows (chat/_read_aloud_toggle.html)

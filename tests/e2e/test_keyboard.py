@@ -39,13 +39,15 @@ NO_POINTER = r"""
     "mouseleave", "pointerdown", "pointerup", "pointermove", "pointerover", "pointerout",
     "pointerenter", "pointerleave", "pointercancel", "touchstart", "touchend", "touchmove",
     "contextmenu", "dblclick", "auxclick", "wheel"];
-  const name = (el) => el && el.nodeType === 1 ? el.tagName + (el.id ? "#" + el.id : "") : String(el);
+  const name = (el) =>
+    el && el.nodeType === 1 ? el.tagName + (el.id ? "#" + el.id : "") : String(el);
+  const note = (what, e) => seen.push(what + " on " + name(e.target));
   for (const kind of KINDS) {
-    window.addEventListener(kind, (e) => { if (e.isTrusted) seen.push(kind + " on " + name(e.target)); }, true);
+    window.addEventListener(kind, (e) => { if (e.isTrusted) note(kind, e); }, true);
   }
   // Enter and Space make a click too: detail 0, no pointer type. A pointer's has either.
   window.addEventListener("click", (e) => {
-    if (e.isTrusted && (e.detail > 0 || e.pointerType)) seen.push("pointer click on " + name(e.target));
+    if (e.isTrusted && (e.detail > 0 || e.pointerType)) note("pointer click", e);
   }, true);
 })();
 """

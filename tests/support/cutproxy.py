@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 _REQUEST_LINE = re.compile(rb"^[A-Z]+ (\S+) HTTP/1\.[01]\r\n")
@@ -36,10 +36,8 @@ class _Link:
             return
         self.closed = True
         for sock in (self.client, self.upstream):
-            try:
+            with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
 
@@ -48,6 +46,7 @@ class CuttingProxy:
     upstream_port: int
     port: int = 0
     cuts: int = 0  # connections cut or refused so far
+    requests: list[bytes] = field(default_factory=list)  # each request's head, as sent
     _listener: socket.socket | None = None
     _links: list[_Link] = field(default_factory=list)
     _held: dict[str, float] = field(default_factory=dict)  # path -> refuse until (monotonic)
@@ -87,6 +86,12 @@ class CuttingProxy:
             link.close()
         return len(victims)
 
+    def heads(self, path: str) -> list[str]:
+        """The heads of the requests for URLs containing ``path``, oldest first."""
+        with self._lock:
+            heads = [head.decode("latin-1") for head in self.requests]
+        return [head for head in heads if path in head.split("\r\n", 1)[0]]
+
     def _accept(self) -> None:
         assert self._listener is not None
         while True:
@@ -120,6 +125,8 @@ class CuttingProxy:
                 # Browsers do not pipeline: a request starts a read.
                 if match := _REQUEST_LINE.match(data):
                     link.path = match.group(1).decode("latin-1")
+                    with self._lock:
+                        self.requests.append(data.partition(b"\r\n\r\n")[0])
                     if self._refused(link.path):
                         break
                 link.upstream.sendall(data)
