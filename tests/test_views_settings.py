@@ -83,7 +83,8 @@ def test_an_unknown_mode_is_refused_with_what_is_allowed(web: Client, user: User
     assert response.status_code == 422
     html = response.content.decode()
     assert "Pick “Read answers aloud as they stream” or “Only when the answer is done”." in html
-    assert 'aria-invalid="true"' in html
+    assert '<fieldset aria-describedby="read-aloud-error">' in html
+    assert 'id="read-aloud-error" class="composer-error" role="alert"' in html
     assert _mode(user) is None
     htmx = web.post("/settings/", {"read_aloud": "shout"}, headers={"HX-Request": "true"})
     assert htmx.status_code == 422

@@ -196,3 +196,23 @@ def test_the_first_sends_page_hears_the_answer_from_its_start(
     assert connects[0].endswith("/stream?replay=1"), connects
     assert page.locator("article.msg-assistant .msg-body").inner_text().count("First block") == 1
     context.close()
+
+
+def test_read_only_when_done_a_cut_still_gives_exactly_one_read_out(
+    browser: Browser, spool_server: DaphneServer, proxy: CuttingProxy
+) -> None:
+    context = recorded_context(browser)
+    page = context.new_page()
+    sign_up(page, proxy.url, f"cut-done-{uuid.uuid4().hex[:6]}")
+    page.get_by_role("switch", name="Read answers aloud as they stream").uncheck()
+    expect(page.locator("#sr-status")).to_have_text("Answers are read aloud only when done.")
+    answer = ask(page, "[long] cut while quiet")
+    with reference_reader(spool_server, context, message_id(answer)) as reference:
+        expect(answer.locator(".blocks p").nth(3)).to_be_attached(timeout=10_000)
+        assert proxy.cut("/stream", hold_s=OUTAGE_S) == 1
+        expect(answer.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#sr-answer p")).to_have_count(1)
+    [read_out] = spoken(reference, "announce-done")
+    assert said(page, "#sr-answer") == [read_out]
+    assert read_out.endswith("more blocks.")
+    context.close()
