@@ -116,6 +116,10 @@ class Message(models.Model):
     # chatapp.live from the run's event log for the page render.
     live_blocks: str = ""
     live_tail: str = ""
+    # Transient: the page shows nothing of the answer yet and its stream replays
+    # the run from its first event, announcements included (see
+    # views.pages.conversation_detail: the page the first send lands on).
+    replay_stream: bool = False
 
     class Meta:
         ordering: ClassVar = ["created_at"]
@@ -150,3 +154,31 @@ class Message(models.Model):
     def continue_offered(self) -> bool:
         """Continue is shown: a stopped, interrupted or cut-short answer with text."""
         return continue_offered(self)
+
+
+class Preferences(models.Model):
+    """One user's settings. A user without a row has the defaults: the row is
+    written only when they change something (``services.preferences_update``)."""
+
+    class ReadAloud(models.TextChoices):
+        # Finished blocks are read out while the answer is written (paced, whole blocks).
+        STREAMING = "streaming", "Read answers aloud as they stream"
+        # One read-out of the whole answer (or its beginning) once it has ended.
+        DONE = "done", "Only when the answer is done"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="preferences",
+    )
+    read_aloud = models.CharField(
+        max_length=16, choices=ReadAloud.choices, default=ReadAloud.STREAMING
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of user {self.user_id}"

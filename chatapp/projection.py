@@ -7,7 +7,8 @@
 | tail      | tail      | ``.tail`` (innerHTML) |
 | tail+ops  | tail-append | ``.tail``, grown in place by static/js/spool.js |
 | replace   | blocks + tail | ``.blocks`` = the whole answer, ``.tail`` emptied (or set) |
-| announce  | announce  | ``#sr-answer`` (beforeend, a ``<p>``) |
+| announce  | announce  | ``#sr-answer`` (beforeend, a ``<p>``), read aloud "as they stream" |
+| announce_done | announce-done | ``#sr-answer`` (beforeend), read aloud "only when done" |
 | status    | status    | ``#sr-status`` |
 | error     | alert     | ``#sr-alert`` |
 | final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
@@ -17,6 +18,9 @@ once per process too: the SSE bytes are kept (by run, i.e. message and when
 it was continued, and offset, for the newest ``PROJECTED_BYTES`` of events of
 all runs), and every other subscriber of the same run (a second tab, a
 reload) writes the same bytes, the final footer included.
+Both read-aloud modes go to every subscriber (so the memo stays one per
+event): the page swaps in the one its user chose (``_message.html``,
+``static/js/spool.js``) and drops the other.
 Only a snapshot is built per subscriber: it depends on when one connects.
 """
 
@@ -155,6 +159,9 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             return [reset_frames(data["html"], data.get("tail", ""), offset)]
         case EventType.ANNOUNCE:
             return [sse.frame(format_html("<p>{}</p>", data["text"]), event="announce", id=offset)]
+        case EventType.ANNOUNCE_DONE:
+            html = format_html("<p>{}</p>", data["text"])
+            return [sse.frame(html, event="announce-done", id=offset)]
         case EventType.STATUS:
             text = STATUS_TEXT.get(data["state"], "")
             return [sse.frame(text, event="status", id=offset)] if text else []

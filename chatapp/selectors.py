@@ -17,7 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from chatapp.context_budget import Fitted, fit
-from chatapp.models import Conversation, Message
+from chatapp.models import Conversation, Message, Preferences
 from streaming.providers.base import ChatMessage
 
 
@@ -146,3 +146,11 @@ def prompt_for(*, answer: Message, system: str, budget: int) -> Fitted:
         if reply is not None:
             history.append(ChatMessage("assistant", reply.content))
     return fit(system=system, history=history, latest=latest, budget=budget)
+
+
+def preferences_for(*, user: User) -> Preferences:
+    """The user's settings; the defaults (unsaved) if they never changed any."""
+    try:
+        return Preferences.objects.get(user=user)
+    except Preferences.DoesNotExist:
+        return Preferences(user=user)

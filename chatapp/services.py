@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from chatapp import retry, selectors
 from chatapp.context_budget import estimate_tokens, prompt_budget
-from chatapp.models import Conversation, Message
+from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
 from streaming.markdown import render_markdown
 from streaming.providers.base import ChatMessage
@@ -467,6 +467,21 @@ async def _committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _ru
     # exist by then, or the stream would find nothing to follow yet.
     await manager.opened(spec.run_id)
     return sent
+
+
+class SettingsError(ValueError):
+    """A settings form value Spool does not know; the message says what is allowed."""
+
+
+def preferences_update(*, user: User, read_aloud: str) -> Preferences:
+    """Save the user's read-aloud mode (``Preferences.ReadAloud``)."""
+    if read_aloud not in Preferences.ReadAloud.values:
+        choices = " or ".join(f"“{label}”" for label in Preferences.ReadAloud.labels)
+        raise SettingsError(f"Pick {choices}.")
+    preferences, _ = Preferences.objects.update_or_create(
+        user=user, defaults={"read_aloud": read_aloud}
+    )
+    return preferences
 
 
 async def aconversation_start(*, user: User, text: str, model: str) -> Sent:

@@ -19,6 +19,8 @@ class EventType(StrEnum):
     TAIL = "tail"  # {html} the unfinished last block, or {ops} that grow the previous tail
     REPLACE = "replace"  # {html}: whole answer HTML, when earlier blocks changed
     ANNOUNCE = "announce"  # {text}: what screen readers should hear now
+    # {text}: the whole answer's read-out, once at its end (read aloud "only when done")
+    ANNOUNCE_DONE = "announce_done"
     STATUS = "status"  # {state}: pending, streaming, ...
     USAGE = "usage"  # {prompt_tokens, completion_tokens}
     TOOL_START = "tool_start"  # {id, name, args}

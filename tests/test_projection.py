@@ -129,3 +129,15 @@ async def test_a_compacted_logs_replace_resets_blocks_and_tail() -> None:
     assert await projection.project(whole, _message()) == [
         b"event: blocks\ndata: <p>ab</p>\n\nid: 13\nevent: tail\ndata:  \n\n"
     ]
+
+
+async def test_both_read_aloud_modes_are_projected_escaped_for_every_page() -> None:
+    message = _message()
+    paced = Event(4, EventType.ANNOUNCE, {"text": "First <b>block</b>."})
+    whole = Event(9, EventType.ANNOUNCE_DONE, {"text": "First <b>block</b>. Second."})
+    assert await projection.project(paced, message) == [
+        b"id: 4\nevent: announce\ndata: <p>First &lt;b&gt;block&lt;/b&gt;.</p>\n\n"
+    ]
+    assert await projection.project(whole, message) == [
+        b"id: 9\nevent: announce-done\ndata: <p>First &lt;b&gt;block&lt;/b&gt;. Second.</p>\n\n"
+    ]

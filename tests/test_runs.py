@@ -354,3 +354,42 @@ async def test_provider_ttft_counts_to_the_first_output_not_to_bookkeeping(
     final = (await all_events(m, empty_id))[-1]
     assert final.data["status"] == "complete"
     assert final.data["metrics"]["provider_ttft_ms"] is None
+
+
+async def test_the_whole_answer_is_read_out_once_at_the_end(run_id, openai_server) -> None:
+    """Both read-aloud modes are in the log: paced announcements, then one read-out."""
+    text = "# Title\n\nFirst paragraph.\n\n```python\na = 1\n```\n\nLast one."
+    openai_server.enqueue(Script.text(text, chunk_size=3, delay=0.01))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    paced = [e.data["text"] for e in events if e.type is EventType.ANNOUNCE]
+    whole = [e for e in events if e.type is EventType.ANNOUNCE_DONE]
+    expected = "Title. First paragraph. Code block, Python, 1 line. Last one."
+    assert " ".join(paced) == expected
+    assert [e.data["text"] for e in whole] == [expected]
+    # After every paced announcement, just before the end.
+    assert events[-2] is whole[0]
+
+
+async def test_a_stopped_answer_is_not_read_out_at_the_end(run_id, openai_server) -> None:
+    openai_server.enqueue(Script.text("Block.\n\n" * 200, chunk_size=4, delay=0.01))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await asyncio.sleep(0.5)
+    assert await m.stop(run_id)
+    events = (await m.log.read(run_id, 0, 0)).events
+    assert any(e.type is EventType.ANNOUNCE for e in events), "blocks were heard while streaming"
+    assert not any(e.type is EventType.ANNOUNCE_DONE for e in events)
+
+
+async def test_a_failed_answer_reads_out_what_was_kept(run_id, openai_server) -> None:
+    openai_server.enqueue(
+        Script.text("Kept part.\n\nHalf", chunk_size=3, finish=None).then_stream_error("boom")
+    )
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    kinds = [e.type for e in events]
+    assert kinds[-3:] == [EventType.ANNOUNCE_DONE, EventType.ERROR, EventType.FINAL]
+    assert events[-3].data["text"] == "Kept part. Half."

@@ -105,11 +105,16 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
     outputs["search results"] = web.get("/search", {"q": "Hello"}).content.decode()
     assert "<mark>Hello</mark>" in outputs["search results"]
     outputs["delete confirmation"] = web.get(f"/c/{conversation.id}/delete").content.decode()
+    outputs["settings page"] = web.get("/settings/").content.decode()
+    outputs["settings page, refused"] = web.post("/settings/", {"read_aloud": "x"}).content.decode()
     # A live answer (no run owns it, but it is too new to count as a crash
     # leftover): the page renders it subscribed to its stream.
     page = web.get(f"/c/{conversation.id}/").content.decode()
     assert f'sse-connect="/m/{live.id}/stream"' in page, "the live branch was not rendered"
     outputs["conversation page, answer streaming"] = page
+    # Both read-aloud modes have a listener; static/js/spool.js keeps one.
+    assert 'sse-swap="announce" hx-target="#sr-answer"' in page
+    assert 'sse-swap="announce-done" hx-target="#sr-answer"' in page
     htmx = {"HX-Request": "true"}
     error = web.post(f"/c/{conversation.id}/messages", {"text": " "}, headers=htmx)
     assert error.status_code == 422

@@ -9,7 +9,7 @@ import time
 
 from tests.conftest import FAKE_MODEL
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.support.client import SpoolClient, SSEEvent, count, live_message_id
+from tests.support.client import SpoolClient, SSEEvent, count, iter_sse, live_message_id
 
 
 class PageModel:
@@ -231,3 +231,28 @@ def test_fake_server_is_the_only_fake(fake_llm: FakeOpenAIServer, client, spool_
     assert record.body["stream"] is True
     assert record.body["stream_options"] == {"include_usage": True}
     assert record.body["messages"][-1] == {"role": "user", "content": "plain question"}
+
+
+def test_the_first_sends_page_replays_its_answer_from_the_start_once(client, spool_server):
+    r = client.post("/c/new", {"text": "[long] replay me", "model": FAKE_MODEL})
+    mid = live_message_id(r.text)
+    # The page shows nothing of the answer yet; its stream asks for all of it.
+    assert f'sse-connect="/m/{mid}/stream?replay=1"' in r.text
+    assert re.search(rf'id="m-{mid}-blocks"[^>]*></div>', r.text), "the body starts empty"
+    # Only that page load: a reload is a fresh page (a snapshot, nothing replayed).
+    again = client.http.get(r.url.path)
+    assert f'sse-connect="/m/{mid}/stream"' in again.text
+    time.sleep(1.0)  # the run has announced its first block by now
+    with client.http.stream("GET", f"/m/{mid}/stream", params={"replay": "1"}) as response:
+        events = [e for e in iter_sse(response) if isinstance(e, SSEEvent)]
+    assert events[0].event != "blocks", "a replay, not a snapshot"
+    announced = [e.data for e in events if e.event == "announce"]
+    assert announced[0].startswith("<p>Paragraph 0:")
+    row = spool_server.wait_status(mid, "complete")
+    assert PageModel().apply(events).html == row["html"]
+    # A first connection, not a reconnect, in the answer's metrics (written in batches).
+    deadline = time.monotonic() + 10
+    while not (saved := spool_server.message(mid))["bytes_sent"]:
+        assert time.monotonic() < deadline, "the stream's bytes were never recorded"
+        time.sleep(0.2)
+    assert saved["reconnects"] == 0

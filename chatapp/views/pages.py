@@ -23,6 +23,10 @@ from chatapp.selectors import ConversationGroup
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 from streaming.sse import parse_last_event_id
 
+# The session remembers, for one page load, the answer the first send started:
+# the page it is redirected to must announce that answer from its start.
+JUST_SENT_KEY = "spool_just_sent"
+
 # The sidebar and the list page show this many of the most recent conversations:
 # enough for months of use, few enough that every page stays light.
 LISTED_CONVERSATIONS = 100
@@ -49,6 +53,8 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
         "default_model": default_model(),
         "max_chars": settings.SPOOL_MAX_MESSAGE_CHARS,
         "system_prompt": services.system_prompt_of(conversation) if conversation else "",
+        # The read-aloud switch by the composer, and which announcements the page keeps.
+        "read_aloud": selectors.preferences_for(user=user).read_aloud,
         **extra,
     }
 
@@ -115,6 +121,7 @@ async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpRespo
             user, None, text=text, error=exc.message, default_model=model
         )
         return await arender(request, "chat/page.html", context, status=exc.status)
+    await request.session.aset(JUST_SENT_KEY, str(sent.assistant_message.id))
     return HttpResponseRedirect(reverse("conversation", args=[sent.conversation.id]), status=303)
 
 
@@ -141,6 +148,12 @@ async def _conversation_page(
     """The conversation's page, with ``extra`` context (a form's error and text)."""
     messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
     live_message = await aprepare_messages(messages)
+    just_sent = await request.session.apop(JUST_SENT_KEY, None)
+    if live_message is not None and str(live_message.id) == just_sent:
+        # Whatever the run wrote before this page connects has not been heard
+        # yet (a snapshot would show it silently): the stream replays it all.
+        live_message.live_blocks = live_message.live_tail = ""
+        live_message.replay_stream = True
     context = await sync_to_async(_page_context)(
         user, conversation, messages=messages, live_message=live_message, **extra
     )

@@ -3,8 +3,11 @@
 Resume rules: with ``Last-Event-ID`` (the browser's own reconnect) the stream
 continues after that offset; without it (new page, other tab, or htmx's
 recreated EventSource after an error) it starts with a ``snapshot`` of the
-current state. Either way every stream ends with ``done``, which the page's
-``sse-close`` turns into a real close (never a 204: htmx would retry it).
+current state. ``?replay=1`` (the page the first send lands on, which shows
+nothing of the answer yet) replays the run from its first event instead, so
+what was announced before the page connected is heard too. Either way every
+stream ends with ``done``, which the page's ``sse-close`` turns into a real
+close (never a 204: htmx would retry it).
 """
 
 from __future__ import annotations
@@ -37,11 +40,16 @@ async def message_stream(request: HttpRequest, message_id: UUID) -> StreamingHtt
     after = sse.parse_last_event_id(
         request.headers.get("Last-Event-ID") or request.GET.get("after")
     )
+    reconnected = after is not None
+    if after is None and request.GET.get("replay") == "1":
+        after = 0  # a first connection, not a reconnect: counted as such
     # Access is checked once, when the stream opens: one thread hop for the
     # session, the user and the message together.
     message = await sync_to_async(_owned_message)(request, message_id)
     return StreamingHttpResponse(
-        _counted(message, after), content_type=sse.CONTENT_TYPE, headers=sse.HEADERS
+        _counted(message, after, reconnected=reconnected),
+        content_type=sse.CONTENT_TYPE,
+        headers=sse.HEADERS,
     )
 
 
@@ -53,7 +61,9 @@ def _owned_message(request: HttpRequest, message_id: UUID) -> Message:
     return selectors.message_for_user(user=user, message_id=message_id)
 
 
-async def _counted(message: Message, after: int | None) -> AsyncIterator[bytes]:
+async def _counted(
+    message: Message, after: int | None, *, reconnected: bool
+) -> AsyncIterator[bytes]:
     """Count bytes and reconnects for the message's metrics, whatever ends the stream."""
     sent = 0
     try:
@@ -61,7 +71,7 @@ async def _counted(message: Message, after: int | None) -> AsyncIterator[bytes]:
             sent += len(chunk)
             yield chunk
     finally:
-        accounting.record(message.id, bytes_sent=sent, reconnected=after is not None)
+        accounting.record(message.id, bytes_sent=sent, reconnected=reconnected)
 
 
 async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:

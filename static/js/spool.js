@@ -393,4 +393,58 @@
       if (!menu.contains(evt.target)) { menu.open = false; }
     });
   });
+
+  // --- A removed Stop button is no longer the composer's submitter ----------
+  // htmx remembers the submit button last clicked or focused in a form, to
+  // honour its formaction, and forgets it on focusout. Esc clicks Stop without
+  // focusing it, and a focused Stop is removed without a focusout: either way
+  // the next Enter would post the new message to the old Stop URL (a 204, the
+  // text cleared and lost). Before the buttons are swapped, let it forget.
+  document.addEventListener("htmx:oobBeforeSwap", function (evt) {
+    var target = evt.detail && evt.detail.target;
+    var stop = target && target.id === "composer-actions" && stopButton();
+    if (stop) { stop.dispatchEvent(new FocusEvent("focusout", { bubbles: true })); }
+  });
+
+  // --- The first send's page replays its answer once ----------------------
+  // Its stream URL asks for the run from the start (?replay=1): nothing was
+  // heard yet. Once open, later connections must not replay it all again:
+  // the browser's own reconnect sends Last-Event-ID anyway, and an
+  // EventSource that htmx recreates after an error reads the URL again, so
+  // the URL loses the request and that connection starts from a snapshot.
+  document.addEventListener("htmx:sseOpen", function (evt) {
+    var url = evt.target.getAttribute && evt.target.getAttribute("sse-connect");
+    if (url && url.indexOf("?replay=1") >= 0) {
+      evt.target.setAttribute("sse-connect", url.replace("?replay=1", ""));
+    }
+  });
+
+  // --- Read aloud: as the answer streams, or once when it is done -----------
+  // The stream sends both kinds of announcement (announce, announce-done); the
+  // page keeps the kind its user's switch shows (chat/_read_aloud_toggle.html)
+  // and drops the other before htmx swaps it into #sr-answer. A change of the
+  // switch is saved by htmx; the server's HX-Trigger (spool:said) carries the
+  // one sentence that says the new state. Without the switch: as they stream.
+  function readAloudMode() {
+    var box = document.getElementById("read-aloud-streaming");
+    return box && !box.checked ? "done" : "streaming";
+  }
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var kind = evt.target.getAttribute("data-read-aloud");
+    if (kind && kind !== readAloudMode()) {
+      evt.preventDefault();
+      noteSeen(evt.target, evt.detail);
+    }
+  });
+  document.addEventListener("spool:said", function (evt) {
+    if (evt.detail && evt.detail.text) { srStatus(evt.detail.text); }
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var form = evt.detail.elt;
+    if (!form || form.id !== "read-aloud" || evt.detail.successful) { return; }
+    // Not saved: the switch goes back to what the server has, and says so.
+    var box = document.getElementById("read-aloud-streaming");
+    if (box) { box.checked = !box.checked; }
+    srStatus("The read-aloud setting was not saved. Try again.");
+  });
 })();

@@ -30,7 +30,7 @@ from typing import Any
 
 from streaming.markdown.ops import Frame, TailOp, apply_ops, diff_tail
 from streaming.markdown.render import parse, render_block, render_markdown, split_blocks
-from streaming.markdown.speech import speech_for_html
+from streaming.markdown.speech import speech_for_answer, speech_for_html
 from streaming.markdown.stream import StreamingMarkdown
 
 
@@ -47,5 +47,6 @@ __all__ = [
     "apply_ops",
     "diff_tail",
     "render_markdown",
+    "speech_for_answer",
     "speech_for_markdown",
 ]

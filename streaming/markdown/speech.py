@@ -8,6 +8,10 @@ by its alt text, a list reads its items' text, a thematic break is silent ("").
 Each paragraph, heading or item ends with punctuation so that speech pauses
 between them.
 
+``speech_for_answer(blocks)`` joins the blocks' speech into the one read-out
+of a whole answer (the "only when done" read-aloud setting), cut after the
+blocks that fit ``WHOLE_ANSWER_CHARS`` with "… N more blocks." for the rest.
+
 It reads the HTML rather than markdown tokens so that what is spoken is what
 is shown, and so that the streaming renderer can freeze a block from HTML it
 already has (``stream``) without parsing it again.
@@ -16,6 +20,7 @@ already has (``stream``) without parsing it again.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from html import unescape
 
 from streaming.markdown.highlight import language_name, normalise_lang
@@ -45,6 +50,12 @@ _BLOCK_TAGS = frozenset(
 
 _SENTENCE_END = (".", "!", "?", ":", ";", "…")
 
+# One read-out of a whole answer stops after about a minute of speech (a
+# screen reader's default rate is ~180 words, ~1,000 characters a minute):
+# a longer wall of speech cannot be skimmed, while the transcript can be read
+# block by block with the reader's own keys.
+WHOLE_ANSWER_CHARS = 1000
+
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
@@ -61,6 +72,26 @@ def _line_count(body: str) -> int:
 def _code_summary(lines: int, lang: str) -> str:
     parts = ["Code block", language_name(lang), _plural(lines, "line")]
     return ", ".join(part for part in parts if part) + "."
+
+
+def speech_for_answer(blocks: Sequence[str], *, limit: int = WHOLE_ANSWER_CHARS) -> str:
+    """One read-out of a finished answer from its blocks' speech (empty ones skipped).
+
+    Blocks are kept whole: the first always, the next ones while the text
+    stays within ``limit`` characters; the rest are counted ("… 3 more blocks.").
+    """
+    spoken = [block for block in blocks if block]
+    kept: list[str] = []
+    size = 0
+    for block in spoken:
+        if kept and size + 1 + len(block) > limit:
+            break
+        kept.append(block)
+        size += len(block) + (1 if size else 0)
+    rest = len(spoken) - len(kept)
+    if rest:
+        kept.append(f"… {_plural(rest, 'more block')}.")
+    return " ".join(kept)
 
 
 def speech_for_html(html: str) -> str:

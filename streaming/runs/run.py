@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from streaming.eventlog.base import EventLog
 from streaming.events import EventType
-from streaming.markdown import StreamingMarkdown, render_markdown
+from streaming.markdown import StreamingMarkdown, render_markdown, speech_for_answer
 from streaming.metrics import CHARS_PER_TOKEN, RunClock, estimate_tokens
 from streaming.providers.base import (
     ChatMessage,
@@ -126,6 +126,7 @@ class Run:
         self._chars = 0  # answer characters received, for the output-token budget
         self._marks: list[tuple[int, int]] = []  # (delta event offset, text length after it)
         self._spoken: list[str] = []  # finished blocks not yet announced
+        self._answer_speech: list[str] = []  # every finished block's speech, for ANNOUNCE_DONE
         self._last_announce = 0.0
         self._last_checkpoint = 0.0
         self._last_tail: str | None = None
@@ -289,7 +290,7 @@ class Run:
             self._clock.first_frame_at = time.monotonic()
         for html in frame.new_blocks:
             await self._emit(EventType.BLOCK, {"html": html})
-        self._spoken.extend(s for s in frame.spoken if s)
+        self._hear(frame.spoken)
         if frame.new_blocks or frame.tail != self._last_tail:
             # Ops grow the tail the page shows; after new blocks the page's
             # tail no longer matches, so the whole tail is sent. An event
@@ -304,6 +305,11 @@ class Run:
         if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
             self._last_checkpoint = now
             await self._store.checkpoint(self.spec.run_id, content=self._markdown.text)
+
+    def _hear(self, spoken: list[str]) -> None:
+        heard = [text for text in spoken if text]
+        self._spoken.extend(heard)
+        self._answer_speech.extend(heard)
 
     async def _announce(self) -> None:
         self._last_announce = time.monotonic()
@@ -321,7 +327,7 @@ class Run:
                 await self._frame()
             content, html = self._final_content(status)
             final = self._markdown.finish()
-            self._spoken.extend(s for s in final.spoken if s)
+            self._hear(final.spoken)
             if html is not None:
                 await self._emit(EventType.REPLACE, {"html": html})
             elif final.replace is not None:
@@ -336,8 +342,14 @@ class Run:
             if status == "stopped":
                 # The user pressed Stop: after "Stopped" nothing more is read out.
                 self._spoken.clear()
+                self._answer_speech.clear()
             if self._spoken:
                 await self._announce()
+            if self._answer_speech:
+                # Both read-aloud modes are in the log, so every subscriber
+                # shares one projection; each page keeps the one its user chose.
+                text = speech_for_answer(self._answer_speech)
+                await self._emit(EventType.ANNOUNCE_DONE, {"text": text})
             if error is not None:
                 await self._emit(EventType.ERROR, _error_data(error))
             self._clock.ended_at = time.monotonic()

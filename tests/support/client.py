@@ -137,6 +137,6 @@ def last_answer_id(html: str) -> str:
 
 
 def live_message_id(html: str) -> str:
-    m = re.search(r'sse-connect="/m/([0-9a-f-]+)/stream"', html)
+    m = re.search(r'sse-connect="/m/([0-9a-f-]+)/stream(?:\?[^"]*)?"', html)
     assert m, "no live message on the page"
     return m.group(1)
