@@ -11,12 +11,16 @@ it done. How a leftover is recognised:
 - A shared log (Redis) says so: the owner keeps a heartbeat per run, and a
   log that is open without one is ``ABANDONED`` (a few seconds after the
   owner died).
-- With the memory log there is one process per database, and a restarted
-  process holds no run it did not start: a ``streaming`` row with no log here
-  is a leftover at once (a run writes its log before its row says
-  ``streaming``, and the log outlives the row's live status).
-- A ``pending`` row with no log anywhere may be a run about to start (the row
-  is committed first): only after ``ORPHAN_AFTER``.
+- With the memory log a run lives only in the process that started it. A
+  process that is the only live server of its SQLite file
+  (``chatapp/processes.py``: a restarted one, usually) knows that a
+  ``streaming`` row with no log here is a leftover at once (a run writes its
+  log before its row says ``streaming``, and the log outlives the row's live
+  status). With another process on the file (``uvicorn --workers``, an
+  overlapping deploy) the row may be that one's: the rule below applies.
+- Otherwise a live row with no log may be a run about to start (the row is
+  committed first) or another process's: it is a leftover only when its
+  last checkpoint is older than ``ORPHAN_AFTER``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from chatapp import selectors, services
+from chatapp import processes, selectors, services
 from chatapp.models import Message
 from streaming.eventlog.base import Liveness
 from streaming.runs import get_manager
@@ -55,7 +59,7 @@ def _leftover(message: Message, state: Liveness, *, shared: bool) -> bool:
     """Whether a live row without a live log was left by a process that died."""
     if state is Liveness.ABANDONED:
         return True
-    if not shared and message.status == Message.Status.STREAMING:
+    if not shared and message.status == Message.Status.STREAMING and processes.alone():
         return True
     last_sign_of_life = message.checkpoint_at or message.created_at
     return timezone.now() - last_sign_of_life > ORPHAN_AFTER
