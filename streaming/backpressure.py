@@ -11,7 +11,7 @@ stream goes on producing, and its stream never learns that it is behind.
 that has more to send registers itself with Twisted as a streaming producer
 of the request: Twisted pauses it when the connection's buffer passes its
 high-water mark (64 KiB) and resumes it once the socket drained, and until
-then the next body ``send`` waits. The connection's kernel send buffer is
+then the next body ``send`` waits. An event stream's kernel send buffer is
 fixed at ``SEND_BUFFER_BYTES`` too (Linux would grow it to megabytes). A
 stream's generator is therefore held at its ``yield`` while its client does
 not read, and what it did not send stays in the event log rather than in the
@@ -47,7 +47,8 @@ ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 # read: measured, a client that stopped reading for 30 s left 115 KiB in the
 # kernel and the rest (~200 KiB of a 4,000-token answer) in Twisted. An SSE
 # stream sends a few KB/s, so a fixed buffer (Linux doubles the value given)
-# never slows a reading client and bounds what a stalled one holds.
+# never slows a reading client and bounds what a stalled one holds. Only
+# event streams: a large download needs the grown buffer on a slow link.
 SEND_BUFFER_BYTES = 32 * 1024
 
 _warned = False
@@ -85,9 +86,15 @@ class _FlowControlledSend:
         self._send = send
         self._request = request
         self._producer: _Producer | None = None
+        self._event_stream = False
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.body":
+        if message["type"] == "http.response.start":
+            self._event_stream = any(
+                name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                for name, value in message.get("headers", [])
+            )
+        elif message["type"] == "http.response.body":
             if message.get("more_body", False):
                 if self._producer is None:
                     self._producer = self._register()
@@ -104,7 +111,7 @@ class _FlowControlledSend:
         if channel is None:
             return producer  # the connection is gone: daphne drops the writes
         handle = channel.transport.getHandle()
-        if isinstance(handle, socket.socket):
+        if self._event_stream and isinstance(handle, socket.socket):
             handle.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._request.registerProducer(producer, True)
         return producer
