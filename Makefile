@@ -18,7 +18,7 @@ PYTHON ?= $(shell \
       command -v $$p; exit 0; fi; \
   done)
 
-.PHONY: help run test check lint typecheck pytest chromium nginx bench clean
+.PHONY: help run test check lint typecheck pytest chromium nginx a11y-tools bench clean
 
 help:
 	@echo "make run    - set up and serve Spool on http://$(HOST):$(PORT)/"
@@ -73,7 +73,24 @@ nginx:
 	  echo "Installing Debian's nginx for the proxy tests..."; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx) >/dev/null; }
 
-pytest: $(VENV)/.dev chromium nginx
+# The accessibility tests inject axe-core and a virtual screen reader into the
+# page (tests/e2e/a11y.py). Both come pinned from npm into a folder this
+# Makefile owns (package-lock.json); the screen reader, an ES module, is
+# bundled into one script. Debian's nodejs/npm are installed if missing.
+A11Y_TOOLS := .npm-tools
+# npm ci writes this file last: it stands for a complete install.
+A11Y_INSTALLED := $(A11Y_TOOLS)/node_modules/.package-lock.json
+A11Y_BUNDLE := $(A11Y_TOOLS)/dist/virtual-screen-reader.js
+a11y-tools: $(A11Y_BUNDLE)
+$(A11Y_INSTALLED): $(A11Y_TOOLS)/package.json $(A11Y_TOOLS)/package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "Installing Debian's nodejs and npm for the accessibility test tools..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >/dev/null; }
+	cd $(A11Y_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+$(A11Y_BUNDLE): $(A11Y_INSTALLED) $(A11Y_TOOLS)/vsr-entry.js
+	cd $(A11Y_TOOLS) && npm run --silent build
+
+pytest: $(VENV)/.dev chromium nginx a11y-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -84,4 +101,4 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m bench.streams $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache staticfiles
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache staticfiles $(A11Y_TOOLS)/node_modules $(A11Y_TOOLS)/dist

@@ -33,10 +33,10 @@ from daphne.cli import CommandLineInterface
 def held_runs() -> dict[str, Any]:
     """What the run manager and the memory log hold now (bench introspection:
     private attributes, read between two bytecodes of the event loop's thread)."""
-    from streaming import runs
+    from chatapp import runtime
     from streaming.eventlog.memory import MemoryEventLog
 
-    manager = runs._manager
+    manager = runtime._manager
     if manager is None:
         return {"live": 0, "ended": 0, "events_live": [], "events_ended": []}
     live = set(manager._runs)

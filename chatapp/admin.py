@@ -85,6 +85,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
                     "provider_ttft_ms",
                     "duration_ms",
                     "prompt_tokens",
+                    "prompt_dropped",
                     "output_tokens",
                     "output_tokens_estimated",
                     "tokens_per_s",

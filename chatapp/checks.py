@@ -1,4 +1,9 @@
-"""System checks of Spool's own: Django's security checks, seeing our middleware.
+"""System checks of Spool's own: the model endpoints, and Django's security checks
+seeing our middleware.
+
+``model_endpoints`` reads the endpoint configuration and each key variable it
+names, so a mistake stops ``migrate``/``runserver``/``check --deploy`` with
+the field named, instead of failing a user's first send.
 
 Django's deploy checks find their middleware by exact dotted path
 (``"django.middleware.security.SecurityMiddleware" in MIDDLEWARE``). With the
@@ -21,14 +26,16 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.checks.registry import registry
+from django.core.exceptions import ImproperlyConfigured
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.test.utils import override_settings
 from django.utils.module_loading import import_string
 
+from chatapp import runtime
 from chatapp.middleware import OnTheLoop
 
 # The check Django would have run, for each protection.
@@ -86,3 +93,14 @@ def security_as_django_sees_it(
     finally:
         _rerun.reset(token)
     return [message for message in djangos if message not in ours]
+
+
+@register()
+def model_endpoints(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        endpoints = runtime.catalogue().endpoints.values()
+        for endpoint in endpoints:
+            endpoint.api_key()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="spool.E001")]
+    return []

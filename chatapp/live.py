@@ -34,8 +34,8 @@ from django.utils import timezone
 
 from chatapp import processes, selectors, services
 from chatapp.models import Message
+from chatapp.runtime import get_manager
 from streaming.eventlog.base import Liveness
-from streaming.runs import get_manager
 from streaming.snapshot import Snapshot, fold
 
 # Between commit and run start a message is live with no log yet; only older

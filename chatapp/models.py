@@ -23,6 +23,9 @@ class Conversation(models.Model):
     )
     title = models.CharField(max_length=200, blank=True)
     model = models.CharField(max_length=100)
+    # None: the default (SPOOL_SYSTEM_PROMPT); "": none at all. The two mean
+    # different things, hence a nullable text field.
+    system_prompt = models.TextField(null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -93,6 +96,9 @@ class Message(models.Model):
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens_estimated = models.BooleanField(default=False)
     tokens_per_s = models.FloatField(null=True, blank=True)
+    prompt_dropped = models.PositiveIntegerField(
+        default=0, help_text="Earlier messages left out of the prompt to fit the context."
+    )
     bytes_sent = models.PositiveBigIntegerField(default=0)
     reconnects = models.PositiveIntegerField(default=0)
 

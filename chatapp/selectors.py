@@ -15,11 +15,9 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from chatapp.context_budget import Fitted, fit
 from chatapp.models import Conversation, Message
 from streaming.providers.base import ChatMessage
-
-# The model sees at most this many earlier messages; older context is dropped.
-PROMPT_HISTORY_LIMIT = 40
 
 
 def conversation_list(*, user: User) -> QuerySet[Conversation]:
@@ -70,12 +68,14 @@ def recent_send_count(*, user: User, seconds: int) -> int:
     ).count()
 
 
-def prompt_for(*, answer: Message) -> list[ChatMessage]:
-    """The messages the model sees for ``answer``.
+def prompt_for(*, answer: Message, system: str, budget: int) -> Fitted:
+    """The messages the model sees for ``answer``, fitted to ``budget`` tokens.
 
-    Every user message up to the one answered, each followed by its latest
-    usable answer (failed attempts and empty ones are left out, so a Retry does
-    not show the model its own broken try).
+    ``system`` first (if any), then every earlier user message with its latest
+    usable answer (failed attempts and empty ones are left out, so a Retry
+    does not show the model its own broken try), oldest dropped first when
+    they do not fit, then the user message answered. Raises
+    ``context_budget.TooLong`` when that message alone does not fit.
     """
     earlier = list(
         answer.conversation.messages.filter(created_at__lt=answer.created_at).order_by("created_at")
@@ -84,14 +84,16 @@ def prompt_for(*, answer: Message) -> list[ChatMessage]:
     for m in earlier:
         if m.role == Message.Role.ASSISTANT and m.content and m.status != Message.Status.FAILED:
             latest_answer[m.reply_to_id] = m
-    prompt: list[ChatMessage] = []
+    history: list[ChatMessage] = []
+    latest = ChatMessage("user", "")
     for m in earlier:
         if m.role != Message.Role.USER:
             continue
-        prompt.append(ChatMessage("user", m.content))
-        reply = latest_answer.get(m.id)
-        if reply is not None and m.id != answer.reply_to_id:
-            prompt.append(ChatMessage("assistant", reply.content))
         if m.id == answer.reply_to_id:
+            latest = ChatMessage("user", m.content)
             break
-    return prompt[-PROMPT_HISTORY_LIMIT:]
+        history.append(ChatMessage("user", m.content))
+        reply = latest_answer.get(m.id)
+        if reply is not None:
+            history.append(ChatMessage("assistant", reply.content))
+    return fit(system=system, history=history, latest=latest, budget=budget)

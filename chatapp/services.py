@@ -20,10 +20,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from chatapp import retry, selectors
+from chatapp.context_budget import estimate_tokens, prompt_budget
 from chatapp.models import Conversation, Message
+from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
 from streaming.markdown import render_markdown
-from streaming.providers.registry import is_known_model, provider_for
-from streaming.runs import RunSpec, ShuttingDown, get_manager
+from streaming.runs import RunSpec, ShuttingDown
 
 # The sidebar shows this much of the first message as the conversation's title.
 TITLE_CHARS = 80
@@ -75,7 +76,7 @@ def _clean_text(text: str) -> str:
 
 
 def _check_model(model: str) -> None:
-    if not is_known_model(model):
+    if catalogue().get(model) is None:
         raise SendError(f"The model “{model}” is not available. Pick another model.")
 
 
@@ -98,10 +99,39 @@ def _title(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
 
 
+def system_prompt_of(conversation: Conversation) -> str:
+    """What the model is told first: the conversation's own, else the default."""
+    if conversation.system_prompt is not None:
+        return conversation.system_prompt
+    return str(settings.SPOOL_SYSTEM_PROMPT)
+
+
+def _budget(model: str) -> int:
+    options = model_entry(model).options
+    return prompt_budget(
+        context_window=options.context_window or settings.SPOOL_DEFAULT_CONTEXT_WINDOW,
+        max_output_tokens=options.max_output_tokens or settings.SPOOL_MAX_OUTPUT_TOKENS,
+    )
+
+
+def _check_fits(model: str, system: str, text: str) -> None:
+    """Refuse, before anything is written, a message the model could not read
+    even with every earlier turn left out."""
+    budget = _budget(model)
+    needed = (estimate_tokens(system) if system else 0) + estimate_tokens(text)
+    if needed > budget:
+        raise SendError(
+            f"That message is too long for this model: about {needed:,} tokens with the "
+            f"conversation's instructions, and the model reads {budget:,}. "
+            "Shorten it or split it into parts; your text is kept."
+        )
+
+
 @transaction.atomic
 def conversation_start(*, user: User, text: str, model: str) -> Sent:
     text = _clean_text(text)
     _check_model(model)
+    _check_fits(model, str(settings.SPOOL_SYSTEM_PROMPT), text)
     _check_capacity(user)
     conversation = Conversation.objects.create(user=user, model=model, title=_title(text))
     return _add_exchange(conversation, text)
@@ -111,6 +141,7 @@ def conversation_start(*, user: User, text: str, model: str) -> Sent:
 def message_send(*, conversation: Conversation, text: str) -> Sent:
     text = _clean_text(text)
     _check_model(conversation.model)
+    _check_fits(conversation.model, system_prompt_of(conversation), text)
     _check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
         raise BusyError("Wait for the current answer to finish, or stop it, then send again.")
@@ -152,10 +183,26 @@ def message_retry(*, message: Message) -> Sent:
         raise SendError(reason)
     conversation = message.conversation
     _check_model(conversation.model)
+    _check_fits(conversation.model, system_prompt_of(conversation), message.reply_to.content)
     _check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
         raise BusyError("Wait for the current answer to finish, or stop it, then retry.")
     return Sent(conversation, None, _new_answer(conversation, reply_to=message.reply_to))
+
+
+def conversation_set_system_prompt(*, conversation: Conversation, text: str | None) -> None:
+    """The conversation's own instructions (``None``: back to the default; an
+    empty text: none at all). Later answers use them; earlier ones keep theirs."""
+    if text is not None:
+        text = text.strip()
+        limit = settings.SPOOL_MAX_MESSAGE_CHARS
+        if len(text) > limit:
+            raise SendError(
+                f"Those instructions are {len(text):,} characters long; the limit is "
+                f"{limit:,}. Shorten them."
+            )
+    conversation.system_prompt = text
+    conversation.save(update_fields=["system_prompt", "updated_at"])
 
 
 def message_mark_interrupted(*, message: Message) -> None:
@@ -175,13 +222,25 @@ def message_mark_interrupted(*, message: Message) -> None:
 
 def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     answer = sent.assistant_message
+    # Checked before the write (_check_model, _check_fits): the model is
+    # offered and the message answered fits its context.
+    entry = model_entry(answer.model)
+    fitted = selectors.prompt_for(
+        answer=answer, system=system_prompt_of(sent.conversation), budget=_budget(answer.model)
+    )
+    if fitted.dropped:
+        # Said on the answer: the model did not see the whole conversation.
+        Message.objects.filter(id=answer.id).update(prompt_dropped=fitted.dropped)
+        answer.prompt_dropped = fitted.dropped
     return RunSpec(
         run_id=str(answer.id),
         user_id=sent.conversation.user_id,
-        model=answer.model,
-        messages=selectors.prompt_for(answer=answer),
+        # The server's name for the model; messages keep the picker's id.
+        model=entry.name,
+        messages=fitted.messages,
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
+        max_tokens=entry.options.max_output_tokens,
     )
 
 
@@ -199,7 +258,7 @@ async def _committed_then_run(write: Callable[[], Sent]) -> Sent:
     # One thread hop for the transaction and the prompt read after it.
     sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at)
     try:
-        manager.start(spec, provider_for(spec.model))
+        manager.start(spec, provider_for(sent.assistant_message.model))
     except ShuttingDown:
         # The shutdown began during the write: the new answer never runs.
         await sync_to_async(message_mark_interrupted)(message=sent.assistant_message)

@@ -239,14 +239,24 @@ SPOOL_OPEN_SIGNUP = env_bool("SPOOL_OPEN_SIGNUP", True)
 SPOOL_REDIS_URL = os.environ.get("REDIS_URL", "")
 
 # Models: the offline demo model is always there, so the app works with no keys.
-# With SPOOL_LLM_BASE_URL set, SPOOL_LLM_MODELS lists the models served there.
+# SPOOL_LLM_ENDPOINTS (JSON, or a .json/.toml file's path) declares named model
+# servers and their models' options (chatapp/endpoints.py). Without it, one
+# server: SPOOL_LLM_BASE_URL, its key, and the models it serves.
+SPOOL_LLM_ENDPOINTS = os.environ.get("SPOOL_LLM_ENDPOINTS", "")
 SPOOL_LLM_BASE_URL = os.environ.get("SPOOL_LLM_BASE_URL", "")
 SPOOL_LLM_API_KEY = os.environ.get("SPOOL_LLM_API_KEY", "")
 SPOOL_LLM_MODELS = env_list("SPOOL_LLM_MODELS", "gpt-4o-mini" if SPOOL_LLM_BASE_URL else "")
+# Which of SPOOL_LLM_MODELS are offered tools ("*": all of them).
+SPOOL_LLM_TOOL_MODELS = env_list("SPOOL_LLM_TOOL_MODELS", "")
 SPOOL_DEMO_MODEL = "demo"
-SPOOL_DEFAULT_MODEL = os.environ.get(
-    "SPOOL_DEFAULT_MODEL", SPOOL_LLM_MODELS[0] if SPOOL_LLM_MODELS else SPOOL_DEMO_MODEL
-)
+# The picker's preselected model; unset: the first one offered (the demo model
+# when no server is configured).
+SPOOL_DEFAULT_MODEL = os.environ.get("SPOOL_DEFAULT_MODEL", "")
+# Sent first in every request, unless a conversation sets its own ("": none).
+SPOOL_SYSTEM_PROMPT = os.environ.get("SPOOL_SYSTEM_PROMPT", "")
+# Tokens a model reads when its endpoint does not say (its context_window):
+# small enough for most local models, so the history is cut before they fail.
+SPOOL_DEFAULT_CONTEXT_WINDOW = int(os.environ.get("SPOOL_DEFAULT_CONTEXT_WINDOW", "16384"))
 # Seconds between demo tokens; tests shorten it, the default reads like a real model.
 SPOOL_DEMO_TOKEN_DELAY_S = env_float("SPOOL_DEMO_TOKEN_DELAY_S", 0.03)
 

@@ -30,9 +30,8 @@ from typing import Any
 
 from django.conf import settings
 
+from chatapp.runtime import aclose_providers, built_manager
 from chatapp.stream_accounting import accounting
-from streaming.providers.registry import aclose_providers
-from streaming.runs import built_manager
 
 logger = logging.getLogger(__name__)
 

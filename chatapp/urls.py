@@ -12,6 +12,11 @@ urlpatterns = [
     path("c/new", pages.conversation_new, name="conversation_new"),
     path("c/<uuid:conversation_id>/", pages.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/messages", pages.message_send, name="message_send"),
+    path(
+        "c/<uuid:conversation_id>/instructions",
+        pages.conversation_instructions,
+        name="conversation_instructions",
+    ),
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),
     path("m/<uuid:message_id>/retry", pages.message_retry, name="message_retry"),

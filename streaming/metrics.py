@@ -18,7 +18,7 @@ def estimate_tokens(text: str) -> int:
 class RunClock:
     accepted_at: float  # when the user's send was accepted (server TTFT starts here)
     started_at: float | None = None  # provider request sent
-    provider_first_at: float | None = None  # first provider event of any kind
+    provider_first_at: float | None = None  # first model output: text, reasoning or a tool call
     first_frame_at: float | None = None  # first answer text handed to subscribers
     ended_at: float | None = None
 

@@ -172,3 +172,20 @@ def test_check_deploy_is_clean_with_hsts_in_production(tmp_path: Path) -> None:
     """The control: the same production environment with HSTS passes."""
     result = check_deploy(production_env(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_broken_endpoint_configuration_stops_the_checks() -> None:
+    from chatapp.checks import model_endpoints
+
+    assert model_endpoints(None) == []
+    with override_settings(SPOOL_LLM_ENDPOINTS='[{"name": "a"}]'):
+        (error,) = model_endpoints(None)
+    assert error.id == "spool.E001"
+    assert "endpoint 'a': 'base_url'" in error.msg
+    missing = (
+        '[{"name": "a", "base_url": "http://a/v1", "api_key_env": "NO_SUCH_VAR_X", '
+        '"models": ["m"]}]'
+    )
+    with override_settings(SPOOL_LLM_ENDPOINTS=missing):
+        (error,) = model_endpoints(None)
+    assert "NO_SUCH_VAR_X" in error.msg

@@ -25,7 +25,7 @@ from streaming.providers.errors import MSG_AUTH
 from streaming.providers.openai_compat import OpenAICompatProvider
 from tests.fakes import fixtures
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.scripts import Reasoning, Script, Text, ToolCallDelta
+from tests.fakes.scripts import Comment, Reasoning, Script, Text, ToolCallDelta
 
 openai_server = fixtures.openai_server  # also provided by tests/conftest.py
 
@@ -504,3 +504,41 @@ async def test_reasoning_steps_and_text_interleave_in_order(provider, openai_ser
         ("ReasoningDelta", "more"),
         ("TextDelta", "B"),
     ]
+
+
+async def test_text_cut_inside_utf8_characters_arrives_intact(provider, openai_server):
+    text = "Grüße aus Köln — 你好\uff0c世界 🚀🎉 ça va? " * 8
+    openai_server.enqueue(
+        Script((Text(text, chunk_size=3),), name="utf8", split_utf8=True).then_finish()
+    )
+
+    events, error = await collect(provider)
+
+    assert error is None
+    assert text_of(events) == text
+
+
+async def test_a_100_kb_answer_arrives_whole(provider, openai_server):
+    text = "".join(f"Line {i}: {'lorem ipsum dolor sit amet ' * 3}\n" for i in range(1_300))
+    assert len(text.encode()) > 100_000
+    openai_server.enqueue(Script.text(text, chunk_size=64))
+
+    events, error = await collect(provider)
+
+    assert error is None
+    assert text_of(events) == text
+    assert isinstance(events[-1], Finish)
+    assert events[-1].reason == "stop"
+
+
+async def test_sse_comments_between_chunks_are_ignored(provider, openai_server):
+    openai_server.enqueue(
+        Script(
+            (Comment(), Text("Hello "), Comment(), Comment("keep-alive"), Text("there"))
+        ).then_finish()
+    )
+
+    events, error = await collect(provider)
+
+    assert error is None
+    assert text_of(events) == "Hello there"

@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from openai.types.chat import ChatCompletionChunk
 
 from tests.fakes import fixtures
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.scripts import DEFAULT_SCRIPT, KEYWORD_SCRIPTS, Script
+from tests.fakes.scripts import DEFAULT_SCRIPT, KEYWORD_SCRIPTS, HttpError, Script, Stall, Text
 
 openai_server = fixtures.openai_server  # also provided by tests/conftest.py
 # One client for the module: httpx builds an SSL context per client (~50 ms).
@@ -320,3 +321,74 @@ def test_stop_ends_a_stalled_script_promptly():
 def test_http_error_script_must_stand_alone():
     with pytest.raises(ValueError, match="exactly one step"):
         Script((*Script.http_error(500, "x").steps, *Script.text("y").steps))
+
+
+def _every_scenario() -> list[Script]:
+    # A long stall would only make the test wait; its chunks are the text's.
+    stalls = {
+        name for name, s in KEYWORD_SCRIPTS.items() if any(isinstance(p, Stall) for p in s.steps)
+    }
+    return [
+        *(s for name, s in KEYWORD_SCRIPTS.items() if name not in stalls),
+        DEFAULT_SCRIPT,
+        Script((Text("Grüße 🚀", chunk_size=2),), split_utf8=True).then_finish(),
+        Script.tool_call("calculator", {"expression": "2^10"}),
+        Script.reasoning_then_text("thinking", "answer"),
+    ]
+
+
+@pytest.mark.parametrize("script", _every_scenario(), ids=lambda s: s.name or "unnamed")
+def test_every_chunk_is_valid_for_the_openai_sdk(openai_server, script):
+    """The openai SDK's own model accepts every chunk the fake sends (errors
+    mid-stream are OpenAI's ``{"error": ...}`` events, not chunks)."""
+    openai_server.enqueue(script)
+    if isinstance(script.steps[0], HttpError):
+        response = HTTP.post(openai_server.base_url + "/chat/completions", json=chat_body())
+        assert response.status_code == script.steps[0].status
+        assert set(response.json()["error"]) >= {"message", "type", "code"}
+        return
+    lines: list[str] = []
+    with HTTP.stream("POST", openai_server.base_url + "/chat/completions", json=chat_body()) as r:
+        try:
+            lines.extend(line for line in r.iter_lines() if line.startswith("data: {"))
+        except httpx.RemoteProtocolError:
+            assert script.name == "abrupt", "only the abrupt close breaks the body"
+    payloads = [json.loads(line.removeprefix("data: ")) for line in lines]
+    assert payloads
+    for payload in payloads:
+        if "error" in payload:
+            continue
+        ChatCompletionChunk.model_validate(payload)
+
+
+def test_a_split_utf8_event_comes_in_two_writes_cut_inside_a_character(openai_server):
+    openai_server.enqueue(Script((Text("é", chunk_size=1),), split_utf8=True).then_finish())
+    sock = raw_request(openai_server, chat_body())
+    data = read_until(sock, b"[DONE]")
+    sock.close()
+    # HTTP/1.1 chunks: the event with "é" (0xC3 0xA9) is cut between its two bytes.
+    assert b"\xc3\r\n" in data
+    assert b"\r\n\xa9" in data
+
+
+def test_strict_models_answer_404_for_an_unknown_model():
+    with FakeOpenAIServer(models=("known",), strict_models=True) as server:
+        response = HTTP.post(server.base_url + "/chat/completions", json=chat_body())
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "model_not_found"
+        server.enqueue(Script.text("ok"))
+        assert (
+            "ok"
+            in HTTP.post(
+                server.base_url + "/chat/completions", json={**chat_body(), "model": "known"}
+            ).text
+        )
+
+
+def test_a_server_may_refuse_stream_options(openai_server):
+    openai_server.reject_stream_options = True
+    refused = HTTP.post(openai_server.base_url + "/chat/completions", json=chat_body())
+    assert refused.status_code == 400
+    assert "stream_options" in refused.json()["error"]["message"]
+    openai_server.enqueue(Script.text("fine"))
+    assert chunks(stream_events(openai_server, chat_body(usage=False)))

@@ -314,7 +314,7 @@ def test_scanner_finds_references(text: str, expected: list[tuple[str, str]]) ->
 def test_scanner_accepts_what_exists() -> None:
     text = (
         "streaming/runs/ and streaming/runs/run.py, chatapp.live, "
-        "chatapp.asgi:application, streaming.runs.get_manager, docs/streaming.md, "
+        "chatapp.asgi:application, chatapp.runtime.get_manager, docs/streaming.md, "
         'tests/test_markdown_*.py, {% include "chat/_message_body.html" %}'
     )
     refs = references_in("templates/base.html", text)

@@ -24,7 +24,7 @@ from streaming.providers.errors import MAX_SHOWN_RETRY_AFTER_S
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs import Budgets, RunManager, RunSpec
 from streaming.runs.run import FRAME_INTERVAL_S
-from tests.fakes.scripts import Script
+from tests.fakes.scripts import Script, Stall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -286,7 +286,6 @@ async def test_a_bug_in_a_provider_fails_the_run_cleanly(run_id) -> None:
 
 
 async def test_slow_first_block_says_generating_once(run_id, openai_server) -> None:
-    from tests.fakes.scripts import Stall
 
     openai_server.enqueue(Script((Stall(1.3),)).then_text("Hello there.").then_finish())
     m = manager()
@@ -335,3 +334,23 @@ async def test_a_run_writes_about_once_a_second_plus_its_start_and_end(
     # started + finished + a checkpoint a second (the first frame's included).
     assert 2 + seconds - 2 <= len(writes) <= 2 + seconds + 1, writes
     assert (await saved(run_id)).status == "complete"
+
+
+async def test_provider_ttft_counts_to_the_first_output_not_to_bookkeeping(
+    run_id, openai_server
+) -> None:
+    """The model's time to first token is measured to its first text (or
+    reasoning, or tool call): an answer with none has no such time, whatever
+    usage and finish chunks arrived."""
+    openai_server.enqueue(Script((Stall(0.3),)).then_text("Late.").then_finish())
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    final = (await all_events(m, run_id))[-1]
+    assert final.data["metrics"]["provider_ttft_ms"] >= 300
+
+    empty_id = await sync_to_async(_make_message)()
+    openai_server.enqueue(Script.text("", usage=(5, 0)))
+    m.start(spec(empty_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    final = (await all_events(m, empty_id))[-1]
+    assert final.data["status"] == "complete"
+    assert final.data["metrics"]["provider_ttft_ms"] is None

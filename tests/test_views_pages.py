@@ -200,3 +200,89 @@ def test_header_links_to_the_list_and_counts_answers_being_written(
     assert 'aria-label="Conversations, 2 answers being written"' in m.group(0)
     assert 'aria-controls="conversations-dialog"' in html
     assert '<dialog id="conversations-dialog"' in html
+
+
+def test_instructions_are_saved_shown_and_reset(web: Client, conversation: Conversation) -> None:
+    url = f"/c/{conversation.id}/instructions"
+    page = web.get(f"/c/{conversation.id}/").content.decode()
+    assert "Instructions for the model" in page
+    assert "(default)" in page
+
+    r = web.post(url, {"system_prompt": "  Answer like a pirate.  ", "action": "save"})
+    assert r.status_code == 303
+    assert r["Location"] == f"/c/{conversation.id}/?instructions=saved#instructions"
+    conversation.refresh_from_db()
+    assert conversation.system_prompt == "Answer like a pirate."
+    page = web.get(r["Location"]).content.decode()
+    assert "Answer like a pirate.</textarea>" in page
+    assert '<details class="instructions" id="instructions" open>' in page
+    assert "<strong>Saved.</strong>" in page
+    page = web.get(f"/c/{conversation.id}/").content.decode()
+    assert '<details class="instructions" id="instructions">' in page
+    assert "Saved." not in page
+    assert "(this conversation's own)" in page
+
+    web.post(url, {"system_prompt": "", "action": "save"})
+    conversation.refresh_from_db()
+    assert conversation.system_prompt == ""
+    assert "(none)" in web.get(f"/c/{conversation.id}/").content.decode()
+
+    web.post(url, {"system_prompt": "ignored", "action": "default"})
+    conversation.refresh_from_db()
+    assert conversation.system_prompt is None
+
+
+def test_instructions_too_long_keep_the_text(
+    web: Client, conversation: Conversation, settings
+) -> None:
+    settings.SPOOL_MAX_MESSAGE_CHARS = 20
+    r = web.post(
+        f"/c/{conversation.id}/instructions", {"system_prompt": "p" * 30, "action": "save"}
+    )
+    assert r.status_code == 422
+    page = r.content.decode()
+    assert "30 characters long; the limit is 20" in page
+    assert "p" * 30 + "</textarea>" in page
+    assert '<details class="instructions" id="instructions" open>' in page
+    conversation.refresh_from_db()
+    assert conversation.system_prompt is None
+
+
+def test_instructions_belong_to_the_owner(conversation: Conversation) -> None:
+    other = Client()
+    other.force_login(User.objects.create_user("mallory"))
+    r = other.post(f"/c/{conversation.id}/instructions", {"system_prompt": "evil"})
+    assert r.status_code == 404
+    r = Client().post(f"/c/{conversation.id}/instructions", {"system_prompt": "evil"})
+    assert r.status_code == 302  # to sign in
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(conversation.user)
+    refused = strict.post(f"/c/{conversation.id}/instructions", {"system_prompt": "x"})
+    assert refused.status_code == 403
+    conversation.refresh_from_db()
+    assert conversation.system_prompt is None
+
+
+def test_a_message_too_long_for_the_model_is_refused_with_the_text_kept(
+    web: Client, settings
+) -> None:
+    settings.SPOOL_DEFAULT_CONTEXT_WINDOW = 1000
+    settings.SPOOL_MAX_OUTPUT_TOKENS = 500
+    text = "word " * 400  # ~670 tokens by the estimate, the model reads 500
+    r = web.post("/c/new", {"text": text, "model": "demo"})
+    assert r.status_code == 422
+    page = r.content.decode()
+    assert "too long for this model" in page
+    assert "and the model reads 500" in page
+    assert text.strip() in page
+    assert not Conversation.objects.exists()
+
+
+def test_an_answer_whose_prompt_dropped_messages_says_so(
+    web: Client, conversation: Conversation
+) -> None:
+    answer = conversation.messages.get(role="assistant")
+    answer.prompt_dropped = 6
+    answer.save()
+    page = web.get(f"/c/{conversation.id}/").content.decode()
+    assert "Earlier messages were left out to fit the model's context (6 messages)." in page

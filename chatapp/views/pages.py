@@ -16,8 +16,8 @@ from django_htmx.http import reswap, retarget
 from chatapp import live, selectors, services
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
+from chatapp.runtime import catalogue, default_model
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
-from streaming.providers.registry import available_models
 from streaming.sse import parse_last_event_id
 
 # The sidebar and the list page show this many of the most recent conversations:
@@ -35,9 +35,10 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
         # The phone's Conversations control says how many answers are being written.
         "live_count": selectors.live_run_count(user=user),
         "conversation": conversation,
-        "models": available_models(),
-        "default_model": settings.SPOOL_DEFAULT_MODEL,
+        "model_groups": catalogue().groups,
+        "default_model": default_model(),
         "max_chars": settings.SPOOL_MAX_MESSAGE_CHARS,
+        "system_prompt": services.system_prompt_of(conversation) if conversation else "",
         **extra,
     }
 
@@ -65,7 +66,7 @@ async def conversation_list(request: HtmxHttpRequest, *, user: User) -> HttpResp
 @alogin_required
 async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpResponse:
     text = request.POST.get("text", "")
-    model = request.POST.get("model", settings.SPOOL_DEFAULT_MODEL)
+    model = request.POST.get("model") or default_model()
     try:
         sent = await live.asend(
             lambda: services.aconversation_start(user=user, text=text, model=model), user
@@ -89,9 +90,45 @@ async def conversation_detail(
     messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
     live_message = await aprepare_messages(messages)
     context = await sync_to_async(_page_context)(
-        user, conversation, messages=messages, live_message=live_message
+        user,
+        conversation,
+        messages=messages,
+        live_message=live_message,
+        instructions_saved=request.GET.get("instructions") == "saved",
     )
     return await arender(request, "chat/page.html", context)
+
+
+@require_POST
+@alogin_required
+async def conversation_instructions(
+    request: HtmxHttpRequest, conversation_id: UUID, *, user: User
+) -> HttpResponse:
+    """Save the conversation's system prompt ("Use the default" clears it)."""
+    conversation = await sync_to_async(selectors.conversation_for_user)(
+        user=user, conversation_id=conversation_id
+    )
+    use_default = request.POST.get("action") == "default"
+    text = None if use_default else request.POST.get("system_prompt", "")
+    try:
+        await sync_to_async(services.conversation_set_system_prompt)(
+            conversation=conversation, text=text
+        )
+    except services.SendError as exc:
+        messages = await sync_to_async(selectors.conversation_messages)(conversation=conversation)
+        live_message = await aprepare_messages(messages)
+        context = await sync_to_async(_page_context)(
+            user,
+            conversation,
+            messages=messages,
+            live_message=live_message,
+            system_prompt=text,
+            instructions_error=exc.message,
+        )
+        return await arender(request, "chat/page.html", context, status=exc.status)
+    # Back with the disclosure open, saying it was saved.
+    url = reverse("conversation", args=[conversation.id]) + "?instructions=saved#instructions"
+    return HttpResponseRedirect(url, status=303)
 
 
 @require_POST

@@ -25,11 +25,11 @@ from chatapp import selectors
 from chatapp.live import areconcile
 from chatapp.models import Message
 from chatapp.projection import done_frame, project, reset_frames, snapshot_frame
+from chatapp.runtime import get_manager
 from chatapp.stream_accounting import accounting
 from chatapp.views.common import request_user
 from streaming import sse
 from streaming.events import Event, EventType
-from streaming.runs import get_manager
 from streaming.snapshot import Snapshot, fold
 
 logger = logging.getLogger(__name__)

@@ -16,9 +16,23 @@
   function composerText() { return document.getElementById("composer-text"); }
   function stopButton() { return document.getElementById("stop-button"); }
   function transcript() { return document.getElementById("conversation"); }
-  function srStatus(text) {
-    var el = document.getElementById("sr-status");
-    if (el) { el.textContent = text; }
+  // A live region hears one change per text: the text goes in as a fresh <p>
+  // that replaces whatever was there, in a single DOM change. An htmx swap
+  // into the region itself is several changes (old nodes out, new ones in,
+  // settle classes on the region), and an atomic region (status, alert) is
+  // read again, whole, for each of them: "Answer complete." four times.
+  function say(regionId, text) {
+    var region = document.getElementById(regionId);
+    if (!region) { return; }
+    var p = document.createElement("p");
+    p.textContent = text;
+    region.replaceChildren(p);
+  }
+  function srStatus(text) { say("sr-status", text); }
+  // Emptying a region is silent; an empty one is not touched at all.
+  function clearRegion(regionId) {
+    var region = document.getElementById(regionId);
+    if (region && region.firstChild) { region.replaceChildren(); }
   }
 
   // --- Keyboard: Enter sends, Shift+Enter new line, Esc stops -------------
@@ -26,14 +40,25 @@
     var text = composerText();
     if (evt.target === text && evt.key === "Enter" && !evt.shiftKey && !evt.isComposing) {
       evt.preventDefault();
-      if (text.value.trim() !== "") { text.form.requestSubmit(); }
+      if (text.value.trim() === "") { return; }
+      // Send is clicked rather than the form submitted: htmx posts a form to
+      // the last submit button clicked in it, and after Stop (clicked, or
+      // pressed by Esc) that is the Stop button, gone from the page but
+      // still its target. A click on Send makes Send the last one.
+      var send = document.getElementById("send-button");
+      if (send) { send.click(); } else { text.form.requestSubmit(); }
       return;
     }
-    if (evt.key === "Escape" && !evt.defaultPrevented && !document.querySelector("dialog[open]")) {
+    if (evt.key === "Escape" && !evt.defaultPrevented && !popupOpen()) {
       var stop = stopButton();
       if (stop) { evt.preventDefault(); stop.click(); }
     }
   });
+  // Esc belongs to an open dialog, menu or tooltip first (it closes it); only
+  // with none open does it stop the answer.
+  var POPUPS = "dialog[open], [role=menu]:not([hidden]), [role=tooltip]:not([hidden]), " +
+    "[aria-haspopup][aria-expanded=true]";
+  function popupOpen() { return document.querySelector(POPUPS) !== null; }
 
   // --- Stop carries the last event the page applied ------------------------
   function noteSeen(elt, message) {
@@ -44,6 +69,29 @@
   document.addEventListener("htmx:sseMessage", function (evt) {
     noteSeen(evt.target, evt.detail);
     follow();
+  });
+
+  // --- Status and alert texts: said once each (see say) ---------------------
+  // The stream's status and alert events carry a text (an alert's inside a
+  // <p>, escaped by the server); it is read as text, never inserted as HTML.
+  var SAID_IN = { status: "sr-status", alert: "sr-alert" };
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var region = SAID_IN[evt.target.getAttribute("sse-swap")];
+    if (!region) { return; }
+    evt.preventDefault();
+    var doc = new DOMParser().parseFromString(evt.detail.data, "text/html");
+    var text = doc.body.textContent.replace(/\s+/g, " ").trim();
+    if (text) { say(region, text); }
+    noteSeen(evt.target, evt.detail);
+  });
+  // A new answer (a send or a retry adds an exchange to #messages) starts with
+  // empty regions: the last answer's status or alert must not be read again.
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    if (evt.detail.target && evt.detail.target.id === "messages") {
+      clearRegion("sr-answer");
+      clearRegion("sr-status");
+      clearRegion("sr-alert");
+    }
   });
 
   // --- tail-append: grow the live tail instead of replacing it --------------
@@ -134,8 +182,35 @@
   function follow() {
     var box = transcript();
     if (box && pinned) { box.scrollTop = box.scrollHeight; }
+    reachScrollers();
   }
+
+  // --- Code and tables wider than the screen scroll sideways ----------------
+  // A keyboard user can scroll only what can take focus (WCAG 2.1.1), so a
+  // code block or table that overflows gets tabindex=0 (arrow keys scroll
+  // it), and loses it when it fits: no extra Tab stop where none is needed.
+  // Checked at most once a frame, as answers grow and the window resizes.
+  var reachQueued = false;
+  function reachScrollers() {
+    if (reachQueued) { return; }
+    reachQueued = true;
+    window.requestAnimationFrame(function () {
+      reachQueued = false;
+      document.querySelectorAll(".markdown pre, .markdown table").forEach(function (el) {
+        var scrolls = el.scrollWidth > el.clientWidth;
+        if (scrolls && el.tabIndex !== 0) { el.tabIndex = 0; }
+        if (!scrolls && el.hasAttribute("tabindex")) { el.removeAttribute("tabindex"); }
+      });
+    });
+  }
+  window.addEventListener("resize", reachScrollers);
   document.addEventListener("DOMContentLoaded", function () { follow(); });
+  // A page that opens on an answer being written (the first send lands here,
+  // or the user came back to watch) puts the keyboard in the composer: ready
+  // for the next question, and Esc from there stops.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.querySelector("article.msg.is-live")) { rescueFocus(); }
+  });
 
   // --- Retry after the model's wait: count down on the disabled button -------
   // The server renders the whole seconds left (data-retry-wait, rounded up);
@@ -185,7 +260,10 @@
   }
   document.addEventListener("DOMContentLoaded", function () { armRetryCountdowns(document); });
   // New content from any swap (the stream's done footer included) fires htmx:load.
-  document.addEventListener("htmx:load", function (evt) { armRetryCountdowns(evt.detail.elt); });
+  document.addEventListener("htmx:load", function (evt) {
+    armRetryCountdowns(evt.detail.elt);
+    reachScrollers();
+  });
 
   // --- Copy buttons on code blocks (keyboard works: they are buttons) ------
   document.addEventListener("click", function (evt) {

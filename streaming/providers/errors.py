@@ -48,12 +48,12 @@ MSG_BAD_REQUEST = (
 )
 MSG_NOT_FOUND = (
     "The model server does not know the model “{model}”. "
-    "An administrator needs to check SPOOL_LLM_MODELS and SPOOL_LLM_BASE_URL."
+    "An administrator needs to check the models configured for this server."
 )
 MSG_UPSTREAM_STATUS = "The model server is having trouble (HTTP {status}). Try again in a moment."
 MSG_UNREACHABLE = (
     "Spool can't reach the model server. Try again in a moment; if it keeps happening, "
-    "an administrator needs to check SPOOL_LLM_BASE_URL."
+    "an administrator needs to check the model server's address."
 )
 MSG_TIMEOUT = "The model server took too long to answer. Try again."
 MSG_IDLE = "The model stopped sending anything for {seconds:g} seconds. Try again."

@@ -18,14 +18,18 @@ Contract of ``stream()``, beyond ``base.Provider``:
   servers do); then the finish reason is reported as ``tool_calls``.
 - Closing the iterator (``aclose()`` or cancelling the consuming task) closes
   the HTTP response at once, so the server sees the hang-up.
+- Usage is asked for with ``stream_options.include_usage`` unless the model's
+  options turn it off; a server that refuses the field with a 400 naming it is
+  asked again without it, once, and never again by this provider.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +54,8 @@ from streaming.providers.base import (
     Usage,
 )
 
+logger = logging.getLogger(__name__)
+
 # A server that is up accepts a connection in milliseconds; waiting longer only
 # delays the "can't reach the model server" message.
 CONNECT_TIMEOUT_S = 10.0
@@ -72,6 +78,9 @@ class OpenAICompatProvider:
 
     ``timeout`` bounds the wait for the response headers; ``idle_timeout`` the
     wait for each chunk after that. Both raise ``ProviderError("timeout")``.
+    ``include_usage`` asks for token usage (``stream_options``), ``extra_body``
+    is merged into every request body (server-specific fields), and
+    ``max_tokens_field`` names the output cap's field.
     """
 
     def __init__(
@@ -82,12 +91,18 @@ class OpenAICompatProvider:
         name: str = "openai",
         timeout: float = DEFAULT_TIMEOUT_S,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
+        include_usage: bool = True,
+        extra_body: Mapping[str, Any] | None = None,
+        max_tokens_field: str = "max_tokens",
     ) -> None:
         self.name = name
         self.base_url = base_url
         self._api_key = api_key or PLACEHOLDER_API_KEY
         self._timeout = timeout
         self._idle_timeout = idle_timeout
+        self.include_usage = include_usage
+        self._extra_body = dict(extra_body or {})
+        self._max_tokens_field = max_tokens_field
         self._client: openai.AsyncOpenAI | None = None
         self._client_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
 
@@ -132,17 +147,24 @@ class OpenAICompatProvider:
         if tools:
             extra["tools"] = [_tool_param(t) for t in tools]
         if max_tokens is not None:
-            # ``max_tokens``, not ``max_completion_tokens``: every compatible server knows it.
-            extra["max_tokens"] = max_tokens
+            # ``max_tokens`` by default: every compatible server knows it (OpenAI's
+            # reasoning models alone want ``max_completion_tokens``).
+            extra[self._max_tokens_field] = max_tokens
+        if self._extra_body:
+            extra["extra_body"] = self._extra_body
+        params = [_message_param(m) for m in messages]
         try:
             async with asyncio.timeout(self._timeout):
-                chunks = await client.chat.completions.create(
-                    model=model,
-                    messages=[_message_param(m) for m in messages],
-                    stream=True,
-                    stream_options={"include_usage": True},
-                    **extra,
-                )
+                try:
+                    chunks = await self._create(client, model, params, extra)
+                except openai.BadRequestError as exc:
+                    if not (self.include_usage and "stream_options" in str(exc)):
+                        raise
+                    # The server refuses the usage request: ask again without
+                    # it (nothing was streamed yet), and never ask it again.
+                    logger.warning("%s refuses stream_options; usage turned off", self.base_url)
+                    self.include_usage = False
+                    chunks = await self._create(client, model, params, extra)
         except TimeoutError as exc:
             raise errors.request_timeout(self._timeout) from exc
         except openai.OpenAIError as exc:
@@ -172,6 +194,20 @@ class OpenAICompatProvider:
         if turn.finish_reason is None:
             raise errors.broken_stream("stream ended without a finish_reason")
         yield Finish(turn.finish_reason)
+
+    async def _create(
+        self,
+        client: openai.AsyncOpenAI,
+        model: str,
+        params: list[ChatCompletionMessageParam],
+        extra: dict[str, Any],
+    ) -> openai.AsyncStream[ChatCompletionChunk]:
+        if self.include_usage:
+            extra = {**extra, "stream_options": {"include_usage": True}}
+        stream: openai.AsyncStream[ChatCompletionChunk] = await client.chat.completions.create(
+            model=model, messages=params, stream=True, **extra
+        )
+        return stream
 
 
 @dataclass

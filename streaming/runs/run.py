@@ -28,7 +28,9 @@ from streaming.providers.base import (
     Provider,
     ProviderError,
     ProviderEvent,
+    ReasoningDelta,
     TextDelta,
+    ToolCall,
     Usage,
 )
 from streaming.runs.store import RunError, RunOutcome, RunStore
@@ -76,6 +78,9 @@ class Budgets:
 
 class _End:
     """Sentinel: the provider stream finished normally."""
+
+
+_OUTPUT = (TextDelta, ReasoningDelta, ToolCall)
 
 
 class Run:
@@ -196,7 +201,9 @@ class Run:
                 return "truncated" if self._finish_reason == "length" else "complete"
             if isinstance(item, BaseException):
                 raise item
-            if self._clock.provider_first_at is None:
+            if self._clock.provider_first_at is None and isinstance(item, _OUTPUT):
+                # Output, not the server's bookkeeping (usage, finish): the
+                # model's time to first token.
                 self._clock.provider_first_at = time.monotonic()
             if isinstance(item, TextDelta):
                 self._pending += item.text

@@ -53,6 +53,7 @@ from tests.fakes.scripts import (
     KEYWORD_SCRIPTS,
     AbruptClose,
     ChunkFactory,
+    Comment,
     HttpError,
     Script,
     Stall,
@@ -124,10 +125,20 @@ class FakeOpenAIServer:
         models: tuple[str, ...] = DEFAULT_MODELS,
         default_script: Script = DEFAULT_SCRIPT,
         api_key: str | None = None,
+        strict_models: bool = False,
+        reject_stream_options: bool = False,
     ) -> None:
-        """``api_key``, if given, is required as ``Authorization: Bearer …`` (else 401)."""
+        """``api_key``, if given, is required as ``Authorization: Bearer …`` (else 401).
+
+        Quirks of real servers, on demand: ``strict_models`` answers 404
+        ``model_not_found`` for a model not in ``models`` (OpenAI, vLLM);
+        ``reject_stream_options`` answers 400 to a request that carries
+        ``stream_options`` (servers that predate the field).
+        """
         self.models = models
         self.api_key = api_key
+        self.strict_models = strict_models
+        self.reject_stream_options = reject_stream_options
         self._host, self._port = host, port
         self._default = default_script
         self._after_tool: Script | None = None
@@ -326,6 +337,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fake.api_key is not None and self.headers.get("authorization") != expected_auth:
             self._send_json(401, error_body("Incorrect API key provided", code="invalid_api_key"))
             return
+        refusal = self._quirk_refusal(body)
+        if refusal is not None:
+            self._send_http_error(refusal)
+            return
         script = self.fake._choose(body)
         record.script = script.name
         try:
@@ -343,6 +358,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self.fake._mark(record, hung_up=False)
+
+    def _quirk_refusal(self, body: Any) -> HttpError | None:
+        if not isinstance(body, dict):
+            return None
+        model = body.get("model")
+        if self.fake.strict_models and model not in self.fake.models:
+            return HttpError(404, f"The model `{model}` does not exist.", code="model_not_found")
+        if self.fake.reject_stream_options and "stream_options" in body:
+            return HttpError(400, "Unrecognized request argument supplied: stream_options")
+        return None
 
     # -- responses ----------------------------------------------------------
 
@@ -373,6 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chunks = ChunkFactory(str(body.get("model", "fake-model")), include_usage)
+        self._split_utf8 = script.split_utf8
         self._event(chunks.make({"role": "assistant", "content": ""}))
         for step in script.steps:
             if isinstance(step, AbruptClose):
@@ -380,6 +406,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if isinstance(step, Stall):
                 self._wait(step.seconds)
+                continue
+            if isinstance(step, Comment):
+                self._write_chunk(b": " + step.text.encode() + b"\n\n")
                 continue
             if isinstance(step, UsageChunk) and not include_usage:
                 continue
@@ -389,8 +418,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")  # chunked-body terminator
 
+    _split_utf8 = False
+
     def _event(self, payload: dict[str, Any]) -> None:
-        self._write_chunk(b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n")
+        # ensure_ascii off: text travels as raw UTF-8, as real servers send it.
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        data = b"data: " + text.encode() + b"\n\n"
+        cut = _inside_utf8_sequence(data) if self._split_utf8 else None
+        if cut is None:
+            self._write_chunk(data)
+        else:
+            # Two writes (two TCP segments) that cut a character in half: a
+            # client decoding each read on its own garbles the text.
+            self._write_chunk(data[:cut])
+            time.sleep(0.001)
+            self._write_chunk(data[cut:])
 
     def _write_chunk(self, data: bytes) -> None:
         """Write one HTTP/1.1 chunk and flush it; the empty chunk ends the body."""
@@ -430,6 +472,14 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         except BlockingIOError:
             return False
+
+
+def _inside_utf8_sequence(data: bytes) -> int | None:
+    """An offset inside the first multi-byte UTF-8 character of ``data``, if any."""
+    for i, byte in enumerate(data):
+        if byte >= 0xC0:  # the lead byte of a multi-byte sequence
+            return i + 1
+    return None
 
 
 def main() -> None:

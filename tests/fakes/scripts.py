@@ -99,6 +99,13 @@ class Stall:
 
 
 @dataclass(frozen=True, slots=True)
+class Comment:
+    """An SSE comment line (``: text``), as OpenRouter sends to keep a slow stream open."""
+
+    text: str = "OPENROUTER PROCESSING"
+
+
+@dataclass(frozen=True, slots=True)
 class AbruptClose:
     """Close the socket at once: no ``[DONE]``, no chunked-body terminator."""
 
@@ -117,7 +124,17 @@ class HttpError:
         return json.dumps(error_body(self.message, self.type, self.code)).encode()
 
 
-Step = Text | Reasoning | ToolCallDelta | Finish | UsageChunk | StreamError | Stall | AbruptClose
+Step = (
+    Text
+    | Reasoning
+    | ToolCallDelta
+    | Finish
+    | UsageChunk
+    | StreamError
+    | Stall
+    | Comment
+    | AbruptClose
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +143,14 @@ class Script:
 
     ``headers_delay`` holds back the response status and headers (a server
     busy with a long prompt), to exercise the client's request timeout.
+    ``split_utf8`` sends every event holding a multi-byte character in two
+    writes cut inside that character.
     """
 
     steps: tuple[Step | HttpError, ...]
     name: str = ""
     headers_delay: float = 0.0
+    split_utf8: bool = False
 
     def __post_init__(self) -> None:
         errors = [s for s in self.steps if isinstance(s, HttpError)]
