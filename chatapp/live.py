@@ -1,9 +1,26 @@
 """Joins the transcript with the live runs: what a live message shows now.
 
 A message whose status says ``pending``/``streaming`` is either owned by a run
-(its event log exists, in this process or, with Redis, any process) or left
-over from a crash. Crash leftovers are marked ``interrupted`` lazily, on read,
-so recovery needs no startup hook and works with many processes.
+(its event log is open, in this process or, with Redis, any process) or left
+over from a crash. Crash leftovers are marked ``interrupted`` by whoever reads
+them first (a page, a stream, the live-answer limit), keeping the text of
+their last checkpoint; the marking is one conditional UPDATE of live rows, so
+when several readers find the same leftover, one writes and the others find
+it done. How a leftover is recognised:
+
+- A shared log (Redis) says so: the owner keeps a heartbeat per run, and a
+  log that is open without one is ``ABANDONED`` (a few seconds after the
+  owner died).
+- With the memory log a run lives only in the process that started it. A
+  process that is the only live server of its SQLite file
+  (``chatapp/processes.py``: a restarted one, usually) knows that a
+  ``streaming`` row with no log here is a leftover at once (a run writes its
+  log before its row says ``streaming``, and the log outlives the row's live
+  status). With another process on the file (``uvicorn --workers``, an
+  overlapping deploy) the row may be that one's: the rule below applies.
+- Otherwise a live row with no log may be a run about to start (the row is
+  committed first) or another process's: it is a leftover only when its
+  last checkpoint is older than ``ORPHAN_AFTER``.
 """
 
 from __future__ import annotations
@@ -15,9 +32,10 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from chatapp import selectors, services
+from chatapp import processes, selectors, services
 from chatapp.models import Message
 from chatapp.runtime import get_manager
+from streaming.eventlog.base import Liveness
 from streaming.snapshot import Snapshot, fold
 
 # Between commit and run start a message is live with no log yet; only older
@@ -25,22 +43,26 @@ from streaming.snapshot import Snapshot, fold
 ORPHAN_AFTER = timedelta(seconds=5)
 
 
-async def alive_snapshot(message: Message) -> Snapshot | None:
-    """The live state of a message's run, or None when no run owns it."""
+async def areconcile(message: Message) -> Snapshot | None:
+    """Snapshot of the run if its log is there; marks crash leftovers interrupted."""
     log = get_manager().log
     run_id = str(message.id)
-    if not await log.exists(run_id):
-        return None
-    return fold((await log.read(run_id, 0, 0)).events)
-
-
-async def areconcile(message: Message) -> Snapshot | None:
-    """Snapshot of the run if it is alive; marks crash leftovers interrupted."""
-    snapshot = await alive_snapshot(message)
-    last_sign_of_life = message.checkpoint_at or message.created_at
-    if snapshot is None and message.is_live and timezone.now() - last_sign_of_life > ORPHAN_AFTER:
+    state = await log.liveness(run_id)
+    if state in (Liveness.OPEN, Liveness.CLOSED):
+        return fold((await log.read(run_id, 0, 0)).events)
+    if message.is_live and _leftover(message, state, shared=log.shared):
         await sync_to_async(services.message_mark_interrupted)(message=message)
-    return snapshot
+    return None
+
+
+def _leftover(message: Message, state: Liveness, *, shared: bool) -> bool:
+    """Whether a live row without a live log was left by a process that died."""
+    if state is Liveness.ABANDONED:
+        return True
+    if not shared and message.status == Message.Status.STREAMING and processes.alone():
+        return True
+    last_sign_of_life = message.checkpoint_at or message.created_at
+    return timezone.now() - last_sign_of_life > ORPHAN_AFTER
 
 
 async def aprepare_messages(messages: list[Message]) -> Message | None:

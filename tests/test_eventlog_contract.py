@@ -274,11 +274,9 @@ async def test_a_discarded_run_starts_again_at_offset_one(make_log: MakeLog) -> 
     log = make_log()
     await log.append("r", EventType.STATUS, {"state": "streaming"})
     await log.append("r", EventType.FINAL, {"status": "stopped"})
-    await log.request_cancel("r", 2)
     await log.close("r")
     await log.discard("r")
     assert not await log.exists("r")
-    assert await log.cancel_requested("r") == (False, None)
     assert await log.append("r", EventType.STATUS, {"state": "streaming"}) == 1
     batch = await log.read("r", 0, 0)
     assert [(e.offset, e.type) for e in batch.events] == [(1, EventType.STATUS)]

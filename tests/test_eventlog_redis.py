@@ -1,5 +1,7 @@
 """RedisEventLog beyond the shared contract: processes, expiry, cancel keys, pools.
 
+Ownership (heartbeats, Stop between processes) is tests/test_eventlog_owners.py's.
+
 Runs against the real Redis at 127.0.0.1:6379 (skips when unreachable, fails
 under SPOOL_REQUIRE_SERVICES=1). The shared behaviour is in
 tests/test_eventlog_contract.py.
@@ -192,30 +194,32 @@ async def test_closing_an_unknown_run_creates_nothing(redis_logs: RedisLogs) -> 
     assert not await redis_logs.redis.exists(redis_logs.key("nope", "cancel"))
 
 
-async def test_cancel_request_reaches_another_client(redis_logs: RedisLogs) -> None:
-    owner, web = redis_logs.make(), redis_logs.make()
-    assert await owner.cancel_requested("r") == (False, None)
-    await web.request_cancel("r", 17)
-    assert await owner.cancel_requested("r") == (True, 17)
-    await web.request_cancel("r", None)
-    assert await owner.cancel_requested("r") == (True, None)
-    await web.request_cancel("r", 0)
-    assert await owner.cancel_requested("r") == (True, 0)
-    assert await owner.cancel_requested("other") == (False, None)
-
-
-async def test_cancel_request_expires(redis_logs: RedisLogs) -> None:
-    log = redis_logs.make(cancel_ttl_s=0.2)
-    await log.request_cancel("r", 3)
-    assert await log.cancel_requested("r") == (True, 3)
-    await asyncio.sleep(0.35)
+async def test_a_stop_request_nobody_answers_leaves_an_expiring_cancel_key(
+    redis_logs: RedisLogs,
+) -> None:
+    log = redis_logs.make(cancel_ttl_s=0.3)
     assert await log.cancel_requested("r") == (False, None)
+    assert not await log.request_stop("r", 3, timeout_s=0.05)
+    assert await log.cancel_requested("r") == (True, 3)
+    await asyncio.sleep(0.45)
+    assert await log.cancel_requested("r") == (False, None)
+
+
+async def test_discard_forgets_a_stop_nobody_answered(redis_logs: RedisLogs) -> None:
+    """Continue runs the same run id again: a stale stop request must not stop it."""
+    log = redis_logs.make(cancel_ttl_s=600)
+    await log.append("r", EventType.FINAL, {})
+    assert not await log.request_stop("r", 1, timeout_s=0.05)
+    await log.close("r")
+    await log.discard("r")
+    assert await log.cancel_requested("r") == (False, None)
+    assert not await log.exists("r")
 
 
 async def test_close_gives_the_cancel_key_the_run_retention(redis_logs: RedisLogs) -> None:
     log = redis_logs.make(retention_s=5, cancel_ttl_s=600)
     await log.append("r", EventType.FINAL, {})
-    await log.request_cancel("r", 1)
+    await log.request_stop("r", 1, timeout_s=0.05)
     await log.close("r")
     assert 0 < await redis_logs.redis.pttl(redis_logs.key("r", "cancel")) <= 5_000
 

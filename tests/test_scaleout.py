@@ -19,6 +19,12 @@ pytestmark = pytest.mark.services
 ADMIN_URL = "postgresql://root@127.0.0.1:5432/postgres"
 # Short enough to test abandonment, long enough for a subscriber to connect.
 GRACE_S = 3.0
+# What docs/operations.md promises for a Stop: the model server sees the
+# hang-up within this of the request...
+STOP_HANGUP_S = 0.25
+# ...and the request returns once the stopped answer is saved (a few database
+# and Redis round trips more; far under the 10 s it could once wait).
+STOP_RETURN_S = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +48,22 @@ def pair(tmp_path_factory, fake_llm) -> Iterator[tuple[DaphneServer, DaphneServe
             run_daphne(tmp_path_factory.mktemp("a"), env) as a,
             run_daphne(tmp_path_factory.mktemp("b"), env) as b,
         ):
+            for server in (a, b):
+                warm_up(server)
             yield a, b
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def warm_up(server: DaphneServer) -> None:
+    """A fresh process's first stream pays for imports, templates and pools:
+    on a loaded machine more than GRACE_S, which would detach a run that the
+    process's first subscriber is about to watch."""
+    user = SpoolClient(server.url).signup()
+    _, mid = user.start_conversation("warming up", model=FAKE_MODEL)
+    assert user.stream_events(mid)[-1].event == "done"
+    user.close()
 
 
 def on(server: DaphneServer, user: SpoolClient) -> SpoolClient:
@@ -79,23 +97,34 @@ def test_resume_on_the_other_process_without_duplicates(pair) -> None:
     assert PageModel().apply(first + rest).html == row["html"]
 
 
-def test_stop_sent_to_the_other_process_stops_the_owner(pair, fake_llm) -> None:
+@pytest.mark.parametrize("to", ["the other process", "the owner"])
+def test_stop_reaches_the_owner_at_once_and_returns_after_its_answer(
+    pair, fake_llm, to: str
+) -> None:
     a, b = pair
     user = SpoolClient(a.url).signup()
-    _, mid = user.start_conversation("[long] stop me from B", model=FAKE_MODEL)
-    user_b = on(b, user)
-    seen = user_b.stream_until(mid, count("block", 1))[-1].id
+    prompt = f"[long] stop me from {to} {uuid.uuid4().hex[:6]}"
+    _, mid = user.start_conversation(prompt, model=FAKE_MODEL)
+    stopper = on(b if to == "the other process" else a, user)
+    seen = stopper.stream_until(mid, count("block", 1))[-1].id
     started = time.monotonic()
-    r = user_b.post(f"/m/{mid}/stop", {"seen": seen or ""}, headers={"HX-Request": "true"})
+    r = stopper.post(f"/m/{mid}/stop", {"seen": seen or ""}, headers={"HX-Request": "true"})
+    returned = time.monotonic() - started
     assert r.status_code == 204
-    # B answers once the owner has saved the stopped answer.
+    # The POST returns once the owner has acknowledged, after its answer is saved.
     row = a.message(mid)
     assert row["status"] == "stopped"
-    assert time.monotonic() - started < 5
     assert "Paragraph 0" in row["content"]
     assert "Paragraph 39" not in row["content"]
-    # The owner closed the upstream request.
-    fake_llm.wait_for_hangup(3, prompt="stop me from B")
+    # The owner closed the upstream request: no polling delay on the way.
+    hung_up = fake_llm.wait_for_hangup(3, prompt=prompt).hung_up_at
+    assert hung_up is not None
+    print(
+        f"\nStop to {to}: upstream hang-up {(hung_up - started) * 1000:.0f} ms, "
+        f"POST returned {returned * 1000:.0f} ms after it was sent"
+    )
+    assert hung_up - started < STOP_HANGUP_S
+    assert returned < STOP_RETURN_S
 
 
 def test_a_watcher_on_the_other_process_keeps_the_run_alive(pair) -> None:

@@ -116,13 +116,17 @@ def test_stop_cancels_upstream_and_keeps_the_partial_answer(client, spool_server
     page, mid = client.start_conversation("[long] please stop me", model=FAKE_MODEL)
     applied = client.stream_until(mid, lambda events: "Paragraph 3" in events[-1].data)
     seen = applied[-1].id
+    started = time.monotonic()
     r = client.post(f"/m/{mid}/stop", {"seen": seen or ""}, headers={"HX-Request": "true"})
     assert r.status_code == 204
-    row = spool_server.wait_status(mid, "stopped")
+    row = spool_server.message(mid)  # saved before the POST returned
+    assert row["status"] == "stopped"
     assert "Paragraph 3" in row["content"]
     assert "Paragraph 39" not in row["content"]
-    # The model server saw the connection close: Stop really stops.
-    fake_llm.wait_for_hangup(3, prompt="please stop me")
+    # The model server saw the connection close at once: Stop really stops.
+    hung_up = fake_llm.wait_for_hangup(3, prompt="please stop me").hung_up_at
+    assert hung_up is not None
+    assert hung_up - started < 0.25
     # After a reload the partial answer is there, marked stopped.
     html = client.http.get(page).text
     assert "Paragraph 3" in html

@@ -5,9 +5,11 @@ continues after that offset; without it (new page, other tab, or htmx's
 recreated EventSource after an error) it starts with a ``snapshot`` of the
 current state. ``?replay=1`` (the page the first send lands on, which shows
 nothing of the answer yet) replays the run from its first event instead, so
-what was announced before the page connected is heard too. Either way every
-stream ends with ``done``, which the page's ``sse-close`` turns into a real
-close (never a 204: htmx would retry it).
+what was announced before the page connected is heard too. A subscriber that
+fell far behind (it stopped reading; the server waited for its socket) is
+skipped ahead with a snapshot rather than replayed every frame. Either way
+every stream ends with ``done``, which the page's ``sse-close`` turns into a
+real close (never a 204: htmx would retry it).
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ from chatapp.runtime import get_manager
 from chatapp.stream_accounting import accounting
 from chatapp.views.common import request_user
 from streaming import sse
-from streaming.snapshot import Snapshot
+from streaming.events import Event, EventType
+from streaming.snapshot import Snapshot, fold
 
 logger = logging.getLogger(__name__)
+
+# A subscriber whose next batch holds more events than this is skipped ahead
+# to a snapshot: ~3 s of an answer at full pace (20 frames/s, 2-4 events
+# each). A browser back from a short cut still replays what it missed (its
+# announcements included); one that stopped reading for longer does not
+# receive every frame it missed, which under daphne's backpressure
+# (streaming/backpressure.py) waited in the log, not in the server's memory.
+LAG_EVENTS = 200
 
 
 @require_GET
@@ -51,6 +62,21 @@ async def message_stream(request: HttpRequest, message_id: UUID) -> StreamingHtt
         content_type=sse.CONTENT_TYPE,
         headers=sse.HEADERS,
     )
+
+
+async def _skip_ahead(message: Message, batch: list[Event]) -> list[bytes]:
+    """A subscriber this far behind gets the answer as it is at the batch's
+    end (``blocks`` + ``tail``, as a new subscriber would) instead of every
+    frame it missed; an error and the final event still go out as themselves.
+    The announcements in between are dropped: read out now, they would
+    describe text the page shows all at once."""
+    end = batch[-1].offset
+    events = (await get_manager().log.read(str(message.id), 0, 0)).events
+    chunks = [snapshot_frame(fold([e for e in events if e.offset <= end]))]
+    for event in batch:
+        if event.type in (EventType.ERROR, EventType.FINAL):
+            chunks.extend(await project(event, message))
+    return chunks
 
 
 def _owned_message(request: HttpRequest, message_id: UUID) -> Message:
@@ -114,7 +140,10 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
             if not batch:
                 yield sse.comment()
                 continue
-            chunks = [chunk for event in batch for chunk in await project(event, message)]
+            if len(batch) > LAG_EVENTS:
+                chunks = await _skip_ahead(message, batch)
+            else:
+                chunks = [chunk for event in batch for chunk in await project(event, message)]
             after = batch[-1].offset
             if chunks:
                 yield b"".join(chunks)

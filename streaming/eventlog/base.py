@@ -27,15 +27,26 @@ offset. Contract:
   watch mark): a new run of the same id then starts again at offset 1. Continue
   does this, since it streams into the same message (run id) again.
 
+- ``liveness`` tells a reader whether anything more can come: the log is
+  ``ABSENT`` (never seen, or expired), ``CLOSED``, ``OPEN`` (its owner is
+  writing it), or ``ABANDONED``: open, but the process that owned the run
+  died without closing it (only a shared log can say so; a memory log dies
+  with its process).
+
 A ``shared`` log (Redis) is seen by every server process, so it also carries
-what processes must tell each other about a run they do not own: a stop
-request (a key the owner polls: never missed, unlike pub/sub) and "somebody is
-watching" marks that keep the owner from treating the run as abandoned.
+what processes must tell each other about a run they do not own: ownership
+(``own``/``disown``: the owner's heartbeat, which is what ``ABANDONED``
+misses), a stop request (``request_stop``, answered by the owner's
+``on_stop`` and acknowledged once it returned) and "somebody is watching"
+marks that keep the owner from treating the run as abandoned. A log that is
+not shared does nothing for ``own`` and has no other process to ask.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol
 
 from streaming.events import Event, EventType
@@ -54,6 +65,18 @@ class Batch:
     closed: bool
 
 
+class Liveness(Enum):
+    ABSENT = 0  # never seen, or expired
+    OPEN = 1  # its owner writes it
+    CLOSED = 2  # ended: its events are all there is
+    ABANDONED = 3  # open, but its owner died: nothing will ever be appended
+
+
+# The owner's side of a Stop: cancel the run and return once its answer is
+# saved (``seen_offset``: the last event the user's page applied).
+OnStop = Callable[[int | None], Awaitable[None]]
+
+
 class EventLog(Protocol):
     shared: bool
 
@@ -67,9 +90,15 @@ class EventLog(Protocol):
 
     async def discard(self, run_id: str) -> None: ...
 
-    async def request_cancel(self, run_id: str, seen_offset: int | None) -> None: ...
+    async def liveness(self, run_id: str) -> Liveness: ...
 
-    async def cancel_requested(self, run_id: str) -> tuple[bool, int | None]: ...
+    async def own(self, run_id: str, on_stop: OnStop) -> None: ...
+
+    def disown(self, run_id: str) -> None: ...
+
+    async def request_stop(
+        self, run_id: str, seen_offset: int | None, timeout_s: float
+    ) -> bool: ...
 
     async def mark_watched(self, run_id: str, ttl_s: float) -> None: ...
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streaming.eventlog.base import Batch
+from streaming.eventlog.base import Batch, Liveness, OnStop
 from streaming.events import Event, EventType
 from streaming.snapshot import compact, compact_prefix
 
@@ -62,7 +62,6 @@ class MemoryEventLog:
         self._runs: dict[str, _RunLog] = {}
         self._retention = retention
         self._compact_after = compact_after
-        self._cancels: dict[str, int | None] = {}
 
     async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int:
         log = self._runs.get(run_id)
@@ -130,17 +129,26 @@ class MemoryEventLog:
 
     async def discard(self, run_id: str) -> None:
         log = self._runs.pop(run_id, None)
-        self._cancels.pop(run_id, None)
         if log is not None and log.trim is not None:
             log.trim.cancel()
 
-    async def request_cancel(self, run_id: str, seen_offset: int | None) -> None:
-        self._cancels[run_id] = seen_offset
+    async def liveness(self, run_id: str) -> Liveness:
+        """Never ``ABANDONED``: a run's log lives and dies with the process that owns it."""
+        self._expire()
+        log = self._runs.get(run_id)
+        if log is None:
+            return Liveness.ABSENT
+        return Liveness.OPEN if log.closed_at is None else Liveness.CLOSED
 
-    async def cancel_requested(self, run_id: str) -> tuple[bool, int | None]:
-        if run_id in self._cancels:
-            return True, self._cancels[run_id]
-        return False, None
+    async def own(self, run_id: str, on_stop: OnStop) -> None:
+        """Nothing to do: every run of this log is this process's, stopped by its manager."""
+
+    def disown(self, run_id: str) -> None:
+        """Nothing to do (see ``own``)."""
+
+    async def request_stop(self, run_id: str, seen_offset: int | None, timeout_s: float) -> bool:
+        """No other process to ask: the run manager stops its own runs."""
+        return False
 
     async def mark_watched(self, run_id: str, ttl_s: float) -> None:
         """Nothing to do: the run manager counts its own subscribers."""
@@ -159,4 +167,3 @@ class MemoryEventLog:
             if log.closed_at is not None and now - log.closed_at > self._retention
         ]:
             del self._runs[run_id]
-            self._cancels.pop(run_id, None)

@@ -2,8 +2,10 @@
 
 Same contract as ``streaming/eventlog/base.py``; on top of it:
 
-- Keys per run: ``{prefix}{run_id}:events`` (the stream) and
-  ``{prefix}{run_id}:cancel`` (the cross-process stop signal).
+- Keys per run: ``{prefix}{run_id}:events`` (the stream),
+  ``{prefix}{run_id}:owner`` (the owner's heartbeat) and
+  ``{prefix}{run_id}:cancel`` (a stop request); ownership and Stop between
+  processes are ``streaming/eventlog/owners.py``'s.
 - Stream entry ids *are* the offsets: event N has id ``N-0``. Redis compares
   ids as (ms, seq) pairs, so "offset > after" is exactly "id > ``after``-0",
   which is what XREAD answers natively (exclusive, and it blocks when nothing
@@ -16,8 +18,10 @@ Same contract as ``streaming/eventlog/base.py``; on top of it:
   blocked XREAD, as closing the memory log does, and readers drop it. The
   stream then expires ``retention_s`` after the close.
 - While a run is live its stream expires ``live_ttl_s`` after its latest
-  append, so a run whose owning process crashed disappears by itself and its
-  message is reconciled as interrupted (``chatapp/live.py``).
+  append, so a run whose owning process crashed disappears by itself. It is
+  recognised long before that: its heartbeat lapses within seconds, and
+  ``liveness`` then says ``ABANDONED`` (``chatapp/live.py`` marks the answer
+  interrupted).
 - Not for Redis Cluster as is: ``close`` touches two keys in one script.
 """
 
@@ -32,8 +36,9 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from streaming.eventlog.base import Batch
+from streaming.eventlog.base import Batch, Liveness, OnStop
 from streaming.eventlog.memory import RETENTION_S
+from streaming.eventlog.owners import BEAT_S, OWNER_TTL_S, Owners
 from streaming.events import Event, EventType
 
 logger = logging.getLogger(__name__)
@@ -84,7 +89,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return offset
 """
 
-# KEYS[1] stream, KEYS[2] cancel key; ARGV retention ms. Idempotent.
+# KEYS[1] stream, KEYS[2] cancel key, KEYS[3] owner key; ARGV retention ms. Idempotent.
 _CLOSE = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #last == 0 then
@@ -96,7 +101,27 @@ if seq == '0' then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
 return 1
+"""
+
+# KEYS[1] stream, KEYS[2] owner key -> 0 absent, 1 open, 2 closed, 3 abandoned
+# (the values of ``Liveness``). One script: the answer is one moment's.
+_LIVENESS = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last == 0 then
+  return 0
+end
+local fields = last[1][2]
+for i = 1, #fields, 2 do
+  if fields[i] == 'end' then
+    return 2
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 1
+end
+return 3
 """
 
 
@@ -121,6 +146,8 @@ class RedisEventLog:
         live_ttl_s: float = LIVE_TTL_S,
         cancel_ttl_s: float = CANCEL_TTL_S,
         max_readers: int = MAX_READERS,
+        beat_s: float = BEAT_S,
+        owner_ttl_s: float = OWNER_TTL_S,
     ) -> None:
         self._prefix = key_prefix
         self._maxlen = maxlen
@@ -152,15 +179,22 @@ class RedisEventLog:
         )
         self._append = self._commands.register_script(_APPEND)
         self._close = self._commands.register_script(_CLOSE)
+        self._liveness = self._commands.register_script(_LIVENESS)
+        self.owners = Owners(
+            url,
+            self._commands,
+            key=self._key,
+            channel_prefix=key_prefix,
+            cancel_ttl_ms=self._cancel_ttl_ms,
+            beat_s=beat_s,
+            ttl_s=owner_ttl_s,
+        )
+
+    def _key(self, run_id: str, kind: str) -> str:
+        return f"{self._prefix}{run_id}:{kind}"
 
     def _events_key(self, run_id: str) -> str:
-        return f"{self._prefix}{run_id}:events"
-
-    def _cancel_key(self, run_id: str) -> str:
-        return f"{self._prefix}{run_id}:cancel"
-
-    def _watch_key(self, run_id: str) -> str:
-        return f"{self._prefix}{run_id}:watch"
+        return self._key(run_id, "events")
 
     async def append(self, run_id: str, type: EventType, data: dict[str, Any]) -> int:
         """Append one event; returns its offset (1, 2, 3… per run, atomically)."""
@@ -219,7 +253,7 @@ class RedisEventLog:
     async def close(self, run_id: str) -> None:
         """Mark the run ended (wakes blocked readers); keep it ``retention_s``."""
         await self._close(
-            keys=[self._events_key(run_id), self._cancel_key(run_id)],
+            keys=[self._events_key(run_id), self._key(run_id, "cancel"), self.owners.key(run_id)],
             args=[self._retention_ms],
         )
 
@@ -230,35 +264,41 @@ class RedisEventLog:
     async def discard(self, run_id: str) -> None:
         """Delete the run's stream, stop request and watch mark (Continue starts it again)."""
         await self._commands.delete(
-            self._events_key(run_id), self._cancel_key(run_id), self._watch_key(run_id)
+            self._events_key(run_id), self._key(run_id, "cancel"), self._key(run_id, "watch")
         )
 
-    async def request_cancel(self, run_id: str, seen_offset: int | None) -> None:
-        """Ask the run's owner, whichever process it is, to stop the run.
+    async def liveness(self, run_id: str) -> Liveness:
+        """Whether the run is open and its owner alive (its heartbeat key is there)."""
+        keys = [self._events_key(run_id), self.owners.key(run_id)]
+        return Liveness(int(await self._liveness(keys=keys)))
 
-        ``seen_offset`` is the last event the user's page applied (the answer
-        is clamped to it). A key, not pub/sub: an owner that checks late still
-        sees it. The latest request wins; it expires after ``cancel_ttl_s``.
-        """
-        value = "" if seen_offset is None else str(seen_offset)
-        await self._commands.set(self._cancel_key(run_id), value, px=self._cancel_ttl_ms)
+    async def own(self, run_id: str, on_stop: OnStop) -> None:
+        """This process runs ``run_id``: keep its heartbeat, hear Stops for it."""
+        await self.owners.own(run_id, on_stop)
+
+    def disown(self, run_id: str) -> None:
+        self.owners.disown(run_id)
+
+    async def request_stop(self, run_id: str, seen_offset: int | None, timeout_s: float) -> bool:
+        """Ask the run's owner, whichever process it is, to stop it; True once it
+        acknowledged (its stopped answer is saved). See ``Owners.request_stop``."""
+        return await self.owners.request_stop(run_id, seen_offset, timeout_s)
 
     async def cancel_requested(self, run_id: str) -> tuple[bool, int | None]:
         """(whether a stop was requested, the ``seen_offset`` it carried)."""
-        value = await self._commands.get(self._cancel_key(run_id))
-        if value is None:
-            return False, None
-        return True, int(value) if value.isdigit() else None
+        return await self.owners.cancel_requested(run_id)
 
     async def mark_watched(self, run_id: str, ttl_s: float) -> None:
         """A subscriber somewhere is watching the run; the mark lapses after ``ttl_s``."""
-        await self._commands.set(self._watch_key(run_id), "1", px=_ms(ttl_s))
+        await self._commands.set(self._key(run_id, "watch"), "1", px=_ms(ttl_s))
 
     async def watched(self, run_id: str) -> bool:
-        return bool(await self._commands.exists(self._watch_key(run_id)))
+        return bool(await self._commands.exists(self._key(run_id, "watch")))
 
     async def aclose(self) -> None:
-        """Close both connection pools (process shutdown; the log is unusable after)."""
+        """Close both connection pools and the owners' tasks (process shutdown;
+        the log is unusable after)."""
+        await self.owners.aclose()
         await self._readers.connection_pool.aclose()
         await self._commands.connection_pool.aclose()
 

@@ -12,9 +12,12 @@ Contract:
   reload or a network blip re-attaches), then is cancelled and saved
   ``interrupted``. ``None`` lets runs always finish.
 - With a shared log (Redis) any process can serve a run's subscribers and its
-  Stop: the stop goes through the log as a cancel key that the owner polls,
-  and subscribers elsewhere keep a "watched" mark fresh so the owner does not
-  think the run abandoned.
+  Stop: the manager ``own``s each run in the log before its first event (a
+  heartbeat other processes check: a run whose owner died is seen as
+  abandoned within seconds), a Stop sent to another process reaches the owner
+  through the log (``request_stop``) and returns once the owner acknowledged
+  it, and subscribers elsewhere keep a "watched" mark fresh so the owner does
+  not think the run abandoned.
 - ``shutdown`` (process stop) refuses new runs at once (``start`` raises
   ``ShuttingDown``), lets live runs finish for up to its grace whether or not
   anyone watches, then cancels the rest (saved ``interrupted``) and waits for
@@ -25,13 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from streaming.eventlog.base import EventLog
+from streaming.eventlog.base import EventLog, Liveness
 from streaming.events import Event
 from streaming.follow import follow
 from streaming.providers.base import Provider
@@ -40,11 +44,13 @@ from streaming.runs.store import RunStore
 
 logger = logging.getLogger(__name__)
 
-# How often an owner looks for a Stop sent through a shared log: well under
-# the time a user waits before pressing Stop again.
-CANCEL_POLL_S = 0.25
-# A Stop for another process's run waits this long for the run's final event.
+# A Stop for another process's run waits this long for the owner's
+# acknowledgement (normally milliseconds) or the run's final event.
 REMOTE_STOP_WAIT_S = 10.0
+# A subscriber of a silent run on a shared log asks this often whether the
+# run's owner still lives: a crashed owner's subscribers end within the
+# heartbeat's lapse plus this, rather than when its stream expires.
+LIVENESS_CHECK_S = 1.0
 # Subscribers refresh their "watched" mark this often; it lapses after the TTL
 # (three missed refreshes), so a dead subscriber stops counting quickly.
 WATCH_REFRESH_S = 5.0
@@ -90,13 +96,11 @@ class RunManager:
         # A fresh context: the run must not inherit the request's
         # thread-sensitive executor, which is torn down when the request ends.
         task = asyncio.create_task(
-            run.execute(), name=f"run-{spec.run_id}", context=contextvars.Context()
+            self._execute(run), name=f"run-{spec.run_id}", context=contextvars.Context()
         )
         entry = _Entry(run=run, task=task)
         self._runs[spec.run_id] = entry
         task.add_done_callback(self._finished(spec.run_id, entry))
-        if self.log.shared:
-            self._own(entry, self._watch_for_stop(spec.run_id, entry), "stop-watch")
         # Nobody is watching yet: if no page connects within the grace period
         # (the tab was closed right after sending), the run is wound up.
         self._arm_grace(spec.run_id, entry)
@@ -108,14 +112,29 @@ class RunManager:
         entry.helpers.add(task)
         task.add_done_callback(entry.helpers.discard)
 
-    async def _watch_for_stop(self, run_id: str, entry: _Entry) -> None:
-        """Owner side of a cross-process Stop: poll the cancel key."""
-        while not entry.done.is_set():
-            requested, seen = await self.log.cancel_requested(run_id)
-            if requested:
-                self._cancel(entry, "stop", seen)
-                return
-            await asyncio.sleep(CANCEL_POLL_S)
+    async def _execute(self, run: Run) -> None:
+        """The run's task: owned in the log first, so no process ever sees its
+        events without a live owner, then the run itself."""
+        run_id = run.spec.run_id
+        try:
+            await self.log.own(run_id, functools.partial(self._stop_owned, run_id))
+        except asyncio.CancelledError:
+            # Stopped before it began: cancelled again, the run's first await
+            # raises inside it, and it saves its (empty) answer as any stop does.
+            task = asyncio.current_task()
+            assert task is not None
+            task.uncancel()
+            task.cancel()
+        except Exception:
+            logger.exception("run %s: ownership not recorded in the log", run_id)
+        await run.execute()
+
+    async def _stop_owned(self, run_id: str, seen_offset: int | None) -> None:
+        """A Stop from another process for a run of ours: as a local one."""
+        entry = self._runs.get(run_id)
+        if entry is not None:
+            self._cancel(entry, "stop", seen_offset)
+            await entry.done.wait()
 
     def _finished(self, run_id: str, entry: _Entry) -> Callable[[asyncio.Task[None]], None]:
         def callback(task: asyncio.Task[None]) -> None:
@@ -125,6 +144,7 @@ class RunManager:
                 helper.cancel()
             if self._runs.get(run_id) is entry:
                 del self._runs[run_id]
+                self.log.disown(run_id)
             entry.done.set()
             if not task.cancelled() and task.exception() is not None:
                 logger.error("run %s ended with %r", run_id, task.exception())
@@ -141,31 +161,36 @@ class RunManager:
             self._cancel(entry, "stop", seen_offset)
             await entry.done.wait()
             return True
-        if not self.log.shared or not await self.log.exists(run_id):
+        if not self.log.shared or await self.log.liveness(run_id) is not Liveness.OPEN:
             return False
-        await self.log.request_cancel(run_id, seen_offset)
-        return await self._wait_final(run_id)
+        # The owner's acknowledgement normally answers; the run's final event
+        # answers when the run ended on its own meanwhile (no owner to ack).
+        asked = asyncio.ensure_future(
+            self.log.request_stop(run_id, seen_offset, REMOTE_STOP_WAIT_S)
+        )
+        ended = asyncio.ensure_future(self._wait_final(run_id))
+        try:
+            done, _ = await asyncio.wait({asked, ended}, return_when=asyncio.FIRST_COMPLETED)
+            if ended in done:
+                return ended.result()
+            if not asked.result():
+                logger.warning("run %s: no answer %.0f s after Stop", run_id, REMOTE_STOP_WAIT_S)
+            return asked.result()
+        finally:
+            for waiter in (asked, ended):
+                waiter.cancel()
 
     async def _wait_final(self, run_id: str) -> bool:
-        """Follow the log until the run's final event (another process owns it).
-
-        Ends on the final event, on a closed log (nothing more can come) or
-        after ``REMOTE_STOP_WAIT_S``; every round otherwise waits in ``read``.
-        """
-        after = 0
-        try:
-            async with asyncio.timeout(REMOTE_STOP_WAIT_S):
-                while True:
-                    batch = await self.log.read(run_id, after, REMOTE_STOP_WAIT_S)
-                    for event in batch.events:
-                        if event.is_final:
-                            return True
-                        after = event.offset
-                    if batch.closed:
-                        return False
-        except TimeoutError:
-            logger.warning("run %s: no final event %.0f s after Stop", run_id, REMOTE_STOP_WAIT_S)
-            return False
+        """Follow the log until the run's final event (True), or until it ends
+        without one (closed early, gone, or its owner died: False)."""
+        batches = follow(
+            self.log, run_id, 0, heartbeat_s=REMOTE_STOP_WAIT_S, liveness_s=LIVENESS_CHECK_S
+        )
+        async with aclosing(batches):
+            async for batch in batches:
+                if batch and batch[-1].is_final:
+                    return True
+        return False
 
     async def opened(self, run_id: str) -> None:
         """Wait until the run's log holds its first event, or the run has ended.
@@ -198,7 +223,10 @@ class RunManager:
         heartbeat is due (``streaming.follow.follow``), counted as watching the
         run for the detach policy until the iteration ends."""
         async with self.subscriber(run_id):
-            batches = follow(self.log, run_id, after, heartbeat_s=heartbeat_s)
+            liveness_s = LIVENESS_CHECK_S if self.log.shared else None
+            batches = follow(
+                self.log, run_id, after, heartbeat_s=heartbeat_s, liveness_s=liveness_s
+            )
             async with aclosing(batches):
                 async for batch in batches:
                     yield batch
