@@ -131,9 +131,7 @@ def test_compact_prefix_keeps_what_every_reader_ends_with() -> None:
 def test_compact_prefix_keeps_the_tail_apart_for_the_ops_that_follow() -> None:
     events = _live()
     compacted = compact_prefix(events, 5)  # up to the tail <p>b</p>, before its ops
-    assert compacted[0] == ev(
-        5, EventType.REPLACE, html="<p>a</p>", tail="<p>b</p>", text="a\n\nb"
-    )
+    assert compacted[0] == ev(5, EventType.REPLACE, html="<p>a</p>", tail="<p>b</p>", text="a\n\nb")
     assert compacted[1:] == events[5:]
     assert fold(compacted).tail_html == "<p>bc</p>"
     assert compact_prefix(events, 1) == events

@@ -24,13 +24,15 @@ class Event:
 
 
 class SSEParser:
-    def __init__(self) -> None:
+    def __init__(self, last_event_id: str = "") -> None:
+        """``last_event_id``: what the EventSource held before this connection
+        (it keeps it across reconnects until the server sends another)."""
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._buffer = ""
         self._first = True
         self._pending_cr = False
-        self.last_event_id = ""
-        self._id_buffer = ""
+        self.last_event_id = last_event_id
+        self._id_buffer = last_event_id
         self.retry_ms: int | None = None
         self.comments = 0
         self._reset()
