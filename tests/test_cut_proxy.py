@@ -42,9 +42,9 @@ def upstreams() -> Iterator[list[socketserver.ThreadingTCPServer]]:
         server.server_close()
 
 
-def fetch(port: int) -> bytes:
+def fetch(port: int, last_event_id: str) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET\n")
+        s.sendall(f"GET /s HTTP/1.1\r\nLast-Event-ID: {last_event_id}\r\n\r\n".encode())
         received = b""
         while chunk := s.recv(4096):
             received += chunk
@@ -56,7 +56,7 @@ def fetch(port: int) -> bytes:
 def test_cuts_at_the_scheduled_offsets_then_passes_through(upstreams) -> None:
     addresses = [server.server_address for server in upstreams]
     with CutProxy(addresses, [1, 700, 5000]) as proxy:  # type: ignore[arg-type]
-        got = [fetch(proxy.port) for _ in range(4)]
+        got = [fetch(proxy.port, str(n)) for n in range(4)]
     assert [len(g) for g in got] == [1, 700, 5000, 1 + len(PAYLOAD)]
     assert [g[:1] for g in got] == [b"A", b"B", b"A", b"B"], "upstreams in turn"
     assert got[2] == (b"A" + PAYLOAD)[:5000], "the bytes before a cut are the server's"
@@ -67,6 +67,13 @@ def test_cuts_at_the_scheduled_offsets_then_passes_through(upstreams) -> None:
     while len(eof) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert eof == [True, True], "the server sees its client leave"
+
+
+def test_a_reconnect_that_made_no_progress_gets_a_longer_connection(upstreams) -> None:
+    addresses = [server.server_address for server in upstreams]
+    with CutProxy(addresses, [100, 10, 10, 10, 10]) as proxy:  # type: ignore[arg-type]
+        got = [fetch(proxy.port, last) for last in ("5", "5", "5", "6", "6")]
+    assert [len(g) for g in got] == [100, 200, 400, 10, 20]
 
 
 def test_a_seed_gives_the_same_schedule() -> None:

@@ -9,6 +9,12 @@ Once the schedule runs out, connections pass through whole. Upstreams are
 taken in turn (connection N goes to ``upstreams[N % len]``), so the
 reconnects of one client alternate between server processes.
 
+No schedule can starve a client: a request that repeats the previous one's
+request line and ``Last-Event-ID`` (its reconnect made no progress, e.g. cut
+inside a snapshot larger than the cut offsets) gets twice the previous limit,
+again and again until an event gets through, as a real network's good
+moments would let it.
+
 ``schedule(seed, ...)`` makes a seeded schedule: a failure is replayed by
 running with the seed it printed.
 """
@@ -45,6 +51,7 @@ class CutProxy:
         self._limits: Iterator[int] = iter(limits)
         self.cuts: list[Cut] = []
         self.connections = 0
+        self._previous: tuple[bytes, int] = (b"", 0)  # (request key, its limit)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -62,8 +69,10 @@ class CutProxy:
         async def stop() -> None:
             assert self._server is not None
             self._server.close()
-            for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            tasks = asyncio.all_tasks() - {asyncio.current_task()}
+            for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -77,13 +86,23 @@ class CutProxy:
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         number = self.connections
         self.connections += 1
+        try:
+            head = await client_r.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            client_w.close()
+            return
         limit = next(self._limits, None)
+        key = _request_key(head)
+        if limit is not None and key == self._previous[0]:
+            limit = max(limit, 2 * self._previous[1])  # no progress last time
+        self._previous = (key, limit or 0)
         host, port = self._upstreams[number % len(self._upstreams)]
         try:
             upstream_r, upstream_w = await asyncio.open_connection(host, port)
         except OSError:
             client_w.close()
             return
+        upstream_w.write(head)
         request = asyncio.create_task(_pipe(client_r, upstream_w))
         try:
             sent = await _forward(upstream_r, client_w, limit)
@@ -91,10 +110,18 @@ class CutProxy:
                 self.cuts.append(Cut(number, sent, time.time()))
         finally:
             request.cancel()
-            for writer in (client_w, upstream_w):
-                writer.close()
-                with contextlib.suppress(OSError, asyncio.CancelledError):
-                    await writer.wait_closed()
+            # Not waiting for the close: the bytes before the cut were drained
+            # to the socket already, and a peer that stopped reading must not
+            # hold the proxy.
+            client_w.close()
+            upstream_w.close()
+
+
+def _request_key(head: bytes) -> bytes:
+    """The request line and its Last-Event-ID: equal for a reconnect that made no progress."""
+    lines = head.split(b"\r\n")
+    resume = [line for line in lines[1:] if line.lower().startswith(b"last-event-id:")]
+    return b"\n".join([lines[0], *resume])
 
 
 async def _forward(
