@@ -14,7 +14,8 @@ from typing import Any
 
 
 class EventType(StrEnum):
-    DELTA = "delta"  # {text}: answer text since the previous frame, as stored (line ends normalised)
+    # {text}: answer text since the previous frame, as stored (line ends normalised)
+    DELTA = "delta"
     BLOCK = "block"  # {html, spoken}: a finished top-level block, appended once
     TAIL = "tail"  # {html} the unfinished last block, or {ops} that grow the previous tail
     # {html}: whole answer HTML, when earlier blocks changed; {html, text} when

@@ -93,10 +93,10 @@ def compact_prefix(events: list[Event], count: int) -> list[Event]:
     """A live run's first ``count`` events folded into one ``replace``, then the rest.
 
     The ``replace`` takes the offset of the last event folded and carries the
-    blocks and the tail apart, and the text so far (``{html, tail, text}``), so the tail ops that follow
-    grow the same tail on a page that applied it. A reader resuming before
-    that offset is reset to the state there, then reads on; after it, nothing
-    changes. Offsets stay consecutive.
+    blocks and the tail apart, and the text so far (``{html, tail, text}``),
+    so the tail ops that follow grow the same tail on a page that applied it.
+    A reader resuming before that offset is reset to the state there, then
+    reads on; after it, nothing changes. Offsets stay consecutive.
     """
     if count < 2:
         return events

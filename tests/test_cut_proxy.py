@@ -55,14 +55,14 @@ def fetch(port: int, last_event_id: str) -> bytes:
 
 def test_cuts_at_the_scheduled_offsets_then_passes_through(upstreams) -> None:
     addresses = [server.server_address for server in upstreams]
-    with CutProxy(addresses, [1, 700, 5000]) as proxy:  # type: ignore[arg-type]
+    with CutProxy(addresses, [1, 700, 5000]) as proxy:
         got = [fetch(proxy.port, str(n)) for n in range(4)]
     assert [len(g) for g in got] == [1, 700, 5000, 1 + len(PAYLOAD)]
     assert [g[:1] for g in got] == [b"A", b"B", b"A", b"B"], "upstreams in turn"
     assert got[2] == (b"A" + PAYLOAD)[:5000], "the bytes before a cut are the server's"
     assert [c.after_bytes for c in proxy.cuts] == [1, 700, 5000]
     assert proxy.connections == 4
-    eof: list[bool] = upstreams[0].eof  # type: ignore[attr-defined]
+    eof: list[bool] = upstreams[0].eof
     deadline = time.monotonic() + 5
     while len(eof) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -71,7 +71,7 @@ def test_cuts_at_the_scheduled_offsets_then_passes_through(upstreams) -> None:
 
 def test_a_reconnect_that_made_no_progress_gets_a_longer_connection(upstreams) -> None:
     addresses = [server.server_address for server in upstreams]
-    with CutProxy(addresses, [100, 10, 10, 10, 10]) as proxy:  # type: ignore[arg-type]
+    with CutProxy(addresses, [100, 10, 10, 10, 10]) as proxy:
         got = [fetch(proxy.port, last) for last in ("5", "5", "5", "6", "6")]
     assert [len(g) for g in got] == [100, 200, 400, 10, 20]
 

@@ -27,10 +27,10 @@ from chatapp import json_projection, selectors
 from chatapp.json_projection import NDJSON, SSE, Wire
 from chatapp.live import areconcile
 from chatapp.models import Message
+from chatapp.runtime import get_manager
 from chatapp.stream_accounting import accounting
 from chatapp.views.common import request_user
 from streaming import sse
-from streaming.runs import get_manager
 
 
 @require_GET
