@@ -52,6 +52,7 @@ ERROR = {"code": "rate_limit", "message": "Wait.", "retryable": True, "retry_aft
         (ev(1, EventType.BLOCK, html="<p>a</p>"), None),
         (ev(1, EventType.TAIL, ops=[[1, "b"]]), None),
         (ev(1, EventType.ANNOUNCE, text="a"), None),
+        (ev(1, EventType.ANNOUNCE_DONE, text="a"), None),
     ],
 )
 def test_what_programs_get_for_each_log_event(event: Event, expected: object) -> None:
@@ -62,7 +63,8 @@ def test_every_event_kind_is_decided() -> None:
     """A new event kind must be placed in the table, even if it maps to nothing."""
     known = {
         EventType.DELTA, EventType.BLOCK, EventType.TAIL, EventType.REPLACE,
-        EventType.ANNOUNCE, EventType.STATUS, EventType.USAGE, EventType.TOOL_START,
+        EventType.ANNOUNCE, EventType.ANNOUNCE_DONE, EventType.STATUS, EventType.USAGE,
+        EventType.TOOL_START,
         EventType.TOOL_RESULT, EventType.ERROR, EventType.FINAL,
     }  # fmt: skip
     assert set(EventType) == known
@@ -70,11 +72,11 @@ def test_every_event_kind_is_decided() -> None:
 
 def test_sse_and_ndjson_carry_the_same_event(sse: Wire, ndjson: Wire) -> None:
     event = ev(12, EventType.DELTA, text="line one\nline two é")
-    parsed = SSEParser().feed(project(event, uuid.uuid4(), sse))
+    parsed = SSEParser().feed(project(event, (uuid.uuid4(), None), sse))
     assert len(parsed) == 1
     assert (parsed[0].event, parsed[0].last_event_id) == ("delta", "12")
     assert json.loads(parsed[0].data) == {"text": "line one\nline two é"}
-    line = project(event, uuid.uuid4(), ndjson)
+    line = project(event, (uuid.uuid4(), None), ndjson)
     assert line.endswith(b"\n")
     assert line.count(b"\n") == 1, "one object, one line"
     assert json.loads(line) == {
@@ -85,7 +87,7 @@ def test_sse_and_ndjson_carry_the_same_event(sse: Wire, ndjson: Wire) -> None:
 
 
 def test_each_event_is_encoded_once_for_every_subscriber(sse: Wire) -> None:
-    run = uuid.uuid4()
+    run = (uuid.uuid4(), None)
     event = ev(3, EventType.DELTA, text="shared")
     first = project(event, run, sse)
     again = project(ev(3, EventType.DELTA, text="not looked at"), run, sse)
