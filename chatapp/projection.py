@@ -103,7 +103,7 @@ ENTRY_OVERHEAD = 300
 MemoKey = tuple[tuple[UUID, datetime | None], int]
 
 
-class _Memo:
+class FrameMemo:
     """Projected frames by (message, offset); the oldest go first past ``PROJECTED_BYTES``."""
 
     def __init__(self) -> None:
@@ -128,7 +128,7 @@ def _cost(frames: list[bytes]) -> int:
     return ENTRY_OVERHEAD + sum(len(frame) for frame in frames)
 
 
-_projected = _Memo()
+_projected = FrameMemo()
 
 
 async def project(event: Event, message: Message) -> list[bytes]:

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chatapp.views import accounts, pages, settings, stream
+from chatapp.views import accounts, events, pages, settings, stream
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -30,6 +30,7 @@ urlpatterns = [
         "c/<uuid:conversation_id>/restore", pages.conversation_restore, name="conversation_restore"
     ),
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
+    path("m/<uuid:message_id>/events", events.message_events, name="message_events"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),
     path("m/<uuid:message_id>/retry", pages.message_retry, name="message_retry"),
     path("m/<uuid:message_id>/continue", pages.message_continue, name="message_continue"),

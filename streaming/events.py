@@ -14,10 +14,13 @@ from typing import Any
 
 
 class EventType(StrEnum):
-    DELTA = "delta"  # {text}: raw answer text since the previous frame
+    # {text}: answer text since the previous frame, as stored (line ends normalised)
+    DELTA = "delta"
     BLOCK = "block"  # {html, spoken}: a finished top-level block, appended once
     TAIL = "tail"  # {html} the unfinished last block, or {ops} that grow the previous tail
-    REPLACE = "replace"  # {html}: whole answer HTML, when earlier blocks changed
+    # {html}: whole answer HTML, when earlier blocks changed; {html, text} when
+    # the text changed too (a Stop's clamp); a compacted log's: {html, tail, text}.
+    REPLACE = "replace"
     ANNOUNCE = "announce"  # {text}: what screen readers should hear now
     # {text}: the whole answer's read-out, once at its end (read aloud "only when done")
     ANNOUNCE_DONE = "announce_done"

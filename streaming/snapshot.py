@@ -7,6 +7,11 @@ appended twice and nothing is announced again.
 ``compact`` and ``compact_prefix`` fold a run's log the same way, for the log
 to keep (``streaming/eventlog/memory.py``): what a late reader needs, not
 every frame.
+
+The fold keeps the answer's text beside its HTML (the deltas joined, reset
+by a ``replace`` that carries ``text``): the JSON stream
+(``chatapp/json_projection.py``) starts a subscriber from it, and a folded
+``replace`` carries it, so the text so far survives compaction.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class Snapshot:
     tail_html: str
     offset: int  # the last event folded in: resume after it
     final: Event | None
+    text: str = ""  # the answer's text so far (what Message.content will hold)
 
     @property
     def html(self) -> str:
@@ -36,9 +42,12 @@ class Snapshot:
 def fold(events: list[Event]) -> Snapshot:
     blocks: list[str] = []
     tail = ""
+    text: list[str] = []
     final: Event | None = None
     for event in events:
-        if event.type is EventType.BLOCK:
+        if event.type is EventType.DELTA:
+            text.append(event.data["text"])
+        elif event.type is EventType.BLOCK:
             blocks.append(event.data["html"])
         elif event.type is EventType.TAIL:
             ops = event.data.get("ops")
@@ -49,9 +58,14 @@ def fold(events: list[Event]) -> Snapshot:
             # A run's replace is the whole answer; a compacted log's also
             # carries the tail that later ops grow.
             blocks, tail = [event.data["html"]], event.data.get("tail", "")
+            # Only a replace that changed the text carries it (a Stop's clamp,
+            # a fold); a re-render of the same text (late references) does not.
+            if "text" in event.data:
+                text = [event.data["text"]]
         elif event.type is EventType.FINAL:
             final = event
-    return Snapshot("".join(blocks), tail, events[-1].offset if events else 0, final)
+    offset = events[-1].offset if events else 0
+    return Snapshot("".join(blocks), tail, offset, final, "".join(text))
 
 
 def compact(events: list[Event]) -> list[Event]:
@@ -70,8 +84,8 @@ def compact(events: list[Event]) -> list[Event]:
     last = max((i for i, event in enumerate(events) if event.type in CONTENT), default=None)
     if last is None or (last == 0 and events[0].type is EventType.REPLACE):
         return events
-    head = events[: last + 1]
-    replace = Event(head[-1].offset, EventType.REPLACE, {"html": fold(head).html})
+    head = fold(events[: last + 1])
+    replace = Event(head.offset, EventType.REPLACE, {"html": head.html, "text": head.text})
     return [replace, *events[last + 1 :]]
 
 
@@ -79,13 +93,13 @@ def compact_prefix(events: list[Event], count: int) -> list[Event]:
     """A live run's first ``count`` events folded into one ``replace``, then the rest.
 
     The ``replace`` takes the offset of the last event folded and carries the
-    blocks and the tail apart (``{html, tail}``), so the tail ops that follow
-    grow the same tail on a page that applied it. A reader resuming before
-    that offset is reset to the state there, then reads on; after it, nothing
-    changes. Offsets stay consecutive.
+    blocks and the tail apart, and the text so far (``{html, tail, text}``),
+    so the tail ops that follow grow the same tail on a page that applied it.
+    A reader resuming before that offset is reset to the state there, then
+    reads on; after it, nothing changes. Offsets stay consecutive.
     """
     if count < 2:
         return events
     head = fold(events[:count])
-    data = {"html": head.blocks_html, "tail": head.tail_html}
+    data = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
     return [Event(events[count - 1].offset, EventType.REPLACE, data), *events[count:]]

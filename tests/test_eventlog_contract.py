@@ -235,6 +235,7 @@ async def test_a_finished_run_resumed_after_any_offset_ends_with_the_whole_answe
         assert all(event.offset > after for event in batch.events)
         seen = written[:after] + batch.events
         assert fold(seen).html == whole.html, f"resumed after {after}"
+        assert fold(seen).text == whole.text == "a\n\nbcd", f"resumed after {after}"
         assert seen[-1].offset == written[-1].offset
         assert seen[-1].is_final
     # What followed the last content event is read as it was written.
@@ -265,6 +266,7 @@ async def test_a_live_run_resumed_after_any_offset_ends_with_the_answer_so_far(
         assert not batch.closed
         seen = written[:after] + batch.events
         assert fold(seen).html == whole.html, f"resumed after {after}"
+        assert fold(seen).text == whole.text == "a\n\nbcd", f"resumed after {after}"
         assert seen[-1].offset == written[-1].offset
     assert await log.append("r", EventType.FINAL, {"status": "complete"}) == len(written) + 1
 

@@ -70,7 +70,7 @@ async def test_a_finished_run_is_compacted_after_a_while() -> None:
         (3, EventType.ANNOUNCE),
         (4, EventType.FINAL),
     ]
-    assert events[0].data == {"html": "<p>a</p>"}
+    assert events[0].data == {"html": "<p>a</p>", "text": "a"}
     assert [e.offset for e in (await log.read("r", 2, 0)).events] == [3, 4]
     assert (await log.read("r", 4, 0)).events == []
     assert await log.exists("r")
@@ -88,7 +88,7 @@ async def test_a_run_closed_without_final_keeps_every_event() -> None:
 async def test_a_long_live_run_keeps_only_its_recent_events_as_written() -> None:
     period = 0.1
     log = MemoryEventLog(compact_after=period)
-    await log.append("r", EventType.TAIL, {"html": "<p>a</p>"})
+    await log.append("r", EventType.DELTA, {"text": "a\n\nb"})
     await log.append("r", EventType.BLOCK, {"html": "<p>a</p>"})
     await log.append("r", EventType.TAIL, {"html": "<p>b</p>"})
     await asyncio.sleep(period * 1.5)  # one trim: these three are now one period old
@@ -97,7 +97,8 @@ async def test_a_long_live_run_keeps_only_its_recent_events_as_written() -> None
     await asyncio.sleep(period)  # the next trim folds them
     events = (await log.read("r", 0, 0)).events
     assert [(e.offset, e.type) for e in events] == [(3, EventType.REPLACE), (4, EventType.TAIL)]
-    assert events[0].data == {"html": "<p>a</p>", "tail": "<p>b</p>"}
+    # The text so far is folded too: the JSON stream's snapshot after compaction.
+    assert events[0].data == {"html": "<p>a</p>", "tail": "<p>b</p>", "text": "a\n\nb"}
     assert [e.offset for e in (await log.read("r", 3, 0)).events] == [4]
     assert await log.append("r", EventType.DELTA, {"text": "d"}) == 5
     # A reader waiting at the end still wakes on the next event.

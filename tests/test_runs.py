@@ -24,6 +24,7 @@ from streaming.providers.errors import MAX_SHOWN_RETRY_AFTER_S
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs import Budgets, RunManager, RunSpec
 from streaming.runs.run import FRAME_INTERVAL_S
+from streaming.snapshot import fold
 from tests.fakes.scripts import Script, Stall
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -147,6 +148,21 @@ async def test_stop_is_clamped_to_the_event_the_page_applied(run_id, openai_serv
     assert msg.content == first_delta.data["text"]
     events = (await m.log.read(run_id, 0, 0)).events
     assert any(e.type is EventType.REPLACE for e in events), "the page must be told"
+    # ... and a program reading text: the log folds to the clamped text.
+    assert fold(events).text == msg.content
+
+
+async def test_deltas_join_to_the_saved_content_line_ends_normalised(run_id, openai_server) -> None:
+    """A program rebuilds ``Message.content`` from the deltas: they carry the
+    text as stored, "\r\n" split across chunks included, not as received."""
+    openai_server.enqueue(Script.text("one\r\ntwo\r\n\r\nthree\rfour", chunk_size=4))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert msg.content == "one\ntwo\n\nthree\nfour"
+    assert "".join(e.data["text"] for e in events if e.type is EventType.DELTA) == msg.content
+    assert fold(events).text == msg.content
 
 
 async def test_error_midstream_keeps_partial_as_failed(run_id, openai_server) -> None:

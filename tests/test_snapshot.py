@@ -68,11 +68,11 @@ def test_a_tail_grown_by_ops_folds_to_the_tail_the_renderer_made() -> None:
 def _finished() -> list[Event]:
     return [
         ev(1, EventType.STATUS, state="streaming"),
-        ev(2, EventType.DELTA, text="a"),
+        ev(2, EventType.DELTA, text="a\n\nb"),
         ev(3, EventType.TAIL, html="<p>a</p>"),
         ev(4, EventType.BLOCK, html="<p>a</p>"),
         ev(5, EventType.TAIL, html="<p>b</p>"),
-        ev(6, EventType.ANNOUNCE, text="a"),
+        ev(6, EventType.DELTA, text="c"),
         ev(7, EventType.TAIL, ops=[[1, "c"]]),
         ev(8, EventType.ANNOUNCE, text="bc"),
         ev(9, EventType.USAGE, prompt_tokens=3, completion_tokens=2),
@@ -89,13 +89,15 @@ def test_compact_folds_the_content_into_one_replace_and_keeps_what_followed() ->
         (9, EventType.USAGE),
         (10, EventType.FINAL),
     ]
-    assert compacted[0].data == {"html": "<p>a</p><p>bc</p>"}
+    # The text rides along: a JSON subscriber starts from it after compaction.
+    assert compacted[0].data == {"html": "<p>a</p><p>bc</p>", "text": "a\n\nbc"}
     assert compacted[1:] == events[7:]
     folded, original = fold(compacted), fold(events)
-    assert (folded.html, folded.offset, folded.final) == (
+    assert (folded.html, folded.offset, folded.final, folded.text) == (
         original.html,
         original.offset,
         original.final,
+        "a\n\nbc",
     )
 
 
@@ -112,7 +114,7 @@ def _live() -> list[Event]:
 
 def test_compact_prefix_keeps_what_every_reader_ends_with() -> None:
     events = _live()
-    whole = fold(events).html
+    whole = fold(events)
     for count in range(len(events) + 1):
         compacted = compact_prefix(events, count)
         assert [e.offset for e in compacted] == list(
@@ -122,13 +124,26 @@ def test_compact_prefix_keeps_what_every_reader_ends_with() -> None:
         for applied in range(len(events) + 1):
             after = events[applied - 1].offset if applied else 0
             rest = [e for e in compacted if e.offset > after]
-            assert fold(events[:applied] + rest).html == whole, (count, applied)
+            seen = fold(events[:applied] + rest)
+            assert (seen.html, seen.text) == (whole.html, whole.text), (count, applied)
 
 
 def test_compact_prefix_keeps_the_tail_apart_for_the_ops_that_follow() -> None:
     events = _live()
     compacted = compact_prefix(events, 5)  # up to the tail <p>b</p>, before its ops
-    assert compacted[0] == ev(5, EventType.REPLACE, html="<p>a</p>", tail="<p>b</p>")
+    assert compacted[0] == ev(5, EventType.REPLACE, html="<p>a</p>", tail="<p>b</p>", text="a\n\nb")
     assert compacted[1:] == events[5:]
     assert fold(compacted).tail_html == "<p>bc</p>"
     assert compact_prefix(events, 1) == events
+
+
+def test_fold_joins_the_deltas_and_a_replace_with_text_resets_them() -> None:
+    events = [
+        ev(1, EventType.DELTA, text="Hello "),
+        ev(2, EventType.DELTA, text="world, and more"),
+        ev(3, EventType.REPLACE, html="<p>x</p>"),  # a re-render: same text
+    ]
+    assert fold(events).text == "Hello world, and more"
+    clamped = [*events, ev(4, EventType.REPLACE, html="<p>Hello</p>", text="Hello")]
+    assert fold(clamped).text == "Hello"
+    assert fold([*clamped, ev(5, EventType.DELTA, text="!")]).text == "Hello!"

@@ -283,8 +283,11 @@ class Run:
     async def _frame(self) -> None:
         """Turn pending text into one frame: delta, finished blocks, the tail."""
         delta, self._pending = self._pending, ""
+        start = len(self._markdown.text)
         frame = self._markdown.feed(delta)
-        offset = await self._emit(EventType.DELTA, {"text": delta})
+        # The text as the renderer keeps it (and the run stores it: "\r\n" made
+        # "\n"), so the deltas join to exactly the saved content.
+        offset = await self._emit(EventType.DELTA, {"text": self._markdown.text[start:]})
         self._marks.append((offset, len(self._markdown.text)))
         if self._clock.first_frame_at is None:
             self._clock.first_frame_at = time.monotonic()
@@ -329,7 +332,8 @@ class Run:
             final = self._markdown.finish()
             self._hear(final.spoken)
             if html is not None:
-                await self._emit(EventType.REPLACE, {"html": html})
+                # Clamped: the text shrank too, and the JSON stream says so.
+                await self._emit(EventType.REPLACE, {"html": html, "text": content})
             elif final.replace is not None:
                 html = final.replace
                 await self._emit(EventType.REPLACE, {"html": html})

@@ -1,0 +1,171 @@
+"""The JSON projection: run events -> text events for programs (``/m/<id>/events``).
+
+| log event | JSON event | data |
+|-----------|------------|------|
+| (connect) | snapshot | ``{text}``: the answer so far; it replaces what the client holds |
+| delta     | delta    | ``{text}``: appended to the answer |
+| replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold) |
+| status    | status   | ``{state}`` |
+| usage     | usage    | ``{prompt_tokens, completion_tokens}`` |
+| error     | error    | ``{code, message, retryable, retry_after}`` |
+| final     | final    | ``{status, finish_reason, error, metrics}``: always the last |
+
+Blocks, tails, announcements and replaces without text (a re-render of the
+same text) are the page's business: nothing is sent for them, and the next
+event's id moves past their offsets. ``snapshot`` then ``delta``s rebuild
+exactly the text the run saves as ``Message.content``.
+
+Two wire formats of the same events: SSE (``id:`` the offset, ``event:`` the
+name, ``data:`` the JSON) and NDJSON (one ``{"id", "event", "data"}`` object a
+line). Like the HTML projection, each log event is encoded once per process
+and format, and every subscriber of the run writes the same bytes; only
+snapshots (which depend on when one connects) are built per subscriber.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.utils import timezone
+
+from chatapp.models import Message
+from chatapp.projection import FrameMemo
+from streaming import sse
+from streaming.events import Event, EventType
+
+Encode = Callable[[str, dict[str, Any], int], bytes]
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sse(name: str, data: dict[str, Any], offset: int) -> bytes:
+    # JSON escapes newlines, so each event is a single ``data:`` line.
+    return sse.frame(_dumps(data), event=name, id=offset)
+
+
+def _ndjson(name: str, data: dict[str, Any], offset: int) -> bytes:
+    return (_dumps({"id": offset, "event": name, "data": data}) + "\n").encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """One wire format: how events, the opening and heartbeats are written."""
+
+    content_type: str
+    opening: bytes  # written once, first
+    heartbeat: bytes  # keeps proxies from closing an idle stream
+    encode: Encode
+    memo: FrameMemo
+
+
+SSE = Wire(sse.CONTENT_TYPE, sse.retry(), sse.comment(), _sse, FrameMemo())
+# A heartbeat is an object too (without id): NDJSON readers often reject blank lines.
+NDJSON = Wire(
+    "application/x-ndjson; charset=utf-8", b"", b'{"event":"ping"}\n', _ndjson, FrameMemo()
+)
+
+
+def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """The JSON event (name, data) for a log event, or None when programs get nothing."""
+    data = event.data
+    match event.type:
+        case EventType.DELTA:
+            return ("delta", {"text": data["text"]}) if data["text"] else None
+        case EventType.REPLACE if "text" in data:
+            return "snapshot", {"text": data["text"]}
+        case EventType.STATUS:
+            return "status", {"state": data["state"]}
+        case EventType.USAGE:
+            return "usage", {
+                "prompt_tokens": data.get("prompt_tokens"),
+                "completion_tokens": data.get("completion_tokens"),
+            }
+        case EventType.ERROR:
+            return "error", _error(data)
+        case EventType.FINAL:
+            error = data.get("error")
+            return "final", {
+                "status": data["status"],
+                "finish_reason": data.get("finish_reason", ""),
+                "error": None if error is None else _error(error),
+                "metrics": data.get("metrics", {}),
+            }
+        case _:
+            return None
+
+
+def _error(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "code": data["code"],
+        "message": data["message"],
+        "retryable": bool(data.get("retryable", False)),
+        "retry_after": data.get("retry_after"),
+    }
+
+
+def project(event: Event, run: tuple[UUID, datetime | None], wire: Wire) -> bytes:
+    """The bytes of a log event in ``wire``'s format, encoded once for all subscribers.
+
+    ``run``: the message's id and when it was last continued (a continued
+    answer runs again under its id with offsets from 1), as the HTML memo.
+    """
+    key = (run, event.offset)
+    frames = wire.memo.get(key)
+    if frames is None:
+        named = payload(event)
+        frames = [] if named is None else [wire.encode(*named, event.offset)]
+        wire.memo.put(key, frames)
+    return b"".join(frames)
+
+
+def snapshot(text: str, offset: int, wire: Wire) -> bytes:
+    return wire.encode("snapshot", {"text": text}, offset)
+
+
+def from_message(message: Message, offset: int, wire: Wire) -> bytes:
+    """A finished answer as the database holds it: snapshot, its error, final.
+
+    For a run the log no longer holds (finished long ago, or its process died).
+    """
+    frames = [snapshot(message.content, offset, wire)]
+    error = _stored_error(message)
+    if error is not None:
+        frames.append(wire.encode("error", error, offset))
+    final = {
+        "status": message.status,
+        "finish_reason": message.finish_reason,
+        "error": error,
+        "metrics": {
+            "ttft_ms": message.ttft_ms,
+            "provider_ttft_ms": message.provider_ttft_ms,
+            "duration_ms": message.duration_ms,
+            "prompt_tokens": message.prompt_tokens,
+            "output_tokens": message.output_tokens,
+            "output_tokens_estimated": message.output_tokens_estimated,
+            "tokens_per_s": message.tokens_per_s,
+        },
+    }
+    frames.append(wire.encode("final", final, offset))
+    return b"".join(frames)
+
+
+def _stored_error(message: Message) -> dict[str, Any] | None:
+    if not message.error_code:
+        return None
+    retry_after = None
+    if message.retry_after_at is not None:
+        # Stored as a moment; the stream says seconds from now, as a live run does.
+        retry_after = max(0.0, (message.retry_after_at - timezone.now()).total_seconds())
+    return {
+        "code": message.error_code,
+        "message": message.error_message,
+        "retryable": message.error_retryable,
+        "retry_after": retry_after,
+    }
