@@ -108,3 +108,21 @@ def test_a_rich_demo_answer(page: Page, spool_server: DaphneServer) -> None:
     expect(answer.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     expect(answer.locator("table")).to_be_visible()
     check(page, "done-demo")
+
+
+def test_settings_saved_and_refused(page: Page, spool_server: DaphneServer) -> None:
+    sign_up(page, spool_server.url, "axe-settings")
+    page.goto(f"{spool_server.url}/settings/")
+    expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
+    check(page, "settings")
+    page.get_by_label("Only when the answer is done").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_label("Only when the answer is done")).to_be_checked()
+    check(page, "settings-saved")
+    # A forged choice: the page says what is wrong, and axe still finds nothing.
+    page.evaluate(
+        "() => { const r = document.querySelector('input[name=read_aloud]'); r.value = 'x'; "
+        "r.checked = true; r.form.requestSubmit(); }"
+    )
+    expect(page.locator("[role=alert], .form-error").first).not_to_be_empty()
+    check(page, "settings-refused")
