@@ -29,7 +29,7 @@ class Conversation(models.Model):
     # Pinned conversations are listed first, most recently pinned on top.
     pinned_at = models.DateTimeField(null=True, blank=True)
     # Deleted: gone for its owner at once (404), restorable for a few seconds
-    # (Undo), purged after that (services.conversation_purge_deleted).
+    # (Undo), purged after that (conversations.conversation_purge_deleted).
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

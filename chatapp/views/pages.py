@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from chatapp import export, live, selectors, services
+from chatapp import conversations, export, live, selectors, services
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
 from chatapp.runtime import catalogue, default_model
@@ -74,7 +74,7 @@ def _undoable(user: User, conversation_id: str) -> Conversation | None:
         return None
     try:
         return selectors.deleted_conversation_for_user(
-            user=user, conversation_id=conversation_id, since=services.undo_deadline()
+            user=user, conversation_id=conversation_id, since=conversations.undo_deadline()
         )
     except Http404:
         return None
@@ -172,7 +172,7 @@ async def conversation_instructions(
     use_default = request.POST.get("action") == "default"
     text = None if use_default else request.POST.get("system_prompt", "")
     try:
-        await sync_to_async(services.conversation_set_system_prompt)(
+        await sync_to_async(conversations.conversation_set_system_prompt)(
             conversation=conversation, text=text
         )
     except services.SendError as exc:
@@ -223,7 +223,9 @@ async def conversation_rename(
     )
     title = request.POST.get("title", "")
     try:
-        await sync_to_async(services.conversation_rename)(conversation=conversation, title=title)
+        await sync_to_async(conversations.conversation_rename)(
+            conversation=conversation, title=title
+        )
     except services.SendError as exc:
         return await _conversation_page(
             request,
@@ -245,7 +247,7 @@ async def conversation_pin(
         user=user, conversation_id=conversation_id
     )
     pinned = request.POST.get("pinned") == "1"
-    await sync_to_async(services.conversation_pin)(conversation=conversation, pinned=pinned)
+    await sync_to_async(conversations.conversation_pin)(conversation=conversation, pinned=pinned)
     return HttpResponseRedirect(reverse("conversation", args=[conversation.id]), status=303)
 
 
@@ -262,7 +264,7 @@ async def conversation_delete(
     if request.method == "GET":
         context = {"conversation": conversation, "undo_s": settings.SPOOL_UNDO_DELETE_S}
         return await arender(request, "chat/delete_confirm.html", context)
-    await services.aconversation_delete(conversation=conversation)
+    await conversations.aconversation_delete(conversation=conversation)
     return HttpResponseRedirect(f"{reverse('home')}?deleted={conversation.id}", status=303)
 
 
@@ -274,7 +276,7 @@ async def conversation_restore(
     conversation = await sync_to_async(_undoable)(user, str(conversation_id))
     if conversation is None:
         return HttpResponseRedirect(f"{reverse('home')}?undo=expired", status=303)
-    await sync_to_async(services.conversation_restore)(conversation=conversation)
+    await sync_to_async(conversations.conversation_restore)(conversation=conversation)
     return HttpResponseRedirect(reverse("conversation", args=[conversation.id]), status=303)
 
 

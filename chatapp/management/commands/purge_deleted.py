@@ -10,12 +10,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from chatapp import services
+from chatapp import conversations
 
 
 class Command(BaseCommand):
     help = "Remove deleted conversations whose Undo has run out."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        purged = services.conversation_purge_deleted()
+        purged = conversations.conversation_purge_deleted()
         self.stdout.write(f"Purged {purged} deleted conversation{'s' if purged != 1 else ''}.")
