@@ -7,7 +7,8 @@ manager from its settings (``chatapp.runtime.get_manager``).
 from __future__ import annotations
 
 from streaming.runs.manager import RunManager, ShuttingDown
-from streaming.runs.run import Budgets, Resume, Run, RunSpec
+from streaming.runs.run import Run
+from streaming.runs.spec import Budgets, Resume, RunSpec
 from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
 
 __all__ = [

@@ -39,7 +39,8 @@ from streaming.eventlog.base import EventLog, Liveness
 from streaming.events import Event
 from streaming.follow import follow
 from streaming.providers.base import Provider
-from streaming.runs.run import Budgets, CancelReason, Run, RunSpec
+from streaming.runs.run import Run
+from streaming.runs.spec import Budgets, CancelReason, RunSpec
 from streaming.runs.store import RunStore
 
 logger = logging.getLogger(__name__)

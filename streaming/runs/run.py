@@ -19,15 +19,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 from streaming.eventlog.base import EventLog
 from streaming.events import EventType
 from streaming.markdown import StreamingMarkdown, render_markdown, speech_for_answer
 from streaming.metrics import CHARS_PER_TOKEN, RunClock, estimate_tokens
 from streaming.providers.base import (
-    ChatMessage,
     Finish,
     Provider,
     ProviderError,
@@ -38,6 +37,7 @@ from streaming.providers.base import (
     Usage,
 )
 from streaming.runs.seam import Seam
+from streaming.runs.spec import Budgets, CancelReason, Resume, RunSpec
 from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
 
 logger = logging.getLogger(__name__)
@@ -57,45 +57,6 @@ GENERATING_NOTICE_S = 1.0
 # milliseconds, so a 0.3 ms wait fires at once, again and again until the
 # deadline passes: a busy loop in every run before every frame.
 MIN_WAIT_S = 0.001
-
-# Stop saves ``stopped``; a detach (nobody watched) or a process shutdown
-# saves ``interrupted``.
-CancelReason = Literal["stop", "detach", "shutdown"]
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    """Continue: the run starts from a stored partial answer and appends to it.
-
-    ``text`` is the answer as stored; ``metrics`` are its earlier parts',
-    summed with this part's at the end (``RunMetrics.then``). ``verbatim``:
-    the model server continues the text itself (a prefill), so the
-    continuation follows it as written; otherwise ``seam.Seam`` trims what
-    the model repeats.
-    """
-
-    text: str
-    metrics: RunMetrics
-    verbatim: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RunSpec:
-    run_id: str
-    user_id: int
-    model: str
-    messages: list[ChatMessage]
-    correlation_id: str
-    accepted_at: float = field(default_factory=time.monotonic)
-    max_tokens: int | None = None
-    resume: Resume | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Budgets:
-    idle_timeout_s: float
-    wall_clock_s: float
-    max_output_tokens: int
 
 
 class _End:

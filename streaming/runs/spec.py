@@ -1,0 +1,53 @@
+"""What a run is asked to do: its spec, its budgets, a Continue's starting point.
+
+Plain values, shared by the run (``run.py``), its manager and the app that
+builds them (``chatapp/services.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from streaming.providers.base import ChatMessage
+from streaming.runs.store import RunMetrics
+
+# Stop saves ``stopped``; a detach (nobody watched) or a process shutdown
+# saves ``interrupted``.
+CancelReason = Literal["stop", "detach", "shutdown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Continue: the run starts from a stored partial answer and appends to it.
+
+    ``text`` is the answer as stored; ``metrics`` are its earlier parts',
+    summed with this part's at the end (``RunMetrics.then``). ``verbatim``:
+    the model server continues the text itself (a prefill), so the
+    continuation follows it as written; otherwise ``seam.Seam`` trims what
+    the model repeats.
+    """
+
+    text: str
+    metrics: RunMetrics
+    verbatim: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    run_id: str
+    user_id: int
+    model: str
+    messages: list[ChatMessage]
+    correlation_id: str
+    accepted_at: float = field(default_factory=time.monotonic)
+    max_tokens: int | None = None
+    resume: Resume | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    idle_timeout_s: float
+    wall_clock_s: float
+    max_output_tokens: int
