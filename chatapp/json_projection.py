@@ -8,6 +8,7 @@
 | status    | status   | ``{state}`` |
 | usage     | usage    | ``{prompt_tokens, completion_tokens}`` |
 | error     | error    | ``{code, message, retryable, retry_after}`` |
+| title     | title    | ``{title}``: the conversation's title the model proposed (first answer) |
 | final     | final    | ``{status, finish_reason, error, metrics}``: always the last |
 
 Blocks, tails, announcements and replaces without text (a re-render of the
@@ -89,6 +90,8 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             }
         case EventType.ERROR:
             return "error", _error(data)
+        case EventType.TITLE:
+            return "title", {"title": data["title"]}
         case EventType.FINAL:
             error = data.get("error")
             return "final", {

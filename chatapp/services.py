@@ -26,12 +26,11 @@ from chatapp import retry, selectors
 from chatapp.context_budget import estimate_tokens, prompt_budget
 from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
+from chatapp.titles import first_words, title_job
 from streaming.markdown import render_markdown
 from streaming.providers.base import ChatMessage
 from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown
 
-# The sidebar shows this much of the first message as the conversation's title.
-TITLE_CHARS = 80
 # SPOOL_MAX_SENDS_PER_MINUTE counts the sends of this many seconds.
 SEND_WINDOW_S = 60
 
@@ -111,11 +110,6 @@ def _check_capacity(user: User) -> None:
         )
 
 
-def _title(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
-
-
 def system_prompt_of(conversation: Conversation) -> str:
     """What the model is told first: the conversation's own, else the default."""
     if conversation.system_prompt is not None:
@@ -150,7 +144,7 @@ def conversation_start(*, user: User, text: str, model: str) -> Sent:
     _check_model(model)
     _check_fits(model, str(settings.SPOOL_SYSTEM_PROMPT), text)
     _check_capacity(user)
-    conversation = Conversation.objects.create(user=user, model=model, title=_title(text))
+    conversation = Conversation.objects.create(user=user, model=model, title=first_words(text))
     return _add_exchange(conversation, text)
 
 
@@ -335,6 +329,7 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
+        title=title_job(conversation=sent.conversation, answer=answer),
     )
 
 

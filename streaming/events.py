@@ -29,6 +29,8 @@ class EventType(StrEnum):
     TOOL_START = "tool_start"  # {id, name, args}
     TOOL_RESULT = "tool_result"  # {id, ok, summary}
     ERROR = "error"  # {code, message, retryable, retry_after: seconds or null}
+    # {title}: the conversation's new title (the first answer's, streaming/runs/titles.py)
+    TITLE = "title"
     FINAL = "final"  # {status, finish_reason, metrics}: always the last event
 
 

@@ -39,6 +39,7 @@ from streaming.providers.base import (
 from streaming.runs.seam import Seam
 from streaming.runs.spec import Budgets, CancelReason, Resume, RunSpec
 from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
+from streaming.runs.titles import TitleRequest, settle
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class Run:
         )
         self._resumed_chars = 0  # text the run started from (Continue)
         self._resumed_blocks = 0
+        self._title: TitleRequest | None = None
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
@@ -119,6 +121,12 @@ class Run:
                 await self._resume_frame(self._seam.head)
             await self._store.started(self.spec.run_id)
             self._clock.started_at = time.monotonic()
+            if self.spec.title is not None:
+                # Its own request, beside the answer: ready by the answer's end.
+                name = f"title-{self.spec.run_id}"
+                self._title = TitleRequest(
+                    self.spec.title, self._provider, model=self.spec.model, name=name
+                )
             stream = self._provider.stream(
                 messages=self.spec.messages,
                 model=self.spec.model,
@@ -326,12 +334,19 @@ class Run:
             )
             if self.spec.resume is not None:
                 metrics = _earlier(self.spec.resume).then(metrics)
-            outcome = RunOutcome(status, content, html, self._finish_reason, error, metrics)
+            title = await settle(self._title, status)
+            outcome = RunOutcome(status, content, html, self._finish_reason, error, metrics, title)
             try:
                 await self._store.finished(self.spec.run_id, outcome)
+                if title is not None:
+                    # Saved with the outcome (unless the owner named the
+                    # conversation): pages swap it in, before ``final``.
+                    await self._emit(EventType.TITLE, {"title": title})
             finally:
                 await self._emit(EventType.FINAL, _final_data(outcome))
         finally:
+            if self._title is not None:
+                await self._title.cancel()  # a no-op once settled
             await self._log.close(self.spec.run_id)
 
     def _final_content(self, status: str) -> tuple[str, str | None]:

@@ -93,7 +93,8 @@ class RunError:
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
     """The final state of a run: status is one of complete, stopped, failed,
-    interrupted, truncated."""
+    interrupted, truncated. ``title``: the conversation's title the model
+    proposed (``RunSpec.title``), saved unless its owner has named it."""
 
     status: str
     content: str
@@ -101,6 +102,7 @@ class RunOutcome:
     finish_reason: str = ""
     error: RunError | None = None
     metrics: RunMetrics = field(default_factory=RunMetrics)
+    title: str | None = None
 
 
 class RunStore(Protocol):
