@@ -50,7 +50,9 @@ def title_save(*, using: str, answer_id: uuid.UUID, title: str) -> bool:
     """Save the model's title on the answer's conversation unless it was
     named meanwhile (one conditional UPDATE). Not activity: the conversation
     keeps its place in the list. Returns whether it was saved."""
-    conversation_id = Message.objects.using(using).filter(id=answer_id).values("conversation_id")
+    conversation_id = (
+        Message.objects.using(using).filter(id=answer_id).values("conversation_id")[:1]
+    )
     saved = (
         Conversation.objects.using(using)
         .filter(id=Subquery(conversation_id), title_source=Conversation.TitleSource.FIRST_WORDS)

@@ -114,7 +114,9 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
     token = conversation.share.token
     outputs["shared page"] = anonymous.get(f"/s/{token}").content.decode()
     assert "<p>Hello</p>" in outputs["shared page"]
-    outputs["title event"] = render_to_string("chat/_title_oob.html", {"conversation": conversation})
+    outputs["title event"] = render_to_string(
+        "chat/_title_oob.html", {"conversation": conversation}
+    )
     outputs["settings page, refused"] = web.post("/settings/", {"read_aloud": "x"}).content.decode()
     # A live answer (no run owns it, but it is too new to count as a crash
     # leftover): the page renders it subscribed to its stream.

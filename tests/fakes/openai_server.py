@@ -15,7 +15,7 @@ Which script answers a ``POST /v1/chat/completions``:
    the first ``when_continuing(substring, script)`` rule, else
    for a request whose first message is a system message holding the
    substring, the first ``when_system(substring, script)`` rule (a request
-   with a prompt of its own, e.g. a title's), else
+   with a prompt of its own, e.g. a title's; optionally only for a question), else
 4. the first ``when(substring, script)`` rule found in the last user message
    (a rule given ``times=n`` answers n requests, then steps aside), else
 5. the default script.
@@ -115,6 +115,7 @@ class _Rule:
     remaining: int | None
     continuing: bool = False
     system: bool = False
+    question: str = ""  # system rules: and the last user message holds this
 
 
 class ClientHungUp(Exception):
@@ -232,11 +233,12 @@ class FakeOpenAIServer:
         with self._cond:
             self._rules.append(_Rule(substring, script, None, continuing=True))
 
-    def when_system(self, substring: str, script: Script) -> None:
+    def when_system(self, substring: str, script: Script, *, question: str = "") -> None:
         """Answer with ``script`` a request whose first message is a system
-        message containing ``substring``, whatever its user message says."""
+        message containing ``substring`` and whose last user message contains
+        ``question`` (by default, whatever it says)."""
         with self._cond:
-            self._rules.append(_Rule(substring, script, None, system=True))
+            self._rules.append(_Rule(substring, script, None, system=True, question=question))
 
     def set_default(self, script: Script) -> None:
         with self._cond:
@@ -264,10 +266,10 @@ class FakeOpenAIServer:
                 if rule.continuing and _continues(messages or [], rule.substring):
                     return rule.script
             system = _system_text(messages or [])
-            for rule in self._rules:
-                if rule.system and rule.substring in system:
-                    return rule.script
             text = last_text(body, role="user")
+            for rule in self._rules:
+                if rule.system and rule.substring in system and rule.question in text:
+                    return rule.script
             for rule in self._rules:
                 if rule.continuing or rule.system:
                     continue
