@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from streaming.runs.titles import TITLE_INSTRUCTION
 from tests.fakes.openai_server import FakeOpenAIServer, RequestRecord
 from tests.fakes.scripts import Script
-from tests.support.client import SSEEvent, SpoolClient
+from tests.support.client import SpoolClient, SSEEvent
 from tests.support.daphne import DaphneServer, run_daphne
 
 MODEL = "fake-model"

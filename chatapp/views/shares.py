@@ -13,8 +13,10 @@ from django.views.decorators.http import require_GET, require_POST
 from chatapp import selectors, shares
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 
-# Where the owner lands after creating or revoking: the menu, open, saying so.
-BACK = "{url}?share={what}#share"
+# Where the owner lands after creating or revoking: the menu, open, saying so,
+# focus on the next control. No "#share": Chromium moves focus away from an
+# autofocused control when it scrolls to a fragment (the menu is at the top).
+BACK = "{url}?share={what}"
 
 
 @require_POST
