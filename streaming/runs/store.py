@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streaming.status import FinalStatus
+
 
 @dataclass(frozen=True, slots=True)
 class RunMetrics:
@@ -92,10 +94,9 @@ class RunError:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """The final state of a run: status is one of complete, stopped, failed,
-    interrupted, truncated."""
+    """The final state of a run."""
 
-    status: str
+    status: FinalStatus
     content: str
     html: str
     finish_reason: str = ""
