@@ -379,7 +379,7 @@ async def test_a_stall_is_the_consumers_to_time_out(provider, openai_server):
     # The run owns SPOOL_IDLE_TIMEOUT_S (tests/test_runs.py): the provider
     # raises no timeout of its own (nor lets the SDK's read timeout fire) and
     # hangs up when its consumer gives up on it.
-    openai_server.enqueue(Script.text("Thinking", finish=None).then_stall(30))
+    openai_server.enqueue(Script.text("Thinking", chunk_size=8, finish=None).then_stall(30))
     stream = provider.stream(messages=PROMPT, model="fake-model")
     assert await anext(stream) == TextDelta("Thinking")
 

@@ -23,14 +23,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from streaming.eventlog.base import EventLog
-from streaming.events import (
-    GENERATING,
-    Emit,
-    ErrorData,
-    EventData,
-    EventType,
-    FinalData,
-)
+from streaming.events import GENERATING, Emit, EventData, EventType
 from streaming.markdown import StreamingMarkdown, render_markdown, speech_for_answer
 from streaming.metrics import CHARS_PER_TOKEN, RunClock, estimate_tokens
 from streaming.providers import errors
@@ -327,7 +320,7 @@ class Run:
                 text = speech_for_answer(self._answer_speech)
                 await self._emit(EventType.ANNOUNCE_DONE, {"text": text})
             if error is not None:
-                await self._emit(EventType.ERROR, _error_data(error))
+                await self._emit(EventType.ERROR, error.as_data())
             self._clock.ended_at = time.monotonic()
             usage = self._usage
             metrics = self._clock.metrics(
@@ -341,7 +334,7 @@ class Run:
             try:
                 await self._store.finished(self.spec.run_id, outcome)
             finally:
-                await self._emit(EventType.FINAL, _final_data(outcome))
+                await self._emit(EventType.FINAL, outcome.as_data())
         finally:
             await self._log.close(self.spec.run_id)
 
@@ -381,24 +374,6 @@ def _earlier(resume: Resume) -> RunMetrics:
         return resume.metrics
     tokens = estimate_tokens(resume.text)
     return replace(resume.metrics, output_tokens=tokens, output_tokens_estimated=True)
-
-
-def _final_data(outcome: RunOutcome) -> FinalData:
-    return {
-        "status": outcome.status,
-        "finish_reason": outcome.finish_reason,
-        "error": None if outcome.error is None else _error_data(outcome.error),
-        "metrics": outcome.metrics.as_dict(),
-    }
-
-
-def _error_data(error: RunError) -> ErrorData:
-    return {
-        "code": error.code,
-        "message": error.message,
-        "retryable": error.retryable,
-        "retry_after": error.retry_after,
-    }
 
 
 async def _pump(

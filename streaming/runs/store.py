@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streaming.events import ErrorData, FinalData
 from streaming.status import FinalStatus
 
 
@@ -91,6 +92,15 @@ class RunError:
     retryable: bool = False
     retry_after: float | None = None
 
+    def as_data(self) -> ErrorData:
+        """The ``error`` event's payload (and the ``final`` event's ``error``)."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "retry_after": self.retry_after,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
@@ -102,6 +112,15 @@ class RunOutcome:
     finish_reason: str = ""
     error: RunError | None = None
     metrics: RunMetrics = field(default_factory=RunMetrics)
+
+    def as_data(self) -> FinalData:
+        """The ``final`` event's payload."""
+        return {
+            "status": self.status,
+            "finish_reason": self.finish_reason,
+            "error": None if self.error is None else self.error.as_data(),
+            "metrics": self.metrics.as_dict(),
+        }
 
 
 class RunStore(Protocol):
