@@ -21,8 +21,10 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
+from typing import Final
 
 from streaming.providers.base import ChatMessage, Provider, TextDelta
+from streaming.status import FinalStatus, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -124,9 +126,13 @@ class TitleRequest:
         await asyncio.wait({self._task})
 
 
-async def settle(request: TitleRequest | None, status: str) -> str | None:
+# The answers that ended as they should: their title is worth a short wait.
+_WAITED_FOR: Final = frozenset({RunStatus.COMPLETE, RunStatus.TRUNCATED})
+
+
+async def settle(request: TitleRequest | None, status: FinalStatus) -> str | None:
     """The run's title at its end: waited for after an answer that ended
     normally (``complete``, ``truncated``), taken only if ready otherwise."""
     if request is None:
         return None
-    return await request.result(TITLE_WAIT_S if status in ("complete", "truncated") else 0)
+    return await request.result(TITLE_WAIT_S if status in _WAITED_FOR else 0)
