@@ -24,6 +24,7 @@ from streaming.runs.titles import (
     propose_title,
     settle,
 )
+from streaming.status import RunStatus
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Script
 
@@ -67,7 +68,7 @@ async def test_the_demo_model_answers_the_title_prompt_with_its_title() -> None:
 
 @pytest.fixture
 async def provider(openai_server: FakeOpenAIServer) -> AsyncIterator[OpenAICompatProvider]:
-    p = OpenAICompatProvider(openai_server.base_url, "sk-test", idle_timeout=2)
+    p = OpenAICompatProvider(openai_server.base_url, "sk-test")
     yield p
     await p.aclose()
 
@@ -121,12 +122,12 @@ async def test_settle_waits_after_a_finished_answer_only(
     # Ready 0.3 s after the answer ended: a complete answer waits for it...
     openai_server.enqueue(Script.text("Late title", delay=0.3))
     complete = TitleRequest(TitleJob("q"), provider, model="m", name="t1")
-    assert await settle(complete, "complete") == "Late title"
+    assert await settle(complete, RunStatus.COMPLETE) == "Late title"
     # ...a stopped one takes only a title already there.
     openai_server.enqueue(Script.text("Late title", delay=0.3))
     stopped = TitleRequest(TitleJob("q"), provider, model="m", name="t2")
-    assert await settle(stopped, "stopped") is None
-    assert await settle(None, "complete") is None
+    assert await settle(stopped, RunStatus.STOPPED) is None
+    assert await settle(None, RunStatus.COMPLETE) is None
 
 
 async def test_the_demo_title_prompt_is_told_apart_from_a_question() -> None:
