@@ -81,7 +81,7 @@ def _hung_up_title_request(server: FakeOpenAIServer) -> RequestRecord:
             if r.hung_up and r.body["messages"][0]["content"] == TITLE_INSTRUCTION
         ]
         if found or time.monotonic() > deadline:
-            assert found, "the title request was not hung up"
+            assert found, f"the title request was not hung up: {server.chat_requests}"
             return found[0]
         time.sleep(0.02)
 
@@ -130,12 +130,13 @@ async def test_a_title_slower_than_the_wait_is_given_up(
 async def test_a_stopped_answer_does_not_wait_for_its_title(
     ids: tuple[str, str], manager: RunManager, openai_server: FakeOpenAIServer
 ) -> None:
-    openai_server.when_system(TITLE_INSTRUCTION, Script.text("Late", delay=5.0))
+    openai_server.when_system(TITLE_INSTRUCTION, Script.text("La").then_stall(30))
     openai_server.set_default(Script.text("tick " * 500, chunk_size=5, delay=0.01))
     manager.start(_spec(ids[0]), OpenAICompatProvider(openai_server.base_url, "k"))
-    await asyncio.sleep(0.3)
+    # Both requests under way (the answer's and the title's), then Stop.
+    await asyncio.to_thread(openai_server.wait_for_requests, 2, 5.0)
     assert await manager.stop(ids[0])
-    # Saved without the title, whose request (its reply 5 s away) was hung up.
+    # Saved without the title, whose request (still unfinished) was hung up.
     title_request = await asyncio.to_thread(_hung_up_title_request, openai_server)
     assert title_request.hung_up
     assert title_request.finished_at is None
