@@ -4,13 +4,13 @@ Markdown and JSON exports (chatapp/export.py) and the admin (chatapp/attachments
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import Settings
 from django.contrib.auth.models import User
 from django.http import StreamingHttpResponse
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, override_settings
 
 from chatapp.attachments.prepare import prepare
 from chatapp.attachments.store import attachments_save
@@ -23,8 +23,12 @@ MARKDOWN = "md"  # the export extension, spelled apart from a file name
 
 
 @pytest.fixture
-def conversation(settings: Settings, tmp_path: Path) -> Conversation:
-    settings.MEDIA_ROOT = tmp_path
+def conversation(tmp_path: Path) -> Iterator[Conversation]:
+    with override_settings(MEDIA_ROOT=tmp_path):
+        yield _conversation()
+
+
+def _conversation() -> Conversation:
     owner = User.objects.create_user("ada", password="pw-for-tests-1")
     c = Conversation.objects.create(user=owner, model="demo", title="Plans")
     q = Message.objects.create(conversation=c, role="user", content="See these")
