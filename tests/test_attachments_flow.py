@@ -326,3 +326,29 @@ def test_deleting_a_conversation_deletes_its_files(
     assert "Purged" in done.stdout
     assert not any(f.exists() for f in files)
     assert not spool.query("SELECT id FROM chatapp_message WHERE conversation_id = ?", (key,))
+
+
+def test_inlined_text_counts_against_the_context(client: SpoolClient, spool: DaphneServer) -> None:
+    """The demo model reads 16,384 - 4,096 tokens here (about 36 KB of text)."""
+    path = _conversation(client, "demo")
+    before = _counts(spool)
+    too_long = ("log.txt", b"lorem ipsum " * 10_000, "text/plain")
+    r = post_files(client, f"{path}messages", "Summarise", [too_long])
+    assert r.status_code == 422
+    assert "too long for this model" in r.text
+    assert _counts(spool) == before
+
+    # Two files that fit one at a time: the second turn leaves the first out, and says so.
+    first = ("a.txt", b"alpha " * 4_000, "text/plain")  # 24 KB: ~8,000 tokens
+    r = post_files(client, f"{path}messages", "First", [first])
+    assert r.status_code == 200
+    client.stream_until(last_answer_id(r.text), count("done", 1))
+    second = ("b.txt", b"bravo " * 4_000, "text/plain")
+    r = post_files(client, f"{path}messages", "Second", [second])
+    assert r.status_code == 200
+    answer_id = last_answer_id(r.text)
+    client.stream_until(answer_id, count("done", 1))
+    assert spool.message(answer_id)["prompt_dropped"] == 4
+    page = client.http.get(path).text
+    assert "Earlier messages were left out to fit the model" in page
+    assert "context (4 messages)." in page

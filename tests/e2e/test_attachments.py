@@ -172,3 +172,58 @@ def test_an_oversized_file_keeps_the_draft_and_a_direct_post_stores_nothing(
         )
         assert r.status_code == 413
         assert _counts(spool) == before
+
+
+DROP_AND_PASTE = """async () => {
+  const composer = document.getElementById("composer-text");
+  const dropped = new DataTransfer();
+  dropped.items.add(new File(["dropped text\\n"], "dropped.txt", { type: "text/plain" }));
+  composer.dispatchEvent(new DragEvent("dragover", { bubbles: true, cancelable: true,
+                                                     dataTransfer: dropped }));
+  composer.dispatchEvent(new DragEvent("drop", { bubbles: true, cancelable: true,
+                                                 dataTransfer: dropped }));
+  // A screenshot on the clipboard: a real PNG, drawn on a canvas.
+  const canvas = document.createElement("canvas");
+  canvas.width = 40; canvas.height = 30;
+  canvas.getContext("2d").fillRect(0, 0, 40, 30);
+  const blob = await new Promise((done) => canvas.toBlob(done, "image/png"));
+  const pasted = new DataTransfer();
+  pasted.items.add(new File([blob], "image.png", { type: "image/png" }));
+  composer.dispatchEvent(new ClipboardEvent("paste", { bubbles: true, cancelable: true,
+                                                       clipboardData: pasted }));
+}"""
+
+
+def test_drop_paste_and_remove(new_context: CreateContextCallback, spool: DaphneServer) -> None:
+    page, keys = keyboard_page(new_context, viewport={"width": 1280, "height": 900})
+    sign_up_by_keyboard(page, keys, spool.url, f"drop-{uuid.uuid4().hex[:6]}")
+    keys.type("hello", "first message")
+    keys.press("Enter", "send", navigates=True)
+    expect(answer(page).locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+
+    page.evaluate(DROP_AND_PASTE)
+    chips = page.locator("#composer-chips")
+    expect(chips.get_by_role("listitem")).to_have_count(2)
+    remove_dropped = chips.get_by_role("button", name="Remove dropped.txt")
+    remove_pasted = chips.get_by_role("button", name=re.compile(r"^Remove pasted-.*\.png$"))
+    expect(remove_dropped).to_be_visible()
+    expect(remove_pasted).to_be_visible()
+    assert page.evaluate("() => document.getElementById('composer-files').files.length") == 2
+
+    # Remove by keyboard: said once, focus on the next Remove button.
+    keys.tab_to(remove_dropped)
+    keys.press("Enter", "remove the dropped file")
+    expect(chips.get_by_role("listitem")).to_have_count(1)
+    expect(remove_pasted).to_be_focused()
+    expect(page.locator("#sr-status")).to_have_text("Removed dropped.txt.")
+    assert page.evaluate("() => document.getElementById('composer-files').files.length") == 1
+
+    # An image alone is a message: Enter on an empty composer sends it.
+    keys.tab_to(page.get_by_label("Message"), backwards=True)
+    keys.press("Enter", "send the pasted image")
+    sent = page.locator("article.msg-user").last
+    expect(sent.get_by_role("img", name=re.compile(r"^pasted-.*\.png$"))).to_be_visible()
+    reply = answer(page)
+    expect(reply.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(reply).to_contain_text("40 x 30 px")
+    expect(reply).not_to_contain_text("dropped.txt")
