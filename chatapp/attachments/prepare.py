@@ -22,7 +22,6 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import pypdf
 from django.core.files.uploadedfile import UploadedFile
 from PIL import Image, ImageOps
 
@@ -161,6 +160,10 @@ def _too_big(name: str, width: int | None, height: int | None) -> AttachmentErro
 
 
 def _pdf(name: str, data: bytes) -> Prepared:
+    # Imported at the first PDF, not at start: pypdf takes ~0.16 s to import,
+    # on every process start (a restart's downtime) for a rare file type.
+    import pypdf
+
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
