@@ -227,3 +227,31 @@ def test_drop_paste_and_remove(new_context: CreateContextCallback, spool: Daphne
     expect(reply.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     expect(reply).to_contain_text("40 x 30 px")
     expect(reply).not_to_contain_text("dropped.txt")
+
+
+def test_attaching_works_without_script(
+    new_context: CreateContextCallback, spool: DaphneServer
+) -> None:
+    """The file input is the browser's own, the form posts it, the page comes back."""
+    context = new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    with SpoolClient(spool.url) as user:
+        user.signup()
+        context.add_cookies(
+            [
+                {"name": name, "value": value, "url": spool.url}
+                for name, value in user.http.cookies.items()
+            ]
+        )
+    page.goto(f"{spool.url}/")
+    picker = page.get_by_label("Attach files")
+    expect(picker).to_be_visible()  # the native control, not hidden behind the label
+    picker.set_input_files([NOTES, SHOT])
+    page.get_by_label("Message").fill("Without script")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send").click()
+    sent = page.locator("article.msg-user").last
+    expect(sent.locator(".msg-text")).to_have_text("Without script")
+    expect(sent.get_by_role("img", name="shot.png")).to_be_visible()
+    expect(sent.get_by_role("link", name=re.compile(r"^notes\.txt"))).to_be_visible()
+    screenshot(page, "attachments-no-script")
