@@ -25,7 +25,12 @@ from django.utils import timezone
 from chatapp import retry, selectors
 from chatapp.attachments.errors import AttachmentError
 from chatapp.attachments.prepare import Prepared
-from chatapp.attachments.prompt import accepts_images, check_vision, prepared_parts
+from chatapp.attachments.prompt import (
+    accepts_images,
+    check_vision,
+    prepared_parts,
+    stored_parts,
+)
 from chatapp.attachments.store import attachments_save, files_removed_on_failure
 from chatapp.context_budget import estimate_tokens, part_tokens, prompt_budget
 from chatapp.models import Conversation, Message, Preferences
@@ -143,13 +148,16 @@ def _check_attachments(model: str, files: Sequence[Prepared]) -> None:
         raise SendError(exc.message, exc.status) from None
 
 
-def _check_fits(model: str, system: str, text: str, files: Sequence[Prepared] = ()) -> None:
+def _check_fits(
+    model: str, system: str, text: str, files: Sequence[Prepared] | Message = ()
+) -> None:
     """Refuse, before anything is written, a message the model could not read
-    even with every earlier turn left out (its attachments' text and images
-    included)."""
+    even with every earlier turn left out, its attachments included: ``files``
+    are a send's prepared files, or the stored question a Retry answers."""
     budget = _budget(model)
     needed = (estimate_tokens(system) if system else 0) + estimate_tokens(text)
-    needed += sum(part_tokens(p) for p in prepared_parts(files))
+    parts = stored_parts(files) if isinstance(files, Message) else prepared_parts(files)
+    needed += sum(part_tokens(p) for p in parts)
     if needed > budget:
         raise SendError(
             f"That message is too long for this model: about {needed:,} tokens with the "
@@ -224,7 +232,8 @@ def message_retry(*, message: Message) -> Sent:
         raise SendError(reason)
     conversation = message.conversation
     _check_model(conversation.model)
-    _check_fits(conversation.model, system_prompt_of(conversation), message.reply_to.content)
+    question = message.reply_to
+    _check_fits(conversation.model, system_prompt_of(conversation), question.content, question)
     _check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
         raise BusyError("Wait for the current answer to finish, or stop it, then retry.")
@@ -291,6 +300,7 @@ def _check_continue_fits(answer: Message) -> None:
     needed = (
         (estimate_tokens(system) if system else 0)
         + estimate_tokens(answer.reply_to.content)
+        + sum(part_tokens(p) for p in stored_parts(answer.reply_to))
         + _continuation_tokens(answer)
     )
     if needed > budget:

@@ -54,6 +54,17 @@ def prepared_parts(files: Sequence[Prepared]) -> tuple[ContentPart, ...]:
     )
 
 
+def stored_parts(message: Message) -> tuple[ContentPart, ...]:
+    """A stored message's attachments as parts for the size check only: images
+    without their data (no file is read)."""
+    return tuple(
+        ImagePart("", a.name, a.media_type, a.size, a.width or 0, a.height or 0)
+        if a.kind == Attachment.Kind.IMAGE
+        else FilePart(a.name, a.media_type, a.size, a.text, a.note)
+        for a in message.attachments.all()
+    )
+
+
 def parts_by_message(
     messages: Sequence[Message], *, images: bool
 ) -> dict[UUID, tuple[ContentPart, ...]]:
