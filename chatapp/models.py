@@ -212,6 +212,8 @@ class Attachment(models.Model):
     file = models.FileField(upload_to=_attachment_path, max_length=200)
     # The user's file name, for display and downloads only.
     name = models.CharField(max_length=255)
+    # An image's description by its sender; the page falls back to the name.
+    alt = models.CharField(max_length=300, blank=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     # Detected from the content, never taken from the browser.
     media_type = models.CharField(max_length=100)

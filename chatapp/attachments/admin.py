@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from chatapp.models import Attachment, Message
 
-FIELDS = ("name", "kind", "media_type", "size", "width", "height", "note", "created_at")
+FIELDS = ("name", "alt", "kind", "media_type", "size", "width", "height", "note", "created_at")
 
 
 class AttachmentInline(admin.TabularInline[Attachment, Message]):

@@ -17,6 +17,7 @@ is what is stored and what the model reads:
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import warnings
 from collections.abc import Sequence
@@ -70,15 +71,32 @@ class Prepared:
     height: int | None = None
     text: str = ""
     note: str = ""
+    alt: str = ""  # what the sender wrote to describe an image
 
     @property
     def size(self) -> int:
         return len(self.data)
 
 
-def prepare_all(files: Sequence[UploadedFile[bytes]]) -> list[Prepared]:
-    """Every file prepared, or ``AttachmentError`` for the first that cannot be."""
-    return [prepare(f.name or "file", _read(f)) for f in files]
+# Screen readers read alt text whole: a sentence or two, not a caption essay.
+MAX_ALT_CHARS = 300
+
+
+def prepare_all(files: Sequence[UploadedFile[bytes]], alts: Sequence[str] = ()) -> list[Prepared]:
+    """Every file prepared, or ``AttachmentError`` for the first that cannot be.
+    ``alts[i]`` is the sender's description of image ``i`` (ignored for other files)."""
+    prepared = []
+    for i, upload in enumerate(files):
+        name = upload.name or "file"
+        alt = " ".join(alts[i].split()) if i < len(alts) else ""
+        if len(alt) > MAX_ALT_CHARS:
+            raise AttachmentError(
+                f"The description of “{name}” is {len(alt):,} characters long; the limit is "
+                f"{MAX_ALT_CHARS}. Shorten it."
+            )
+        ready = prepare(name, _read(upload))
+        prepared.append(dataclasses.replace(ready, alt=alt) if ready.kind is Kind.IMAGE else ready)
+    return prepared
 
 
 def _read(upload: UploadedFile[bytes]) -> bytes:

@@ -49,6 +49,7 @@ def attachments_save(
         attachment = Attachment(
             message=message,
             name=prepared.name,
+            alt=prepared.alt,
             kind=prepared.kind.value,
             media_type=prepared.media_type,
             size=prepared.size,

@@ -21,6 +21,8 @@ from chatapp.views.common import HtmxHttpRequest, alogin_required
 
 # The composer's file input: <input type="file" name="files" multiple>.
 FILES_FIELD = "files"
+# Each image's description, by its position among the files: "alt-0", "alt-1"…
+ALT_FIELD = "alt-{}"
 # A stored file never changes (a new upload gets a new id): the browser may
 # keep it, but only for this user (private), and no shared cache may.
 CACHE_CONTROL = "private, max-age=86400"
@@ -37,7 +39,8 @@ async def areceived(request: HttpRequest) -> list[Prepared]:
     if not uploads:
         return []
     try:
-        return await sync_to_async(prepare_all)(uploads)
+        alts = [request.POST.get(ALT_FIELD.format(i), "") for i in range(len(uploads))]
+        return await sync_to_async(prepare_all)(uploads, alts)
     except AttachmentError as exc:
         raise SendError(exc.message, exc.status) from None
 

@@ -30,10 +30,16 @@
   // The files the form will post, in order. The input's FileList cannot be
   // edited, so it is rebuilt from this list through a DataTransfer.
   var pending = [];
+  // The sender's description of each pending image, by position (posted as
+  // alt-0, alt-1…, the files' own order): kept while chips are redrawn.
+  var alts = [];
+
+  function isImage(file) { return /^image\//.test(file.type); }
 
   function sync() {
     var field = input();
     if (!field) { return; }
+    alts.length = pending.length;
     var transfer = new DataTransfer();
     pending.forEach(function (file) { transfer.items.add(file); });
     field.files = transfer.files;
@@ -58,7 +64,21 @@
       remove.className = "chip-remove";
       remove.textContent = "Remove " + file.name;
       remove.dataset.index = String(index);
-      li.append(name, " ", size, " ", remove);
+      li.append(name, " ", size, " ");
+      if (isImage(file)) {
+        // Alt text: said instead of the file name wherever the image is shown.
+        var alt = document.createElement("input");
+        alt.type = "text";
+        alt.className = "chip-alt";
+        alt.name = "alt-" + index;
+        alt.maxLength = 300;
+        alt.placeholder = "Describe it (optional)";
+        alt.setAttribute("aria-label", "Alt text for " + file.name);
+        alt.value = alts[index] || "";
+        alt.dataset.index = String(index);
+        li.append(alt, " ");
+      }
+      li.append(remove);
       list.append(li);
     });
     list.hidden = pending.length === 0;
@@ -75,6 +95,7 @@
 
   function clear() {
     pending = [];
+    alts = [];
     var field = input();
     if (field) { field.value = ""; }
     render();
@@ -109,11 +130,24 @@
     var index = Number(button.dataset.index);
     var gone = pending[index];
     pending.splice(index, 1);
+    alts.splice(index, 1);
     sync();
     say("Removed " + (gone ? gone.name : "the file") + ".");
     // Focus stays in the list (the next chip's Remove), else goes back to typing.
     var next = chips().querySelectorAll(".chip-remove")[Math.min(index, pending.length - 1)];
     if (next) { next.focus(); } else { document.getElementById("composer-text").focus(); }
+  });
+
+  document.addEventListener("input", function (evt) {
+    if (evt.target.classList && evt.target.classList.contains("chip-alt")) {
+      alts[Number(evt.target.dataset.index)] = evt.target.value;
+    }
+  });
+  // Enter in an alt text field would send the form as it is: keep it for typing.
+  document.addEventListener("keydown", function (evt) {
+    if (evt.key === "Enter" && evt.target.classList && evt.target.classList.contains("chip-alt")) {
+      evt.preventDefault();
+    }
   });
 
   // Drag and drop onto the composer.

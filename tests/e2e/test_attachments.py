@@ -89,6 +89,12 @@ def test_attach_send_and_see_by_keyboard(
     expect(chips.get_by_role("button", name="Remove notes.txt")).to_be_visible()
     expect(chips).to_contain_text("26 bytes")
     expect(page.locator("#sr-status")).to_have_text("2 files attached: shot.png, notes.txt.")
+    # The image gets a description of its own (the text file has no such field).
+    keys.tab_to(chips.get_by_role("textbox", name="Alt text for shot.png"))
+    keys.type("A steel-blue rectangle", "alt text")
+    keys.press("Enter", "Enter in the alt text sends nothing")
+    expect(page.locator("article.msg-user")).to_have_count(1)
+    expect(chips.get_by_role("textbox")).to_have_count(1)
     keys.tab_to(composer, backwards=True)
     keys.type("What are these?", "the question")
     screenshot(page, "attachments-pending")
@@ -98,7 +104,7 @@ def test_attach_send_and_see_by_keyboard(
     keys.press("Enter", "send with attachments")
     sent = page.locator("article.msg-user").last
     expect(sent.locator(".msg-text")).to_have_text("What are these?")
-    expect(sent.get_by_role("img", name="shot.png")).to_be_visible()
+    expect(sent.get_by_role("img", name="A steel-blue rectangle")).to_be_visible()
     expect(sent.get_by_role("link", name=re.compile(r"^notes\.txt"))).to_be_visible()
     expect(chips.get_by_role("listitem")).to_have_count(0)
     expect(composer).to_have_value("")
@@ -118,7 +124,7 @@ def test_attach_send_and_see_by_keyboard(
     # The same after a reload, and only for this user.
     page.reload()
     sent = page.locator("article.msg-user").last
-    expect(sent.get_by_role("img", name="shot.png")).to_be_visible()
+    expect(sent.get_by_role("img", name="A steel-blue rectangle")).to_be_visible()
     url = sent.get_by_role("link", name=re.compile(r"^notes\.txt")).get_attribute("href")
     assert url
     assert url.startswith("/a/")
