@@ -356,10 +356,10 @@ def test_inlined_text_counts_against_the_context(client: SpoolClient, spool: Dap
 
 def test_an_image_s_description_is_its_alt_text(client: SpoolClient) -> None:
     path = _conversation(client, "demo")
-    r = post_files(client, f"{path}messages", "", [NOTES, PNG], **{"alt-1": " A  chart <b>"})
+    r = post_files(client, f"{path}messages", "", [NOTES, PNG], fields={"alt-1": " A  chart <b>"})
     assert r.status_code == 200, r.text[:300]
     assert 'alt="A chart &lt;b&gt;"' in r.text  # spaces folded, escaped
     long_alt = {"alt-0": "x" * 301}
-    r = post_files(client, f"{path}messages", "", [PNG], **long_alt)
+    r = post_files(client, f"{path}messages", "", [PNG], fields=long_alt)
     assert r.status_code == 422
     assert "the limit is 300" in r.text

@@ -38,10 +38,12 @@ def post_files(
     files: Sequence[FileSpec],
     *,
     htmx: bool = True,
-    **fields: str,
+    fields: dict[str, str] | None = None,
+    **more: str,
 ) -> httpx.Response:
+    """``fields`` or ``more``: form fields besides the text (a model, alt-N)."""
     body, content_type = multipart(
-        {"csrfmiddlewaretoken": client.csrf(), "text": text, **fields}, files
+        {"csrfmiddlewaretoken": client.csrf(), "text": text, **(fields or {}), **more}, files
     )
     headers = {"Content-Type": content_type}
     if htmx:
