@@ -363,3 +363,15 @@ def test_an_image_s_description_is_its_alt_text(client: SpoolClient) -> None:
     r = post_files(client, f"{path}messages", "", [PNG], fields=long_alt)
     assert r.status_code == 422
     assert "the limit is 300" in r.text
+
+
+def test_a_refused_first_message_keeps_its_text_and_makes_no_conversation(
+    client: SpoolClient, spool: DaphneServer
+) -> None:
+    before = _counts(spool)
+    fake_png = ("evil.png", b"<html><script>alert(1)</script>", "image/png")
+    r = post_files(client, "/c/new", "My first draft", [fake_png], htmx=False, model="demo")
+    assert r.status_code == 422
+    assert "named like a PNG image" in r.text
+    assert "My first draft</textarea>" in r.text
+    assert _counts(spool) == before
