@@ -13,7 +13,8 @@ A map of the package, in the order a file travels:
 - ``store.py`` — the one place that writes attachment files: random names,
   one row per file on the user message, deletion with the conversation.
 - ``prompt.py`` — what the model reads: image parts (data URLs), text parts,
-  their token estimate, and which models may be given images.
+  and which models may be given images.
+- ``admin.py`` — the admin's read-only views of attachments (no file links).
 
 Errors are ``AttachmentError`` values: a message the user can act on and the
 response status; the view shows them beside the composer, the draft kept.
