@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from django.contrib.auth.models import User
+from django.template.loader import render_to_string
 
 from chatapp import conversations, services
 from chatapp.models import Conversation, Message
@@ -193,3 +194,14 @@ class TestWhichAnswersAskForATitle:
     def test_the_fallback_is_the_first_words(self) -> None:
         assert first_words("  a\n b  ") == "a b"
         assert first_words("x" * 100) == "x" * 79 + "…"
+
+
+@pytest.mark.django_db
+def test_the_pages_title_frame_escapes_what_the_model_wrote() -> None:
+    user = User.objects.create_user("esc")
+    title = "<img src=x onerror=alert(1)>"
+    c = Conversation.objects.create(user=user, model="demo", title=title)
+    html = render_to_string("chat/_title_oob.html", {"conversation": c})
+    assert "<img" not in html
+    assert "<title>&lt;img src=x onerror=alert(1)&gt; · Spool</title>" in html
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") == 4  # title, heading, both lists
