@@ -6,7 +6,9 @@
 | delta     | delta    | ``{text}``: appended to the answer |
 | replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold) |
 | status    | status   | ``{state}`` |
-| usage     | usage    | ``{prompt_tokens, completion_tokens}`` |
+| usage     | usage    | ``{prompt_tokens, completion_tokens}``: the rounds' sum so far |
+| tool_start | tool_start | ``{id, name, arguments}``: a call the model made |
+| tool_result | tool_result | ``{id, name, ok, result, error, duration_ms}`` |
 | error     | error    | ``{code, message, retryable, retry_after}`` |
 | final     | final    | ``{status, finish_reason, error, metrics}``: always the last |
 
@@ -89,6 +91,17 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             }
         case EventType.ERROR:
             return "error", _error(data)
+        case EventType.TOOL_START:
+            return "tool_start", {"id": data["id"], "name": data["name"], "arguments": data["args"]}
+        case EventType.TOOL_RESULT:
+            return "tool_result", {
+                "id": data["id"],
+                "name": data["name"],
+                "ok": data["ok"],
+                "result": data["result"],
+                "error": None if data["ok"] else data["summary"],
+                "duration_ms": data["duration_ms"],
+            }
         case EventType.FINAL:
             error = data.get("error")
             return "final", {

@@ -11,6 +11,8 @@
 | announce_done | announce-done | ``#sr-answer`` (beforeend), read aloud "only when done" |
 | status    | status    | ``#sr-status`` |
 | error     | alert     | ``#sr-alert`` |
+| tool_start | tool     | the running chip, appended to ``.blocks`` (static/js/spool.js) |
+| tool_result | tool + status | the finished chip in its place; ``#sr-status`` says it once |
 | final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
 
 Block and tail HTML was rendered once by the run. Each event is projected
@@ -168,6 +170,15 @@ async def _project(event: Event, message: Message) -> list[bytes]:
         case EventType.ERROR:
             what = data["message"]
             return [sse.frame(format_html("<p>{}</p>", what), event="alert", id=offset)]
+        case EventType.TOOL_START:
+            # The chip, rendered (and escaped) by the run; its arguments are
+            # shown, never said: only the finished call is announced.
+            return [sse.frame(data["html"], event="tool", id=offset)]
+        case EventType.TOOL_RESULT:
+            return [
+                sse.frame(data["html"], event="tool"),
+                sse.frame(data["spoken"], event="status", id=offset),
+            ]
         case EventType.FINAL:
             text = STATUS_TEXT.get(data["status"], "")
             if data["status"] == "truncated":
@@ -176,6 +187,6 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             # replays both rather than losing ``done``.
             return [sse.frame(text, event="status"), await done_frame(message, offset)]
         case _:
-            # delta, usage, tool events: the JSON projection's business. The id
+            # delta and usage: the JSON projection's business. The id
             # still advances on the next HTML event.
             return []

@@ -25,7 +25,7 @@ from django.utils import timezone
 from chatapp import retry, selectors
 from chatapp.context_budget import estimate_tokens, prompt_budget
 from chatapp.models import Conversation, Message, Preferences
-from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
+from chatapp.runtime import catalogue, get_manager, model_entry, provider_for, tools_for
 from streaming.markdown import render_markdown
 from streaming.providers.base import ChatMessage
 from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown
@@ -335,6 +335,7 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
+        tools=tools_for(answer.model),
     )
 
 

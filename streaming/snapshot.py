@@ -23,7 +23,15 @@ from streaming.events import Event, EventType
 from streaming.markdown.ops import apply_ops
 
 # The events that change what the answer shows (the rest only tell about it).
-CONTENT: Final = frozenset({EventType.BLOCK, EventType.TAIL, EventType.REPLACE})
+CONTENT: Final = frozenset(
+    {
+        EventType.BLOCK,
+        EventType.TAIL,
+        EventType.REPLACE,
+        EventType.TOOL_START,
+        EventType.TOOL_RESULT,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +70,25 @@ def fold(events: list[Event]) -> Snapshot:
             # a fold); a re-render of the same text (late references) does not.
             if "text" in event.data:
                 text = [event.data["text"]]
+        elif event.type is EventType.TOOL_START:
+            # A tool call's chip follows the blocks before it (the run has
+            # finished the text before it: the tail is empty).
+            blocks.append(event.data["html"])
+        elif event.type is EventType.TOOL_RESULT:
+            blocks = _chip_finished(blocks, event.data["running_html"], event.data["html"])
         elif event.type is EventType.FINAL:
             final = event
     offset = events[-1].offset if events else 0
     return Snapshot("".join(blocks), tail, offset, final, "".join(text))
+
+
+def _chip_finished(blocks: list[str], running: str, finished: str) -> list[str]:
+    """The running chip replaced by the finished one, wherever it is: its own
+    block, or inside a ``replace`` that folded it with the blocks around it."""
+    for i in range(len(blocks) - 1, -1, -1):
+        if running in blocks[i]:
+            return [*blocks[:i], blocks[i].replace(running, finished, 1), *blocks[i + 1 :]]
+    return blocks
 
 
 def compact(events: list[Event]) -> list[Event]:

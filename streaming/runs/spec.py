@@ -12,6 +12,7 @@ from typing import Literal
 
 from streaming.providers.base import ChatMessage
 from streaming.runs.store import RunMetrics
+from streaming.tools.base import ToolRegistry
 
 # Stop saves ``stopped``; a detach (nobody watched) or a process shutdown
 # saves ``interrupted``.
@@ -44,6 +45,8 @@ class RunSpec:
     accepted_at: float = field(default_factory=time.monotonic)
     max_tokens: int | None = None
     resume: Resume | None = None
+    # The tools the model is offered (streaming/runs/tool_loop.py); None: none.
+    tools: ToolRegistry | None = None
 
 
 @dataclass(frozen=True, slots=True)
