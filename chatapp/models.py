@@ -150,6 +150,11 @@ class Message(models.Model):
         return self.role == self.Role.ASSISTANT
 
     @property
+    def tool_rounds(self) -> int:
+        """Rounds of tool calls the model made for this answer."""
+        return max((int(call.get("round", 0)) for call in self.tool_calls or ()), default=0)
+
+    @property
     def retry_offer(self) -> RetryOffer:
         """Retry now, after a wait, or not at all (and what to do instead), as of now."""
         return offer_for(self)

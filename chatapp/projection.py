@@ -55,7 +55,11 @@ STATUS_TEXT = {
 # A truncated answer says which budget cut it (streaming/runs/run.py: the
 # output-token budget or the model's "length" -> "length", the wall clock ->
 # "time_limit").
-TRUNCATED_TEXT = {"time_limit": "Answer cut short at the time limit."}
+TRUNCATED_TEXT = {
+    "time_limit": "Answer cut short at the time limit.",
+    # streaming/runs/tool_loop.py: a model still calling tools after the last round.
+    "tool_rounds": "Answer cut short: the model kept calling tools.",
+}
 
 
 # The browser drops SSE events whose data is empty, so "nothing" is one space.
