@@ -2,7 +2,7 @@
 
 | log event | JSON event | data |
 |-----------|------------|------|
-| (connect) | snapshot | ``{text}``: the answer so far; it replaces what the client holds |
+| (connect) | snapshot | ``{text}`` (+ ``tool_calls``, if any): replaces what the client holds |
 | delta     | delta    | ``{text}``: appended to the answer |
 | replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold) |
 | status    | status   | ``{state}`` |
@@ -27,7 +27,7 @@ snapshots (which depend on when one connects) are built per subscriber.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,7 +81,10 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
         case EventType.DELTA:
             return ("delta", {"text": data["text"]}) if data["text"] else None
         case EventType.REPLACE if "text" in data:
-            return "snapshot", {"text": data["text"]}
+            calls = data.get("tool_calls", ())
+            return "snapshot", {"text": data["text"]} | (
+                {"tool_calls": [_call(call) for call in calls]} if calls else {}
+            )
         case EventType.STATUS:
             return "status", {"state": data["state"]}
         case EventType.USAGE:
@@ -138,8 +141,20 @@ def project(event: Event, run: tuple[UUID, datetime | None], wire: Wire) -> byte
     return b"".join(frames)
 
 
-def snapshot(text: str, offset: int, wire: Wire) -> bytes:
-    return wire.encode("snapshot", {"text": text}, offset)
+def snapshot(
+    text: str, offset: int, wire: Wire, tool_calls: Sequence[dict[str, Any]] = ()
+) -> bytes:
+    """The answer so far; with its tool calls so far when it made any (each as
+    ``tool_start`` and, once finished, ``tool_result`` would have told it)."""
+    data: dict[str, Any] = {"text": text}
+    if tool_calls:
+        data["tool_calls"] = [_call(call) for call in tool_calls]
+    return wire.encode("snapshot", data, offset)
+
+
+def _call(call: dict[str, Any]) -> dict[str, Any]:
+    """A call as the JSON stream names it (the run's chip id is the page's business)."""
+    return {key: value for key, value in call.items() if key != "chip"}
 
 
 def from_message(message: Message, offset: int, wire: Wire) -> bytes:
@@ -147,7 +162,7 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
 
     For a run the log no longer holds (finished long ago, or its process died).
     """
-    frames = [snapshot(message.content, offset, wire)]
+    frames = [snapshot(message.content, offset, wire, _stored_calls(message))]
     error = _stored_error(message)
     if error is not None:
         frames.append(wire.encode("error", error, offset))
@@ -167,6 +182,22 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
     }
     frames.append(wire.encode("final", final, offset))
     return b"".join(frames)
+
+
+def _stored_calls(message: Message) -> list[dict[str, Any]]:
+    """The stored calls as the stream tells them (``error`` null when it answered)."""
+    return [
+        {
+            "id": call.get("id"),
+            "name": call.get("name"),
+            "arguments": call.get("arguments"),
+            "ok": not call.get("error"),
+            "result": call.get("result"),
+            "error": call.get("error") or None,
+            "duration_ms": call.get("duration_ms"),
+        }
+        for call in message.tool_calls or ()
+    ]
 
 
 def _stored_error(message: Message) -> dict[str, Any] | None:

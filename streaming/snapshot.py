@@ -17,7 +17,7 @@ by a ``replace`` that carries ``text``): the JSON stream
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from streaming.events import Event, EventType
 from streaming.markdown.ops import apply_ops
@@ -41,6 +41,9 @@ class Snapshot:
     offset: int  # the last event folded in: resume after it
     final: Event | None
     text: str = ""  # the answer's text so far (what Message.content will hold)
+    # The tool calls so far, in order: {chip, id, name, arguments} and, once
+    # finished, {ok, result, error, duration_ms} (the JSON stream's snapshot).
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
     @property
     def html(self) -> str:
@@ -51,6 +54,7 @@ def fold(events: list[Event]) -> Snapshot:
     blocks: list[str] = []
     tail = ""
     text: list[str] = []
+    calls: dict[str, dict[str, Any]] = {}  # by chip: unique in the run
     final: Event | None = None
     for event in events:
         if event.type is EventType.DELTA:
@@ -70,16 +74,35 @@ def fold(events: list[Event]) -> Snapshot:
             # a fold); a re-render of the same text (late references) does not.
             if "text" in event.data:
                 text = [event.data["text"]]
+            if "tool_calls" in event.data:  # a fold's: the calls it folded
+                calls = {call["chip"]: dict(call) for call in event.data["tool_calls"]}
         elif event.type is EventType.TOOL_START:
             # A tool call's chip follows the blocks before it (the run has
             # finished the text before it: the tail is empty).
             blocks.append(event.data["html"])
+            data = event.data
+            calls[data["chip"]] = {
+                "chip": data["chip"],
+                "id": data["id"],
+                "name": data["name"],
+                "arguments": data["args"],
+            }
         elif event.type is EventType.TOOL_RESULT:
             blocks = _chip_finished(blocks, event.data["running_html"], event.data["html"])
+            calls.setdefault(event.data["chip"], {}).update(_result(event.data))
         elif event.type is EventType.FINAL:
             final = event
     offset = events[-1].offset if events else 0
-    return Snapshot("".join(blocks), tail, offset, final, "".join(text))
+    return Snapshot("".join(blocks), tail, offset, final, "".join(text), tuple(calls.values()))
+
+
+def _result(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ok": data["ok"],
+        "result": data["result"],
+        "error": None if data["ok"] else data["summary"],
+        "duration_ms": data["duration_ms"],
+    }
 
 
 def _chip_finished(blocks: list[str], running: str, finished: str) -> list[str]:
@@ -108,8 +131,10 @@ def compact(events: list[Event]) -> list[Event]:
     if last is None or (last == 0 and events[0].type is EventType.REPLACE):
         return events
     head = fold(events[: last + 1])
-    replace = Event(head.offset, EventType.REPLACE, {"html": head.html, "text": head.text})
-    return [replace, *events[last + 1 :]]
+    data: dict[str, Any] = {"html": head.html, "text": head.text}
+    if head.tool_calls:
+        data["tool_calls"] = list(head.tool_calls)
+    return [Event(head.offset, EventType.REPLACE, data), *events[last + 1 :]]
 
 
 def compact_prefix(events: list[Event], count: int) -> list[Event]:
@@ -124,5 +149,7 @@ def compact_prefix(events: list[Event], count: int) -> list[Event]:
     if count < 2:
         return events
     head = fold(events[:count])
-    data = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
+    data: dict[str, Any] = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
+    if head.tool_calls:
+        data["tool_calls"] = list(head.tool_calls)
     return [Event(events[count - 1].offset, EventType.REPLACE, data), *events[count:]]

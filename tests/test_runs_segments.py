@@ -4,7 +4,10 @@ projects (snapshot, the JSON stream)."""
 
 from __future__ import annotations
 
-from chatapp.json_projection import payload
+import json
+
+from chatapp.json_projection import NDJSON, from_message, payload
+from chatapp.models import Message
 from streaming.events import Event, EventType
 from streaming.markdown import render_markdown
 from streaming.runs import chips
@@ -119,3 +122,56 @@ def test_the_json_stream_carries_the_calls() -> None:
             "duration_ms": 0.2,
         },
     )
+
+
+def test_a_snapshot_holds_the_calls_so_far_even_after_compaction() -> None:
+    events = _log()
+    call = {"chip": "tool-r-1", "id": "call_1", "name": "calculator"}
+    assert fold(events[:5]).tool_calls == ({**call, "arguments": {"expression": "2^10"}},)
+    finished = {
+        **call,
+        "arguments": {"expression": "2^10"},
+        "ok": True,
+        "result": "1024",
+        "error": None,
+        "duration_ms": 0.2,
+    }
+    assert fold(events).tool_calls == (finished,)
+    head = compact(events[:5])
+    assert fold([*head, *events[5:]]).tool_calls == (finished,)
+    # A program resuming before the fold is given the calls with the text.
+    [replace] = head
+    assert payload(replace) == (
+        "snapshot",
+        {
+            "text": "Checking.",
+            "tool_calls": [
+                {"id": "call_1", "name": "calculator", "arguments": {"expression": "2^10"}}
+            ],
+        },
+    )
+
+
+def test_a_stored_answer_comes_with_its_calls() -> None:
+    message = Message(
+        content="It is 1024.",
+        status="complete",
+        tool_calls=[
+            {"id": "call_1", "name": "calculator", "arguments": {"expression": "2^10"},
+             "result": "1024", "error": "", "duration_ms": 0.2, "round": 1},
+            {"id": "call_2", "name": "weather", "arguments": "{}",
+             "result": "Error: no such tool", "error": "no such tool", "duration_ms": 0.1,
+             "round": 1},
+        ],
+    )  # fmt: skip
+    lines = [json.loads(line) for line in from_message(message, 0, NDJSON).splitlines()]
+    assert lines[0]["event"] == "snapshot"
+    assert lines[0]["data"] == {
+        "text": "It is 1024.",
+        "tool_calls": [
+            {"id": "call_1", "name": "calculator", "arguments": {"expression": "2^10"},
+             "ok": True, "result": "1024", "error": None, "duration_ms": 0.2},
+            {"id": "call_2", "name": "weather", "arguments": "{}", "ok": False,
+             "result": "Error: no such tool", "error": "no such tool", "duration_ms": 0.1},
+        ],
+    }  # fmt: skip

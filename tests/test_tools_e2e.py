@@ -140,6 +140,21 @@ def test_one_call_is_run_stored_and_sent_back(client: SpoolClient, spool, server
         "error": None,
     }
 
+    # A program that connects late gets the calls with the text so far.
+    late = read_events(client.http, answer_id, until="final")
+    assert late[0].event == "snapshot"
+    assert late[0].data["text"] == "The tool returned 42."
+    [call] = late[0].data["tool_calls"]
+    assert call.pop("duration_ms") >= 0
+    assert call == {
+        "id": "call_1",
+        "name": "calculator",
+        "arguments": {"expression": "6 * 7"},
+        "ok": True,
+        "result": "42",
+        "error": None,
+    }
+
     # After a reload the chip is where the stream put it: before the text.
     page = client.http.get(path).text
     assert page.index("Calculated: 42") < page.index("The tool returned 42.")
