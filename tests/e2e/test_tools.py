@@ -87,3 +87,10 @@ def test_a_calculator_question_shows_its_chip_live_and_after_reload(
     violations = axe_violations(page)
     assert violations == [], describe(violations)
     screenshot(page, "tool-chip-reloaded")
+
+    # The chips' colours hold in the dark scheme too.
+    page.emulate_media(color_scheme="dark")
+    expect(chip).to_have_text("Calculated: 1024")
+    violations = axe_violations(page)
+    assert violations == [], describe(violations)
+    screenshot(page, "tool-chip-dark")
