@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.conftest import spool_env
+from tests.conftest import FAKE_MODEL, spool_env
 from tests.e2e.a11y import axe_violations, describe, screenshot, spoken
 from tests.e2e.live_regions import announcements
 from tests.e2e.test_chat import ask, sign_up
@@ -30,7 +30,12 @@ SAID = "Calculator: 1024"
 def demo_server(
     tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeOpenAIServer
 ) -> Iterator[DaphneServer]:
-    env = spool_env(fake_llm, SPOOL_DEMO_TOKEN_DELAY_S=DEMO_PACE_S, SPOOL_DEFAULT_MODEL="demo")
+    env = spool_env(
+        fake_llm,
+        SPOOL_DEMO_TOKEN_DELAY_S=DEMO_PACE_S,
+        SPOOL_DEFAULT_MODEL="demo",
+        SPOOL_LLM_TOOL_MODELS="*",
+    )
     with run_daphne(tmp_path_factory.mktemp("tools-e2e"), env) as server:
         yield server
 
@@ -94,3 +99,24 @@ def test_a_calculator_question_shows_its_chip_live_and_after_reload(
     violations = axe_violations(page)
     assert violations == [], describe(violations)
     screenshot(page, "tool-chip-dark")
+
+
+def test_a_refused_call_shows_why_on_its_chip(
+    a11y_page: Callable[..., Page], demo_server: DaphneServer
+) -> None:
+    page = a11y_page()
+    sign_up(page, demo_server.url, "tool-refused")
+    page.get_by_label("Model").select_option(FAKE_MODEL)
+    answer = ask(page, "[tool-unknown] the weather in Paris?")
+    chip = answer.locator(".tool-chip")
+    refused = "there is no tool named 'weather' (available: calculator, clock)"
+    expect(chip).to_have_text(f"Weather failed: {refused}", timeout=15_000)
+    expect(chip).to_have_class("tool-chip tool-chip-error")
+    # The model read the error as the tool's result and answered from it.
+    expect(answer.locator(".msg-body")).to_contain_text(f"The tool returned Error: {refused}.")
+    expect(answer.locator(".msg-footer .model-tag")).to_have_text(FAKE_MODEL)
+    status = [a.text for a in announcements(page, "#sr-status")]
+    assert status.count(f"Weather failed: {refused}") == 1, status
+    violations = axe_violations(page)
+    assert violations == [], describe(violations)
+    screenshot(page, "tool-chip-refused")
