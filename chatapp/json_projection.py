@@ -27,10 +27,10 @@ snapshots (which depend on when one connects) are built per subscriber.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never, cast
 from uuid import UUID
 
 from django.utils import timezone
@@ -38,7 +38,18 @@ from django.utils import timezone
 from chatapp.models import Message
 from chatapp.projection import FrameMemo
 from streaming import sse
-from streaming.events import Event, EventType
+from streaming.events import (
+    DeltaData,
+    ErrorData,
+    Event,
+    EventType,
+    FinalData,
+    ReplaceData,
+    StatusData,
+    ToolResultData,
+    ToolStartData,
+    UsageData,
+)
 
 Encode = Callable[[str, dict[str, Any], int], bytes]
 
@@ -76,53 +87,68 @@ NDJSON = Wire(
 
 def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
     """The JSON event (name, data) for a log event, or None when programs get nothing."""
-    data = event.data
+    # Every kind has its arm (streaming/events.py says how to add one).
     match event.type:
         case EventType.DELTA:
-            return ("delta", {"text": data["text"]}) if data["text"] else None
-        case EventType.REPLACE if "text" in data:
-            calls = data.get("tool_calls", ())
-            return "snapshot", {"text": data["text"]} | (
+            text = cast(DeltaData, event.data)["text"]
+            return ("delta", {"text": text}) if text else None
+        case EventType.REPLACE:
+            replace = cast(ReplaceData, event.data)
+            # Without text it re-renders the same text: nothing for programs.
+            if "text" not in replace:
+                return None
+            calls = replace.get("tool_calls", [])
+            return "snapshot", {"text": replace["text"]} | (
                 {"tool_calls": [_call(call) for call in calls]} if calls else {}
             )
         case EventType.STATUS:
-            return "status", {"state": data["state"]}
+            return "status", {"state": cast(StatusData, event.data)["state"]}
         case EventType.USAGE:
+            usage = cast(UsageData, event.data)
             return "usage", {
-                "prompt_tokens": data.get("prompt_tokens"),
-                "completion_tokens": data.get("completion_tokens"),
+                "prompt_tokens": usage["prompt_tokens"],
+                "completion_tokens": usage["completion_tokens"],
             }
         case EventType.ERROR:
-            return "error", _error(data)
+            return "error", _error(cast(ErrorData, event.data))
         case EventType.TOOL_START:
-            return "tool_start", {"id": data["id"], "name": data["name"], "arguments": data["args"]}
+            start = cast(ToolStartData, event.data)
+            return "tool_start", {
+                "id": start["id"],
+                "name": start["name"],
+                "arguments": start["args"],
+            }
         case EventType.TOOL_RESULT:
+            result = cast(ToolResultData, event.data)
             return "tool_result", {
-                "id": data["id"],
-                "name": data["name"],
-                "ok": data["ok"],
-                "result": data["result"],
-                "error": None if data["ok"] else data["summary"],
-                "duration_ms": data["duration_ms"],
+                "id": result["id"],
+                "name": result["name"],
+                "ok": result["ok"],
+                "result": result["result"],
+                "error": None if result["ok"] else result["summary"],
+                "duration_ms": result["duration_ms"],
             }
         case EventType.FINAL:
-            error = data.get("error")
+            final = cast(FinalData, event.data)
+            error = final["error"]
             return "final", {
-                "status": data["status"],
-                "finish_reason": data.get("finish_reason", ""),
+                "status": final["status"],
+                "finish_reason": final["finish_reason"],
                 "error": None if error is None else _error(error),
-                "metrics": data.get("metrics", {}),
+                "metrics": final["metrics"],
             }
+        case EventType.BLOCK | EventType.TAIL | EventType.ANNOUNCE | EventType.ANNOUNCE_DONE:
+            return None  # the page's business
         case _:
-            return None
+            assert_never(event.type)
 
 
-def _error(data: dict[str, Any]) -> dict[str, Any]:
+def _error(data: ErrorData) -> dict[str, Any]:
     return {
         "code": data["code"],
         "message": data["message"],
-        "retryable": bool(data.get("retryable", False)),
-        "retry_after": data.get("retry_after"),
+        "retryable": data["retryable"],
+        "retry_after": data["retry_after"],
     }
 
 
@@ -142,7 +168,7 @@ def project(event: Event, run: tuple[UUID, datetime | None], wire: Wire) -> byte
 
 
 def snapshot(
-    text: str, offset: int, wire: Wire, tool_calls: Sequence[dict[str, Any]] = ()
+    text: str, offset: int, wire: Wire, tool_calls: Sequence[Mapping[str, Any]] = ()
 ) -> bytes:
     """The answer so far; with its tool calls so far when it made any (each as
     ``tool_start`` and, once finished, ``tool_result`` would have told it)."""
@@ -152,7 +178,7 @@ def snapshot(
     return wire.encode("snapshot", data, offset)
 
 
-def _call(call: dict[str, Any]) -> dict[str, Any]:
+def _call(call: Mapping[str, Any]) -> dict[str, Any]:
     """A call as the JSON stream names it (the run's chip id is the page's business)."""
     return {key: value for key, value in call.items() if key != "chip"}
 

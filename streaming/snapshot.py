@@ -17,9 +17,9 @@ by a ``replace`` that carries ``text``): the JSON stream
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from streaming.events import Event, EventType
+from streaming.events import Event, EventType, ReplaceData, ToolCallState
 from streaming.markdown.ops import apply_ops
 
 # The events that change what the answer shows (the rest only tell about it).
@@ -43,7 +43,7 @@ class Snapshot:
     text: str = ""  # the answer's text so far (what Message.content will hold)
     # The tool calls so far, in order: {chip, id, name, arguments} and, once
     # finished, {ok, result, error, duration_ms} (the JSON stream's snapshot).
-    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_calls: tuple[ToolCallState, ...] = ()
 
     @property
     def html(self) -> str:
@@ -54,7 +54,7 @@ def fold(events: list[Event]) -> Snapshot:
     blocks: list[str] = []
     tail = ""
     text: list[str] = []
-    calls: dict[str, dict[str, Any]] = {}  # by chip: unique in the run
+    calls: dict[str, ToolCallState] = {}  # by chip: unique in the run
     final: Event | None = None
     for event in events:
         if event.type is EventType.DELTA:
@@ -75,34 +75,32 @@ def fold(events: list[Event]) -> Snapshot:
             if "text" in event.data:
                 text = [event.data["text"]]
             if "tool_calls" in event.data:  # a fold's: the calls it folded
-                calls = {call["chip"]: dict(call) for call in event.data["tool_calls"]}
+                folded: list[ToolCallState] = event.data["tool_calls"]
+                calls = {call["chip"]: ToolCallState(**call) for call in folded}
         elif event.type is EventType.TOOL_START:
             # A tool call's chip follows the blocks before it (the run has
             # finished the text before it: the tail is empty).
             blocks.append(event.data["html"])
-            data = event.data
-            calls[data["chip"]] = {
-                "chip": data["chip"],
-                "id": data["id"],
-                "name": data["name"],
-                "arguments": data["args"],
-            }
+            start = event.data
+            calls[start["chip"]] = ToolCallState(
+                chip=start["chip"], id=start["id"], name=start["name"], arguments=start["args"]
+            )
         elif event.type is EventType.TOOL_RESULT:
-            blocks = _chip_finished(blocks, event.data["running_html"], event.data["html"])
-            calls.setdefault(event.data["chip"], {}).update(_result(event.data))
+            data = event.data
+            blocks = _chip_finished(blocks, data["running_html"], data["html"])
+            call = calls.get(data["chip"])
+            if call is None:  # started before what this fold was given
+                call = calls[data["chip"]] = ToolCallState(
+                    chip=data["chip"], id=data["id"], name=data["name"], arguments={}
+                )
+            call["ok"] = data["ok"]
+            call["result"] = data["result"]
+            call["error"] = None if data["ok"] else data["summary"]
+            call["duration_ms"] = data["duration_ms"]
         elif event.type is EventType.FINAL:
             final = event
     offset = events[-1].offset if events else 0
     return Snapshot("".join(blocks), tail, offset, final, "".join(text), tuple(calls.values()))
-
-
-def _result(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "ok": data["ok"],
-        "result": data["result"],
-        "error": None if data["ok"] else data["summary"],
-        "duration_ms": data["duration_ms"],
-    }
 
 
 def _chip_finished(blocks: list[str], running: str, finished: str) -> list[str]:
@@ -131,10 +129,10 @@ def compact(events: list[Event]) -> list[Event]:
     if last is None or (last == 0 and events[0].type is EventType.REPLACE):
         return events
     head = fold(events[: last + 1])
-    data: dict[str, Any] = {"html": head.html, "text": head.text}
+    data: ReplaceData = {"html": head.html, "text": head.text}
     if head.tool_calls:
         data["tool_calls"] = list(head.tool_calls)
-    return [Event(head.offset, EventType.REPLACE, data), *events[last + 1 :]]
+    return [Event(head.offset, EventType.REPLACE, dict(data)), *events[last + 1 :]]
 
 
 def compact_prefix(events: list[Event], count: int) -> list[Event]:
@@ -149,7 +147,7 @@ def compact_prefix(events: list[Event], count: int) -> list[Event]:
     if count < 2:
         return events
     head = fold(events[:count])
-    data: dict[str, Any] = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
+    data: ReplaceData = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
     if head.tool_calls:
         data["tool_calls"] = list(head.tool_calls)
-    return [Event(events[count - 1].offset, EventType.REPLACE, data), *events[count:]]
+    return [Event(events[count - 1].offset, EventType.REPLACE, dict(data)), *events[count:]]

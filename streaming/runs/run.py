@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from streaming.eventlog.base import EventLog
-from streaming.events import EventType
+from streaming.events import GENERATING, Emit, EventData, EventType
 from streaming.markdown import speech_for_answer
 from streaming.metrics import CHARS_PER_TOKEN, RunClock
+from streaming.providers import errors
 from streaming.providers.base import (
     Finish,
     Provider,
@@ -37,13 +38,13 @@ from streaming.providers.base import (
     ToolCall,
     Usage,
 )
-from streaming.runs.final import earlier_metrics, error_data, final_data
 from streaming.runs.pump import End, Queue, added, close_pump, pump_events
 from streaming.runs.seam import Seam
 from streaming.runs.segments import SegmentedMarkdown
 from streaming.runs.spec import Budgets, CancelReason, RunSpec
 from streaming.runs.store import RunError, RunOutcome, RunStore
 from streaming.runs.tool_loop import TOOL_ROUNDS_REASON, ToolLoop
+from streaming.status import FinalStatus, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class Run:
         self.finalizing = False
         self.seen_offset: int | None = None  # Stop: last event the user's page applied
         self.opened = asyncio.Event()  # set once the log holds the run's first event
+        # Every event goes through here: mypy checks each kind's payload (events.Emit).
+        self._emit: Emit = self._append
         self._seam = (
             None if spec.resume is None else Seam(spec.resume.text, verbatim=spec.resume.verbatim)
         )
@@ -113,7 +116,7 @@ class Run:
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
-        status = "complete"
+        status: FinalStatus = RunStatus.COMPLETE
         error: RunError | None = None
         queue: Queue = asyncio.Queue()
         pump: asyncio.Task[None] | None = None
@@ -121,7 +124,7 @@ class Run:
             # The log first: the task takes its first step before the request
             # that started it has answered, so a page that subscribes right
             # after the send already finds the run's log.
-            await self._emit(EventType.STATUS, {"state": "streaming"})
+            await self._emit(EventType.STATUS, {"state": RunStatus.STREAMING})
             if self._seam is not None:
                 # Before the first wait: a page that subscribes at once finds it.
                 await self._resume_frame(self._seam.head)
@@ -142,10 +145,10 @@ class Run:
                 status = await self._consume(queue)
                 await close_pump(pump)
                 pump = None
-                if status != "complete" or not self._tools.turn_called:
+                if status is not RunStatus.COMPLETE or not self._tools.turn_called:
                     break
                 if self._tools.capped:
-                    status, self._finish_reason = "truncated", TOOL_ROUNDS_REASON
+                    status, self._finish_reason = RunStatus.TRUNCATED, TOOL_ROUNDS_REASON
                     break
                 turn_text = self._markdown.text[turn_start:].strip()
                 messages += await self._tools.finish_turn(turn_text)
@@ -156,15 +159,16 @@ class Run:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            status = "stopped" if self.cancel_reason == "stop" else "interrupted"
+            stopped = self.cancel_reason == "stop"
+            status = RunStatus.STOPPED if stopped else RunStatus.INTERRUPTED
         except ProviderError as exc:
             logger.warning("run %s provider error %s", self.spec.correlation_id, exc)
             # retry_after travels with the error: Retry stays closed until then.
             error = RunError(exc.code, exc.message, exc.retryable, exc.retry_after)
-            status = "failed"
+            status = RunStatus.FAILED
         except Exception:
             logger.exception("run %s crashed", self.spec.correlation_id)
-            status = "failed"
+            status = RunStatus.FAILED
             error = RunError("internal", "Spool hit an internal error. Retry.", True)
         finally:
             if pump is not None:
@@ -172,7 +176,7 @@ class Run:
             await self._tools.aclose()
         await self._finalize(status, error)
 
-    async def _consume(self, queue: Queue) -> str:
+    async def _consume(self, queue: Queue) -> FinalStatus:
         wall_deadline = self._clock.accepted_at + self._budgets.wall_clock_s
         last_event_at = time.monotonic()
         notice_at: float | None = last_event_at + GENERATING_NOTICE_S
@@ -182,7 +186,7 @@ class Run:
             new_blocks = self._markdown.block_count - self._resumed_blocks
             if notice_at is not None and (new_blocks or now >= notice_at):
                 if not new_blocks:
-                    await self._emit(EventType.STATUS, {"state": "generating"})
+                    await self._emit(EventType.STATUS, {"state": GENERATING})
                 notice_at = None
             waits = [wall_deadline - now, last_event_at + self._budgets.idle_timeout_s - now]
             if self._pending:
@@ -200,21 +204,18 @@ class Run:
                     continue  # said at the top of the loop
                 elif now >= wall_deadline:
                     self._finish_reason = "time_limit"
-                    return "truncated"
+                    return RunStatus.TRUNCATED
                 elif now - last_event_at >= self._budgets.idle_timeout_s:
-                    raise ProviderError(
-                        "timeout",
-                        "The model stopped sending for "
-                        f"{self._budgets.idle_timeout_s:.0f} s. The partial answer is kept; "
-                        "Retry to try again.",
-                        retryable=True,
-                    ) from None
+                    # The run owns the idle timeout: it sees every provider.
+                    raise errors.idle_timeout(self._budgets.idle_timeout_s) from None
                 continue
             last_event_at = time.monotonic()
             if isinstance(item, End):
                 if self._seam is not None:
                     self._pending += self._seam.flush()
-                return "truncated" if self._finish_reason == "length" else "complete"
+                if self._finish_reason == "length":
+                    return RunStatus.TRUNCATED
+                return RunStatus.COMPLETE
             if isinstance(item, BaseException):
                 raise item
             if self._clock.provider_first_at is None and isinstance(item, _OUTPUT):
@@ -231,7 +232,7 @@ class Run:
                 # A running count: re-measuring the whole text per token is quadratic.
                 if self._chars / CHARS_PER_TOKEN > self._budgets.max_output_tokens:
                     self._finish_reason = "length"
-                    return "truncated"
+                    return RunStatus.TRUNCATED
             elif isinstance(item, ToolCall):
                 await self._tools.call(item)
             elif isinstance(item, Usage):
@@ -322,7 +323,7 @@ class Run:
         text, self._spoken = " ".join(self._spoken), []
         await self._emit(EventType.ANNOUNCE, {"text": text})
 
-    async def _finalize(self, status: str, error: RunError | None) -> None:
+    async def _finalize(self, status: FinalStatus, error: RunError | None) -> None:
         # From here on the manager no longer cancels this task (see
         # RunManager.stop): a late Stop must not interrupt the final save.
         self.finalizing = True
@@ -346,7 +347,7 @@ class Run:
                 if final.tail != self._last_tail:
                     await self._emit(EventType.TAIL, {"html": final.tail})
                 html = self._markdown.html
-            if status == "stopped":
+            if status is RunStatus.STOPPED:
                 # The user pressed Stop: after "Stopped" nothing more is read out.
                 self._spoken.clear()
                 self._answer_speech.clear()
@@ -358,7 +359,7 @@ class Run:
                 text = speech_for_answer(self._answer_speech)
                 await self._emit(EventType.ANNOUNCE_DONE, {"text": text})
             if error is not None:
-                await self._emit(EventType.ERROR, error_data(error))
+                await self._emit(EventType.ERROR, error.as_data())
             self._clock.ended_at = time.monotonic()
             usage = self._usage
             metrics = self._clock.metrics(
@@ -367,25 +368,25 @@ class Run:
                 completion_tokens=usage.completion_tokens if usage else None,
             )
             if self.spec.resume is not None:
-                metrics = earlier_metrics(self.spec.resume).then(metrics)
+                metrics = self.spec.resume.earlier_metrics().then(metrics)
             outcome = RunOutcome(
                 status, content, html, self._finish_reason, error, metrics, self._tools.records()
             )
             try:
                 await self._store.finished(self.spec.run_id, outcome)
             finally:
-                await self._emit(EventType.FINAL, final_data(outcome))
+                await self._emit(EventType.FINAL, outcome.as_data())
         finally:
             await self._log.close(self.spec.run_id)
 
-    def _final_content(self, status: str) -> tuple[str, str | None]:
+    def _final_content(self, status: FinalStatus) -> tuple[str, str | None]:
         """The content to keep, and replacement HTML when it differs from what was sent.
 
         On Stop the answer is clamped to what the user's page had applied
         (``seen_offset``): text still in flight when they pressed Stop is not kept.
         """
         text = self._markdown.text
-        if status != "stopped" or self.seen_offset is None:
+        if status is not RunStatus.STOPPED or self.seen_offset is None:
             return text, None
         # A continued answer keeps at least what it started from.
         seen = self._resumed_chars
@@ -401,7 +402,8 @@ class Run:
         clamped = text[:seen]
         return clamped, self._markdown.render(clamped)
 
-    async def _emit(self, type: EventType, data: dict[str, Any]) -> int:
-        offset = await self._log.append(self.spec.run_id, type, data)
+    async def _append(self, type: EventType, data: EventData) -> int:
+        # A log keeps payloads as JSON objects: the typed dict as it is.
+        offset = await self._log.append(self.spec.run_id, type, cast(dict[str, Any], data))
         self.opened.set()
         return offset

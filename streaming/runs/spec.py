@@ -7,9 +7,10 @@ builds them (``chatapp/services.py``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from streaming.metrics import estimate_tokens
 from streaming.providers.base import ChatMessage
 from streaming.runs.store import RunMetrics
 from streaming.tools.base import ToolRegistry
@@ -33,6 +34,13 @@ class Resume:
     text: str
     metrics: RunMetrics
     verbatim: bool
+
+    def earlier_metrics(self) -> RunMetrics:
+        """The stored parts' metrics; a crash leftover has no token count: estimated."""
+        if self.metrics.output_tokens is not None:
+            return self.metrics
+        tokens = estimate_tokens(self.text)
+        return replace(self.metrics, output_tokens=tokens, output_tokens_estimated=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,8 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from streaming.events import EventType
+from streaming.events import Emit, EventType
 from streaming.providers.base import ChatMessage, ToolCall, ToolSpec
 from streaming.runs import chips
 from streaming.runs.segments import SegmentedMarkdown
@@ -38,8 +37,6 @@ MAX_TOOL_ROUNDS = 5
 # The finish reason of an answer cut off there (docs/providers.md, Tools).
 TOOL_ROUNDS_REASON = "tool_rounds"
 STOPPED = "Stopped before it finished."
-
-Emit = Callable[[EventType, dict[str, Any]], Awaitable[int]]
 
 
 @dataclass(slots=True)
