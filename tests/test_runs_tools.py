@@ -284,3 +284,24 @@ async def test_the_demo_model_calls_the_calculator_for_arithmetic(run_id) -> Non
     ]
     assert fold(events).html == msg.html
     assert msg.html.startswith('<p class="tool-chip tool-chip-done"')
+
+
+async def test_a_tool_that_overruns_its_timeout_answers_with_an_error(
+    run_id, openai_server
+) -> None:
+    async def slow(arguments: Mapping[str, Any]) -> str:
+        await asyncio.sleep(10)
+        return "too late"
+
+    spec = ToolSpec("slow", "Takes its time", {"type": "object"})
+    registry = ToolRegistry([Tool(spec, slow, lambda a: "Waiting", lambda a, r: r, 0.05)])
+    openai_server.enqueue(Script.tool_call("slow", {}))
+    m = manager()
+    provider = OpenAICompatProvider(openai_server.base_url, "k")
+    await run_to_end(m, run_id, provider, tool_spec(run_id, registry))
+
+    msg = await saved(run_id)
+    error = "slow took longer than 0.05 s and was stopped"
+    assert (msg.status, msg.content) == ("complete", f"The tool returned Error: {error}.")
+    assert [(c["error"], c["result"]) for c in msg.tool_calls] == [(error, f"Error: {error}")]
+    assert "Slow failed: " + error in msg.html
