@@ -11,7 +11,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from chatapp.models import Conversation, Message
+from chatapp.attachments.admin import AttachmentAdmin, AttachmentInline
+from chatapp.models import Attachment, Conversation, Message
 
 
 class MessageInline(admin.TabularInline[Message, Conversation]):
@@ -64,6 +65,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     search_fields = ("content", "conversation__user__username", "correlation_id", "id")
     list_select_related = ("conversation",)
     date_hierarchy = "created_at"
+    inlines: ClassVar = [AttachmentInline]
     readonly_fields = [*(f.name for f in Message._meta.fields), "tool_call_table"]
     fieldsets = (
         (None, {"fields": ("id", "conversation", "reply_to", "role", "status", "model")}),
@@ -147,6 +149,9 @@ class MessageAdmin(admin.ModelAdmin[Message]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+admin.site.register(Attachment, AttachmentAdmin)
 
 
 def _arguments(arguments: object) -> str:
