@@ -74,7 +74,22 @@ def _markdown_message(message: Message) -> str:
     if files:
         body += "\n" + files
     error = f"\n\n> {message.error_message}" if message.error_message else ""
-    return f"\n{head}\n\n{body}{error}\n"
+    return f"\n{head}\n\n{_markdown_tools(message)}{body}{error}\n"
+
+
+def _markdown_tools(message: Message) -> str:
+    """The answer's tool calls, before its text: one list item per call."""
+    calls: list[dict[str, Any]] = message.tool_calls or []
+    if not calls:
+        return ""
+    items = []
+    for call in calls:
+        arguments = call.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        outcome = f"error: {call['error']}" if call.get("error") else call.get("result", "")
+        items.append(f"- Tool `{call.get('name', '')}` `{arguments}` → {outcome}")
+    return "\n".join(items) + "\n\n"
 
 
 async def json_document(conversation: Conversation) -> AsyncIterator[bytes]:
@@ -124,6 +139,7 @@ def _message_data(message: Message) -> dict[str, Any]:
                 else None
             ),
             prompt_dropped=message.prompt_dropped,
+            tool_calls=message.tool_calls or [],
             metrics={name: getattr(message, name) for name in METRICS},
         )
     return data

@@ -34,7 +34,7 @@ from chatapp.attachments.prompt import (
 from chatapp.attachments.store import attachments_save, files_removed_on_failure
 from chatapp.context_budget import estimate_tokens, part_tokens, prompt_budget
 from chatapp.models import Conversation, Message, Preferences
-from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
+from chatapp.runtime import catalogue, get_manager, model_entry, provider_for, tools_for
 from chatapp.titles import first_words, title_job
 from streaming.markdown import render_markdown
 from streaming.providers.base import ChatMessage
@@ -368,6 +368,7 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
         title=title_job(conversation=sent.conversation, answer=answer),
+        tools=tools_for(answer.model),
     )
 
 
