@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from chatapp.context_budget import Fitted, fit
 from chatapp.models import Conversation, Message, Preferences
+from chatapp.tree import active_path, earlier_on_path
 from streaming.providers.base import ChatMessage
 
 
@@ -86,7 +87,8 @@ async def amessage_for_user(*, user: User, message_id: UUID | str) -> Message:
 
 
 def conversation_messages(*, conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.order_by("created_at"))
+    """The active path (chatapp/tree.py), each message with its ``versions``."""
+    return active_path(conversation)
 
 
 def conversation_has_live_answer(*, conversation: Conversation) -> bool:
@@ -120,31 +122,25 @@ def recent_send_count(*, user: User, seconds: int) -> int:
 def prompt_for(*, answer: Message, system: str, budget: int) -> Fitted:
     """The messages the model sees for ``answer``, fitted to ``budget`` tokens.
 
-    ``system`` first (if any), then every earlier user message with its latest
-    usable answer (failed attempts and empty ones are left out, so a Retry
-    does not show the model its own broken try), oldest dropped first when
-    they do not fit, then the user message answered. Raises
-    ``context_budget.TooLong`` when that message alone does not fit.
+    ``system`` first (if any), then the turns of the answer's own branch
+    (chatapp/tree.py: other versions and later turns are never seen): each
+    earlier question with the answer its next question followed, unless that
+    answer failed or is empty (a Retry does not show the model its own broken
+    try), oldest dropped first when they do not fit, then the question
+    answered. Raises ``context_budget.TooLong`` when that question alone does
+    not fit.
     """
-    earlier = list(
-        answer.conversation.messages.filter(created_at__lt=answer.created_at).order_by("created_at")
-    )
-    latest_answer: dict[object, Message] = {}
-    for m in earlier:
-        if m.role == Message.Role.ASSISTANT and m.content and m.status != Message.Status.FAILED:
-            latest_answer[m.reply_to_id] = m
+    earlier = earlier_on_path(answer)
     history: list[ChatMessage] = []
     latest = ChatMessage("user", "")
     for m in earlier:
-        if m.role != Message.Role.USER:
-            continue
-        if m.id == answer.reply_to_id:
-            latest = ChatMessage("user", m.content)
-            break
-        history.append(ChatMessage("user", m.content))
-        reply = latest_answer.get(m.id)
-        if reply is not None:
-            history.append(ChatMessage("assistant", reply.content))
+        if m.role == Message.Role.USER:
+            if m.id == answer.reply_to_id:
+                latest = ChatMessage("user", m.content)
+                break
+            history.append(ChatMessage("user", m.content))
+        elif m.content and m.status != Message.Status.FAILED:
+            history.append(ChatMessage("assistant", m.content))
     return fit(system=system, history=history, latest=latest, budget=budget)
 
 
