@@ -54,7 +54,9 @@ def test_conversation_list_shows_only_own(owned, client, other_client):
 
 
 def _question_id(client, page: str) -> str:
-    ids = re.findall(r'<article id="m-([0-9a-f-]+)" class="msg msg-user', client.http.get(page).text)
+    ids = re.findall(
+        r'<article id="m-([0-9a-f-]+)" class="msg msg-user', client.http.get(page).text
+    )
     assert ids, "no question on the page"
     return str(ids[0])
 
@@ -73,10 +75,12 @@ def test_versions_urls_are_the_owners_alone(owned, client, other_client, spool_s
     with httpx.Client(base_url=spool_server.url) as anon:
         for url in (f"/m/{qid}/edit", f"/m/{uuid.uuid4()}/edit"):
             r = anon.get(url)
-            assert r.status_code == 302 and "/accounts/login/" in r.headers["location"]
+            assert r.status_code == 302
+            assert "/accounts/login/" in r.headers["location"]
         anon.get("/accounts/login/")  # a CSRF cookie: the posts reach the views
         token = {"csrfmiddlewaretoken": anon.cookies["csrftoken"], "text": "x"}
         for url in (f"/m/{mid}/regenerate", f"/m/{mid}/switch", f"/m/{qid}/edit"):
             r = anon.post(url, data=token)
-            assert r.status_code == 302 and "/accounts/login/" in r.headers["location"], url
+            assert r.status_code == 302, url
+            assert "/accounts/login/" in r.headers["location"], url
     assert client.http.get(page).text.count('class="msg ') == before

@@ -57,7 +57,7 @@ def test_a_send_follows_the_last_answer_and_becomes_the_active_leaf(three_turns)
 
 
 def test_edit_and_resend_makes_a_new_branch_from_the_parent(three_turns) -> None:
-    c, (q1, a1, q2, a2, q3, a3) = three_turns
+    c, (_q1, a1, q2, a2, q3, a3) = three_turns
     sent = versions.message_edit(message=q2, text="  q2, better  ")
     assert sent.user_message is not None
     assert (sent.user_message.content, sent.user_message.parent_id) == ("q2, better", a1.id)
@@ -74,21 +74,22 @@ def test_edit_and_resend_makes_a_new_branch_from_the_parent(three_turns) -> None
 
 
 def test_switching_back_shows_the_old_branch_and_its_later_turns(three_turns) -> None:
-    c, (q1, a1, q2, a2, q3, a3) = three_turns
+    c, (_q1, _a1, q2, _a2, _q3, a3) = three_turns
     edited = versions.message_edit(message=q2, text="q2b")
     finish(edited.assistant_message, "a2b")
     versions.version_switch(message=q2)
     assert shown(c) == ["q1", "a1", "q2", "a2", "q3", "a3"]
     assert c.active_leaf_id == a3.id, "kept on reload: the conversation remembers it"
     path = selectors.conversation_messages(conversation=c)
-    assert path[2].versions is not None and path[2].versions.label == "Version 1 of 2"
+    assert path[2].versions is not None
+    assert path[2].versions.label == "Version 1 of 2"
     assert path[2].versions.next == edited.user_message.id  # type: ignore[union-attr]
     versions.version_switch(message=edited.user_message)  # type: ignore[arg-type]
     assert shown(c) == ["q1", "a1", "q2b", "a2b"]
 
 
 def test_regenerate_a_middle_answer_makes_a_version_beside_it(three_turns) -> None:
-    c, (q1, a1, q2, a2, q3, a3) = three_turns
+    c, (_q1, _a1, q2, a2, _q3, _a3) = three_turns
     sent = versions.message_regenerate(message=a2)
     new = sent.assistant_message
     assert (new.reply_to_id, new.status, sent.user_message) == (q2.id, "pending", None)
@@ -97,13 +98,14 @@ def test_regenerate_a_middle_answer_makes_a_version_beside_it(three_turns) -> No
     assert prompt(new) == [("user", "q1"), ("assistant", "a1"), ("user", "q2")]
     finish(new, "a2 again")
     path = selectors.conversation_messages(conversation=c)
-    assert path[3].versions is not None and path[3].versions.label == "Version 2 of 2"
+    assert path[3].versions is not None
+    assert path[3].versions.label == "Version 2 of 2"
     versions.version_switch(message=a2)
     assert shown(c) == ["q1", "a1", "q2", "a2", "q3", "a3"]
 
 
 def test_a_switch_remembers_the_choice_inside_a_branch(three_turns) -> None:
-    c, (q1, a1, q2, a2, q3, a3) = three_turns
+    c, (_q1, _a1, q2, _a2, _q3, a3) = three_turns
     finish(versions.message_regenerate(message=a3).assistant_message, "a3b")
     versions.version_switch(message=a3)  # the older answer to q3, chosen
     edited = versions.message_edit(message=q2, text="q2b")
@@ -113,7 +115,7 @@ def test_a_switch_remembers_the_choice_inside_a_branch(three_turns) -> None:
 
 
 def test_the_prompt_follows_the_answers_own_branch_only(three_turns) -> None:
-    c, (q1, a1, q2, a2, q3, a3) = three_turns
+    _c, (_q1, a1, _q2, _a2, _q3, a3) = three_turns
     finish(versions.message_regenerate(message=a1).assistant_message, "a1b")
     versions.version_switch(message=a1)
     failed = finish(versions.message_regenerate(message=a3).assistant_message, "", "failed")
@@ -123,11 +125,12 @@ def test_the_prompt_follows_the_answers_own_branch_only(three_turns) -> None:
 
 
 def test_a_send_from_a_page_on_another_branch_goes_on_with_that_branch(three_turns) -> None:
-    c, (q1, a1, q2, a2, q3, a3) = three_turns
+    c, (_q1, _a1, q2, _a2, _q3, a3) = three_turns
     # Another tab edited q2: the active leaf moved to the new branch.
     finish(versions.message_edit(message=q2, text="q2b").assistant_message, "a2b")
     sent = services.message_send(conversation=c, text="q4", after=str(a3.id))
-    assert sent.user_message is not None and sent.user_message.parent_id == a3.id
+    assert sent.user_message is not None
+    assert sent.user_message.parent_id == a3.id
     assert shown(c) == ["q1", "a1", "q2", "a2", "q3", "a3", "q4", ""]
     finish(sent.assistant_message, "a4")
     # A form without it (or with a stranger's id) follows the active leaf.
@@ -159,12 +162,13 @@ def test_nothing_is_edited_regenerated_or_switched_while_an_answer_is_written(
 
 
 def test_the_views_work_without_script_and_come_back_to_the_page(three_turns, user) -> None:
-    c, (q1, a1, q2, a2, q3, a3) = three_turns
+    c, (_q1, _a1, q2, _a2, _q3, _a3) = three_turns
     web = Client()
     web.force_login(user)
     page = web.get(f"/m/{q2.id}/edit")
     assert page.status_code == 200
-    assert 'id="m-' in page.content.decode() and ">q2</textarea>" in page.content.decode()
+    assert 'id="m-' in page.content.decode()
+    assert ">q2</textarea>" in page.content.decode()
     r = web.post(f"/m/{q2.id}/switch")
     assert (r.status_code, r["Location"]) == (303, f"/c/{c.id}/#m-{q2.id}")
     refused = web.post(f"/m/{q2.id}/edit", {"text": ""})
@@ -173,10 +177,8 @@ def test_the_views_work_without_script_and_come_back_to_the_page(three_turns, us
     assert c.messages.count() == 6
 
 
-def test_switch_with_htmx_swaps_the_transcript_and_says_which_version(
-    three_turns, user
-) -> None:
-    c, (q1, a1, q2, a2, q3, a3) = three_turns
+def test_switch_with_htmx_swaps_the_transcript_and_says_which_version(three_turns, user) -> None:
+    _c, (_q1, _a1, _q2, _a2, _q3, a3) = three_turns
     finish(versions.message_regenerate(message=a3).assistant_message, "a3b")
     web = Client()
     web.force_login(user)
@@ -185,5 +187,6 @@ def test_switch_with_htmx_swaps_the_transcript_and_says_which_version(
     assert r["HX-Trigger"] == '{"spool:said": {"text": "Showing version 1 of 2."}}'
     html = r.content.decode()
     assert 'aria-label="Version 1 of 2"' in html
-    assert "<p>a3</p>" in html and "a3b" not in html
+    assert "<p>a3</p>" in html
+    assert "a3b" not in html
     assert f'id="composer-after" name="after" value="{a3.id}" hx-swap-oob="true"' in html

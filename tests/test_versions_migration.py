@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -25,7 +26,7 @@ def test_existing_conversations_get_parents_in_created_order() -> None:
     user = User.objects.create(username="old-timer")
     c = Conversation.objects.create(user=user, model="demo", title="Before versions")
     start = timezone.now()
-    made = {}
+    made: dict[str, Any] = {}
 
     def add(name: str, role: str, reply_to: str | None = None, **fields: str) -> None:
         m = Message.objects.create(
@@ -64,4 +65,5 @@ def test_existing_conversations_get_parents_in_created_order() -> None:
 
     path = selectors.conversation_messages(conversation=Live.objects.get(id=c.id))
     assert [m.content for m in path] == ["q1", "a1 retried", "q2", "a2", "q3", "a3"]
-    assert path[1].versions is not None and path[1].versions.label == "Version 2 of 2"
+    assert path[1].versions is not None
+    assert path[1].versions.label == "Version 2 of 2"
