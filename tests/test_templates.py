@@ -137,7 +137,7 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
     # while an answer is written), the transcript with its "1/2" switcher.
     outputs["edit page"] = web.get(f"/m/{question.id}/edit").content.decode()
     assert 'id="m-' in outputs["edit page"]
-    assert "Edit your message" in outputs["edit page"]
+    assert "Edit your question" in outputs["edit page"]
     Message.objects.filter(id=live.id).update(status="stopped", content="Bye")
     switched = web.post(f"/m/{finished.id}/switch", headers=htmx)
     assert switched.status_code == 200

@@ -184,7 +184,8 @@ def test_switch_with_htmx_swaps_the_transcript_and_says_which_version(three_turn
     web.force_login(user)
     r = web.post(f"/m/{a3.id}/switch", headers={"HX-Request": "true"})
     assert r.status_code == 200
-    assert r["HX-Trigger"] == '{"spool:said": {"text": "Showing version 1 of 2."}}'
+    said = '{"spool:said": {"text": "Showing version 1 of 2."}}'
+    assert r["HX-Trigger-After-Settle"] == said
     html = r.content.decode()
     assert 'aria-label="Version 1 of 2"' in html
     assert "<p>a3</p>" in html

@@ -8,7 +8,6 @@ was and the turns below it give way to the new branch.
 
 from __future__ import annotations
 
-import json
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -16,6 +15,7 @@ from django.contrib.auth.models import User
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from chatapp import live, selectors, services, tree, versions
 from chatapp.models import Conversation, Message
@@ -42,6 +42,12 @@ async def _branch(
     """The transcript's new path, and the composer (Stop while ``live_message`` is written)."""
     if messages is None:
         messages = await sync_to_async(_path)(conversation)
+    for message in messages:
+        if live_message is not None and message.id == live_message.id:
+            # The page shows nothing of the new version yet: its stream replays
+            # the run from the start, so what was said before it connected
+            # (a fast answer's "Answer complete.") is heard too.
+            message.replay_stream = True
     context = {"messages": messages, "conversation": conversation, "live_message": live_message}
     return await arender(request, "chat/_branch.html", context)
 
@@ -116,7 +122,8 @@ async def message_switch(request: HtmxHttpRequest, message_id: UUID, *, user: Us
     response = await _branch(request, conversation, None, messages)
     shown = next((m.versions for m in messages if m.id == message.id), None)
     if shown is not None:
-        # Said once, through #sr-status (static/js/spool.js, spool:said).
-        said = {"spool:said": {"text": f"Showing {shown.label.lower()}."}}
-        response["HX-Trigger"] = json.dumps(said)
+        # Said once, through #sr-status (static/js/spool.js, spool:said), after
+        # the swap: a swap into #messages empties the regions first.
+        said = {"text": f"Showing {shown.label.lower()}."}
+        trigger_client_event(response, "spool:said", said, after="settle")
     return response

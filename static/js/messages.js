@@ -55,7 +55,7 @@
       if (box) { box.hidden = false; }
       source.focus();
       source.select();
-      srStatus("Copying is not available here. The message is selected: press Control+C to copy it.");
+      srStatus("Copying is not available here. The text is selected: press Control+C to copy it.");
     });
   }
 
@@ -122,7 +122,10 @@
       focusAfter = { selector: "#" + CSS.escape(article.id) + " textarea" };
     }
   });
-  document.addEventListener("htmx:afterSettle", function () {
+  // At the swap itself (not the settle, 20 ms later: focus would sit on
+  // <body> meanwhile), and in the capture phase: before spool.js's rescue,
+  // which would otherwise move focus to the composer first.
+  document.addEventListener("htmx:afterSwap", function () {
     if (!focusAfter) { return; }
     var wanted = focusAfter;
     focusAfter = null;
@@ -142,5 +145,5 @@
       // The caret at the end of the question, ready to change it.
       target.setSelectionRange(target.value.length, target.value.length);
     }
-  });
+  }, true);
 })();

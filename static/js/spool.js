@@ -148,6 +148,9 @@
   // When Stop disappears under the keyboard focus, focus goes back to the composer.
   document.addEventListener("htmx:oobAfterSwap", function () { rescueFocus(); });
   document.addEventListener("htmx:afterSettle", function () { rescueFocus(); });
+  // A swap of the transcript (a regenerate, an edit) removes the focused
+  // button: rescued at the swap, not 20 ms later at the settle.
+  document.addEventListener("htmx:afterSwap", function () { rescueFocus(); });
   function rescueFocus() {
     var text = composerText();
     if (text && (document.activeElement === document.body || document.activeElement === null)) {
