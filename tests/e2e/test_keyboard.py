@@ -186,7 +186,8 @@ def test_send_stop_retry_and_copy_by_keyboard(
 
     # Copy the retried answer's code block, and hear that it worked.
     copy = retried.get_by_role("button", name="Copy python code")
-    keys.tab_to(copy)
+    # Back from the composer: Retry's button went with the failed version.
+    keys.tab_to(copy, backwards=True)
     keys.press("Enter", "Enter on Copy")
     expect(copy).to_have_text("Copied")
     assert page.evaluate("() => navigator.clipboard.readText()") == "print('hi')\n"
