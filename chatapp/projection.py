@@ -30,6 +30,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
+from typing import assert_never, cast
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -37,25 +38,21 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from chatapp.models import Message
+from chatapp.status_text import status_text
 from chatapp.tree import versions_of
 from streaming import sse
-from streaming.events import Event, EventType
+from streaming.events import (
+    AnnounceData,
+    BlockData,
+    ErrorData,
+    Event,
+    EventType,
+    FinalData,
+    ReplaceData,
+    StatusData,
+    TailData,
+)
 from streaming.snapshot import Snapshot
-
-# What #sr-status says once per transition (docs/accessibility.md, Status and alerts).
-STATUS_TEXT = {
-    "generating": "Generating answer…",
-    "complete": "Answer complete.",
-    "stopped": "Stopped. Partial answer kept.",
-    "interrupted": "Answer interrupted. Partial answer kept.",
-    "truncated": "Answer cut short at the length limit.",
-    "failed": "Answer failed.",
-}
-# A truncated answer says which budget cut it (streaming/runs/run.py: the
-# output-token budget or the model's "length" -> "length", the wall clock ->
-# "time_limit").
-TRUNCATED_TEXT = {"time_limit": "Answer cut short at the time limit."}
-
 
 # The browser drops SSE events whose data is empty, so "nothing" is one space.
 EMPTY = " "
@@ -147,38 +144,42 @@ async def project(event: Event, message: Message) -> list[bytes]:
 
 
 async def _project(event: Event, message: Message) -> list[bytes]:
-    data, offset = event.data, event.offset
+    offset = event.offset
+    # Every kind has its arm (streaming/events.py says how to add one).
     match event.type:
         case EventType.BLOCK:
-            return [sse.frame(data["html"], event="block", id=offset)]
-        case EventType.TAIL if data.get("ops"):
-            # Growing the tail in place costs the new bytes only (page: spool.js).
-            ops = json.dumps(data["ops"], ensure_ascii=False, separators=(",", ":"))
-            return [sse.frame(ops, event="tail-append", id=offset)]
+            block = cast(BlockData, event.data)
+            return [sse.frame(block["html"], event="block", id=offset)]
         case EventType.TAIL:
-            return [sse.frame(data["html"] or EMPTY, event="tail", id=offset)]
+            tail = cast(TailData, event.data)
+            if "ops" in tail:
+                # Growing the tail in place costs the new bytes only (page: spool.js).
+                ops = json.dumps(tail["ops"], ensure_ascii=False, separators=(",", ":"))
+                return [sse.frame(ops, event="tail-append", id=offset)]
+            return [sse.frame(tail["html"] or EMPTY, event="tail", id=offset)]
         case EventType.REPLACE:
+            replace = cast(ReplaceData, event.data)
             # A compacted log's replace keeps the tail apart (streaming/snapshot.py).
-            return [reset_frames(data["html"], data.get("tail", ""), offset)]
-        case EventType.ANNOUNCE:
-            return [sse.frame(format_html("<p>{}</p>", data["text"]), event="announce", id=offset)]
-        case EventType.ANNOUNCE_DONE:
-            html = format_html("<p>{}</p>", data["text"])
-            return [sse.frame(html, event="announce-done", id=offset)]
+            return [reset_frames(replace["html"], replace.get("tail", ""), offset)]
+        case EventType.ANNOUNCE | EventType.ANNOUNCE_DONE:
+            said = cast(AnnounceData, event.data)
+            name = "announce" if event.type is EventType.ANNOUNCE else "announce-done"
+            return [sse.frame(format_html("<p>{}</p>", said["text"]), event=name, id=offset)]
         case EventType.STATUS:
-            text = STATUS_TEXT.get(data["state"], "")
+            text = status_text(cast(StatusData, event.data)["state"])
             return [sse.frame(text, event="status", id=offset)] if text else []
         case EventType.ERROR:
-            what = data["message"]
+            what = cast(ErrorData, event.data)["message"]
             return [sse.frame(format_html("<p>{}</p>", what), event="alert", id=offset)]
         case EventType.FINAL:
-            text = STATUS_TEXT.get(data["status"], "")
-            if data["status"] == "truncated":
-                text = TRUNCATED_TEXT.get(data.get("finish_reason", ""), text)
+            final = cast(FinalData, event.data)
+            text = status_text(final["status"], final["finish_reason"])
             # Only the last frame carries the id: a cut between the two
             # replays both rather than losing ``done``.
             return [sse.frame(text, event="status"), await done_frame(message, offset)]
-        case _:
-            # delta, usage, tool events: the JSON projection's business. The id
-            # still advances on the next HTML event.
+        case EventType.DELTA | EventType.USAGE | EventType.TOOL_START | EventType.TOOL_RESULT:
+            # The JSON projection's business. The id still advances on the
+            # next HTML event.
             return []
+        case _:
+            assert_never(event.type)

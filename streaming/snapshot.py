@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from streaming.events import Event, EventType
+from streaming.events import Event, EventType, ReplaceData
 from streaming.markdown.ops import apply_ops
 
 # The events that change what the answer shows (the rest only tell about it).
@@ -85,8 +85,8 @@ def compact(events: list[Event]) -> list[Event]:
     if last is None or (last == 0 and events[0].type is EventType.REPLACE):
         return events
     head = fold(events[: last + 1])
-    replace = Event(head.offset, EventType.REPLACE, {"html": head.html, "text": head.text})
-    return [replace, *events[last + 1 :]]
+    data: ReplaceData = {"html": head.html, "text": head.text}
+    return [Event(head.offset, EventType.REPLACE, dict(data)), *events[last + 1 :]]
 
 
 def compact_prefix(events: list[Event], count: int) -> list[Event]:
@@ -101,5 +101,5 @@ def compact_prefix(events: list[Event], count: int) -> list[Event]:
     if count < 2:
         return events
     head = fold(events[:count])
-    data = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
-    return [Event(events[count - 1].offset, EventType.REPLACE, data), *events[count:]]
+    data: ReplaceData = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
+    return [Event(events[count - 1].offset, EventType.REPLACE, dict(data)), *events[count:]]
