@@ -82,6 +82,7 @@ def test_edit_switch_back_regenerate_and_copy_by_keyboard(
     expect(box).to_have_value(f"[{k}-q2] second")
     keys.press("ControlOrMeta+A", "select the question")
     keys.type(f"[{k}-edit] second, edited", "the new question")
+    screenshot(page, "versions-editing")
     keys.tab_to(page.locator("article.is-editing").get_by_role("button", name="Send"))
     keys.press("Enter", "Enter on Send")
     finished(answers(page).last, "Answer to the edit.")
