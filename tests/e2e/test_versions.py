@@ -80,6 +80,13 @@ def test_edit_switch_back_regenerate_and_copy_by_keyboard(
     box = page.get_by_label("Edit your question")
     expect(box).to_be_focused()
     expect(box).to_have_value(f"[{k}-q2] second")
+    # Esc cancels: the question again, focus back on its Edit button.
+    keys.press("Escape", "Esc in the edit box")
+    expect(box).to_have_count(0)
+    expect(questions(page).last.locator(".msg-text")).to_have_text(f"[{k}-q2] second")
+    expect(edit).to_be_focused()
+    keys.press("Space", "Space on Edit")
+    expect(box).to_be_focused()
     keys.press("ControlOrMeta+A", "select the question")
     keys.type(f"[{k}-edit] second, edited", "the new question")
     screenshot(page, "versions-editing")
