@@ -19,9 +19,10 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
+from django.template.defaultfilters import filesizeformat
 from django.utils.text import slugify
 
-from chatapp.models import Conversation, Message
+from chatapp.models import Attachment, Conversation, Message
 from chatapp.tree import Tree, Versions
 from streaming.runs.store import RunMetrics
 
@@ -52,7 +53,8 @@ def _path(conversation: Conversation) -> tuple[list[UUID], dict[UUID, Versions]]
 
 
 def _page(ids: list[UUID]) -> list[Message]:
-    rows = {m.id: m for m in Message.objects.filter(id__in=ids)}
+    messages = Message.objects.filter(id__in=ids).prefetch_related("attachments")
+    rows = {m.id: m for m in messages}
     return [rows[i] for i in ids if i in rows]
 
 
@@ -75,8 +77,29 @@ def _markdown_message(message: Message) -> str:
         notes.append(message.versions.label.lower())
     head += f" ({', '.join(notes)})" if notes else ""
     body = message.content.rstrip() or "*(no text)*"
+    files = "".join(
+        f"\n- Attached: {a.name} ({a.media_type}, {filesizeformat(a.size)})"
+        for a in message.attachments.all()
+    )
+    if files:
+        body += "\n" + files
     error = f"\n\n> {message.error_message}" if message.error_message else ""
-    return f"\n{head}\n\n{body}{error}\n"
+    return f"\n{head}\n\n{_markdown_tools(message)}{body}{error}\n"
+
+
+def _markdown_tools(message: Message) -> str:
+    """The answer's tool calls, before its text: one list item per call."""
+    calls: list[dict[str, Any]] = message.tool_calls or []
+    if not calls:
+        return ""
+    items = []
+    for call in calls:
+        arguments = call.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        outcome = f"error: {call['error']}" if call.get("error") else call.get("result", "")
+        items.append(f"- Tool `{call.get('name', '')}` `{arguments}` → {outcome}")
+    return "\n".join(items) + "\n\n"
 
 
 async def json_document(conversation: Conversation) -> AsyncIterator[bytes]:
@@ -114,6 +137,7 @@ def _message_data(message: Message) -> dict[str, Any]:
     }
     if message.role == Message.Role.USER:
         data["parent"] = str(message.parent_id) if message.parent_id else None
+        data["attachments"] = [_attachment_data(a) for a in message.attachments.all()]
     if message.versions is not None:
         data["versions"] = {"index": message.versions.index, "count": message.versions.count}
     if message.role == Message.Role.ASSISTANT:
@@ -128,6 +152,21 @@ def _message_data(message: Message) -> dict[str, Any]:
                 else None
             ),
             prompt_dropped=message.prompt_dropped,
+            tool_calls=message.tool_calls or [],
             metrics={name: getattr(message, name) for name in METRICS},
         )
     return data
+
+
+def _attachment_data(attachment: Attachment) -> dict[str, Any]:
+    """What was attached (the files themselves stay on the server)."""
+    return {
+        "id": str(attachment.id),
+        "name": attachment.name,
+        "kind": attachment.kind,
+        "media_type": attachment.media_type,
+        "size": attachment.size,
+        "width": attachment.width,
+        "height": attachment.height,
+        "note": attachment.note or None,
+    }

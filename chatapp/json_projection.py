@@ -2,11 +2,13 @@
 
 | log event | JSON event | data |
 |-----------|------------|------|
-| (connect) | snapshot | ``{text}``: the answer so far; it replaces what the client holds |
+| (connect) | snapshot | ``{text}`` (+ ``tool_calls``, if any): replaces what the client holds |
 | delta     | delta    | ``{text}``: appended to the answer |
 | replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold) |
 | status    | status   | ``{state}`` |
-| usage     | usage    | ``{prompt_tokens, completion_tokens}`` |
+| usage     | usage    | ``{prompt_tokens, completion_tokens}``: the rounds' sum so far |
+| tool_start | tool_start | ``{id, name, arguments}``: a call the model made |
+| tool_result | tool_result | ``{id, name, ok, result, error, duration_ms}`` |
 | error     | error    | ``{code, message, retryable, retry_after}`` |
 | final     | final    | ``{status, finish_reason, error, metrics}``: always the last |
 
@@ -25,7 +27,7 @@ snapshots (which depend on when one connects) are built per subscriber.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never, cast
@@ -44,6 +46,8 @@ from streaming.events import (
     FinalData,
     ReplaceData,
     StatusData,
+    ToolResultData,
+    ToolStartData,
     UsageData,
 )
 
@@ -91,7 +95,12 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
         case EventType.REPLACE:
             replace = cast(ReplaceData, event.data)
             # Without text it re-renders the same text: nothing for programs.
-            return ("snapshot", {"text": replace["text"]}) if "text" in replace else None
+            if "text" not in replace:
+                return None
+            calls = replace.get("tool_calls", [])
+            return "snapshot", {"text": replace["text"]} | (
+                {"tool_calls": [_call(call) for call in calls]} if calls else {}
+            )
         case EventType.STATUS:
             return "status", {"state": cast(StatusData, event.data)["state"]}
         case EventType.USAGE:
@@ -102,6 +111,23 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             }
         case EventType.ERROR:
             return "error", _error(cast(ErrorData, event.data))
+        case EventType.TOOL_START:
+            start = cast(ToolStartData, event.data)
+            return "tool_start", {
+                "id": start["id"],
+                "name": start["name"],
+                "arguments": start["args"],
+            }
+        case EventType.TOOL_RESULT:
+            result = cast(ToolResultData, event.data)
+            return "tool_result", {
+                "id": result["id"],
+                "name": result["name"],
+                "ok": result["ok"],
+                "result": result["result"],
+                "error": None if result["ok"] else result["summary"],
+                "duration_ms": result["duration_ms"],
+            }
         case EventType.FINAL:
             final = cast(FinalData, event.data)
             error = final["error"]
@@ -111,15 +137,8 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
                 "error": None if error is None else _error(error),
                 "metrics": final["metrics"],
             }
-        case (
-            EventType.BLOCK
-            | EventType.TAIL
-            | EventType.ANNOUNCE
-            | EventType.ANNOUNCE_DONE
-            | EventType.TOOL_START
-            | EventType.TOOL_RESULT
-        ):
-            return None  # the page's business (tool events: not sent to programs yet)
+        case EventType.BLOCK | EventType.TAIL | EventType.ANNOUNCE | EventType.ANNOUNCE_DONE:
+            return None  # the page's business
         case _:
             assert_never(event.type)
 
@@ -148,8 +167,20 @@ def project(event: Event, run: tuple[UUID, datetime | None], wire: Wire) -> byte
     return b"".join(frames)
 
 
-def snapshot(text: str, offset: int, wire: Wire) -> bytes:
-    return wire.encode("snapshot", {"text": text}, offset)
+def snapshot(
+    text: str, offset: int, wire: Wire, tool_calls: Sequence[Mapping[str, Any]] = ()
+) -> bytes:
+    """The answer so far; with its tool calls so far when it made any (each as
+    ``tool_start`` and, once finished, ``tool_result`` would have told it)."""
+    data: dict[str, Any] = {"text": text}
+    if tool_calls:
+        data["tool_calls"] = [_call(call) for call in tool_calls]
+    return wire.encode("snapshot", data, offset)
+
+
+def _call(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A call as the JSON stream names it (the run's chip id is the page's business)."""
+    return {key: value for key, value in call.items() if key != "chip"}
 
 
 def from_message(message: Message, offset: int, wire: Wire) -> bytes:
@@ -157,7 +188,7 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
 
     For a run the log no longer holds (finished long ago, or its process died).
     """
-    frames = [snapshot(message.content, offset, wire)]
+    frames = [snapshot(message.content, offset, wire, _stored_calls(message))]
     error = _stored_error(message)
     if error is not None:
         frames.append(wire.encode("error", error, offset))
@@ -177,6 +208,22 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
     }
     frames.append(wire.encode("final", final, offset))
     return b"".join(frames)
+
+
+def _stored_calls(message: Message) -> list[dict[str, Any]]:
+    """The stored calls as the stream tells them (``error`` null when it answered)."""
+    return [
+        {
+            "id": call.get("id"),
+            "name": call.get("name"),
+            "arguments": call.get("arguments"),
+            "ok": not call.get("error"),
+            "result": call.get("result"),
+            "error": call.get("error") or None,
+            "duration_ms": call.get("duration_ms"),
+        }
+        for call in message.tool_calls or ()
+    ]
 
 
 def _stored_error(message: Message) -> dict[str, Any] | None:

@@ -16,8 +16,9 @@ from django.db.models import F, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from chatapp.attachments.prompt import parts_by_message
 from chatapp.context_budget import Fitted, fit
-from chatapp.models import Conversation, Message, Preferences
+from chatapp.models import Attachment, Conversation, Message, Preferences
 from chatapp.tree import active_path, earlier_on_path
 from streaming.providers.base import ChatMessage
 
@@ -91,6 +92,18 @@ def conversation_messages(*, conversation: Conversation) -> list[Message]:
     return active_path(conversation)
 
 
+def attachment_for_user(*, user: User, attachment_id: UUID | str) -> Attachment:
+    """An attachment of one of ``user``'s conversations (not deleted), else 404."""
+    try:
+        return Attachment.objects.get(
+            id=attachment_id,
+            message__conversation__user=user,
+            message__conversation__deleted_at__isnull=True,
+        )
+    except (Attachment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such attachment.") from None
+
+
 def conversation_has_live_answer(*, conversation: Conversation) -> bool:
     return conversation.messages.filter(status__in=Message.LIVE_STATUSES).exists()
 
@@ -119,7 +132,7 @@ def recent_send_count(*, user: User, seconds: int) -> int:
     return sent + (continued["n"] or 0)
 
 
-def prompt_for(*, answer: Message, system: str, budget: int) -> Fitted:
+def prompt_for(*, answer: Message, system: str, budget: int, images: bool = False) -> Fitted:
     """The messages the model sees for ``answer``, fitted to ``budget`` tokens.
 
     ``system`` first (if any), then the turns of the answer's own branch
@@ -127,20 +140,30 @@ def prompt_for(*, answer: Message, system: str, budget: int) -> Fitted:
     earlier question with the answer its next question followed, unless that
     answer failed or is empty (a Retry does not show the model its own broken
     try), oldest dropped first when they do not fit, then the question
-    answered. Raises ``context_budget.TooLong`` when that question alone does
-    not fit.
+    answered. User messages carry
+    their attachments (``images``: whether the model reads images; if not,
+    each is replaced by a line saying so). Raises ``context_budget.TooLong``
+    when that message alone does not fit.
     """
     earlier = earlier_on_path(answer)
+    # On one branch each question has at most one answer: the one followed.
+    latest_answer: dict[object, Message] = {}
+    for m in earlier:
+        if m.role == Message.Role.ASSISTANT and m.content and m.status != Message.Status.FAILED:
+            latest_answer[m.reply_to_id] = m
+    questions = [m for m in earlier if m.role == Message.Role.USER]
+    parts = parts_by_message(questions, images=images)
     history: list[ChatMessage] = []
     latest = ChatMessage("user", "")
-    for m in earlier:
-        if m.role == Message.Role.USER:
-            if m.id == answer.reply_to_id:
-                latest = ChatMessage("user", m.content)
-                break
-            history.append(ChatMessage("user", m.content))
-        elif m.content and m.status != Message.Status.FAILED:
-            history.append(ChatMessage("assistant", m.content))
+    for m in questions:
+        turn = ChatMessage("user", m.content, parts=parts.get(m.id, ()))
+        if m.id == answer.reply_to_id:
+            latest = turn
+            break
+        history.append(turn)
+        reply = latest_answer.get(m.id)
+        if reply is not None:
+            history.append(ChatMessage("assistant", reply.content))
     return fit(system=system, history=history, latest=latest, budget=budget)
 
 

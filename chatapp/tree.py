@@ -124,7 +124,7 @@ def active_path(conversation: Conversation) -> list[Message]:
     """The messages a page shows, first question first, each with its ``versions``."""
     tree = Tree.of(conversation.id)
     ids = tree.path(conversation.active_leaf_id)
-    rows = {m.id: m for m in Message.objects.filter(id__in=ids)}
+    rows = {m.id: m for m in Message.objects.filter(id__in=ids).prefetch_related("attachments")}
     path = [rows[i] for i in ids if i in rows]
     for message in path:
         message.versions = tree.versions(message.id)

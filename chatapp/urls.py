@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chatapp.views import accounts, events, pages, settings, stream, versions
+from chatapp.views import accounts, attachments, events, pages, settings, stream, versions
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -38,6 +38,7 @@ urlpatterns = [
     path("m/<uuid:message_id>/edit", versions.message_edit, name="message_edit"),
     path("m/<uuid:message_id>/switch", versions.message_switch, name="message_switch"),
     path("m/<uuid:message_id>/continue", pages.message_continue, name="message_continue"),
+    path("a/<uuid:attachment_id>", attachments.attachment_file, name="attachment"),
     path("settings/", settings.settings_page, name="settings"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

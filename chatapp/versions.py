@@ -41,7 +41,7 @@ def message_regenerate(*, message: Message) -> Sent:
     if (reason := retry.refusal(message)) is not None:
         raise SendError(reason)
     conversation = message.conversation
-    services.check_question(conversation, message.reply_to.content, then="regenerate")
+    services.check_question(conversation, "", files=message.reply_to, then="regenerate")
     return Sent(conversation, None, services.new_answer(conversation, reply_to=message.reply_to))
 
 

@@ -1,4 +1,4 @@
-"""chatapp/migrations/0008_versions_from_flat_lists.py: a flat list becomes one branch."""
+"""chatapp/migrations/0010_versions_from_flat_lists.py: a flat list becomes one branch."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from django.utils import timezone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("chatapp", "0007_message_versions")]
-AFTER = [("chatapp", "0008_versions_from_flat_lists")]
+BEFORE = [("chatapp", "0009_message_versions")]
+AFTER = [("chatapp", "0010_versions_from_flat_lists")]
 
 
 def test_existing_conversations_get_parents_in_created_order() -> None:

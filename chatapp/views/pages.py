@@ -21,6 +21,7 @@ from chatapp.models import Conversation
 from chatapp.runtime import catalogue, default_model
 from chatapp.search import search as search_conversations
 from chatapp.selectors import ConversationGroup
+from chatapp.views import attachments
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 from streaming.sse import parse_last_event_id
 
@@ -114,8 +115,10 @@ async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpRespo
     text = request.POST.get("text", "")
     model = request.POST.get("model") or default_model()
     try:
+        files = await attachments.areceived(request)
         sent = await live.asend(
-            lambda: services.aconversation_start(user=user, text=text, model=model), user
+            lambda: services.aconversation_start(user=user, text=text, model=model, files=files),
+            user,
         )
     except services.SendError as exc:
         context = await sync_to_async(_page_context)(
@@ -292,8 +295,11 @@ async def message_send(
     text = request.POST.get("text", "")
     after = request.POST.get("after", "")  # the last answer this page shows
     try:
+        files = await attachments.areceived(request)
         sent = await live.asend(
-            lambda: services.amessage_send(conversation=conversation, text=text, after=after),
+            lambda: services.amessage_send(
+                conversation=conversation, text=text, files=files, after=after
+            ),
             user,
         )
     except services.SendError as exc:

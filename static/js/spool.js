@@ -39,7 +39,9 @@
     var text = composerText();
     if (evt.target === text && evt.key === "Enter" && !evt.shiftKey && !evt.isComposing) {
       evt.preventDefault();
-      if (text.value.trim() === "") { return; }
+      // An attachment alone is a message too (static/js/attachments.js).
+      var files = text.form.querySelector("input[type=file]");
+      if (text.value.trim() === "" && !(files && files.files.length)) { return; }
       // Send is clicked rather than the form submitted: htmx posts a form to
       // the last submit button clicked in it, and after Stop (clicked, or
       // pressed by Esc) that is the Stop button, gone from the page but
@@ -116,6 +118,22 @@
       for (var i = 0; i < op[0] && node.lastElementChild; i++) { node = node.lastElementChild; }
       node.insertAdjacentHTML("beforeend", op[1]);
     });
+    noteSeen(evt.target, evt.detail);
+    follow();
+  });
+  // --- tool: a tool call's chip ----------------------------------------------
+  // Data is the chip's HTML (rendered and escaped by the run), with an id: a
+  // chip already shown (running) is replaced by it (finished), a new one is
+  // appended after the answer's blocks, where the text before it ended.
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (evt.target.getAttribute("sse-swap") !== "tool") { return; }
+    evt.preventDefault();
+    var article = evt.target.closest("article.msg");
+    var blocks = article && article.querySelector(".msg-body .blocks");
+    var chip = new DOMParser().parseFromString(evt.detail.data, "text/html").body.firstElementChild;
+    if (!blocks || !chip) { return; }
+    var shown = chip.id ? document.getElementById(chip.id) : null;
+    if (shown) { shown.replaceWith(chip); } else { blocks.appendChild(chip); }
     noteSeen(evt.target, evt.detail);
     follow();
   });

@@ -12,6 +12,14 @@ words, on an absolute schedule (see ``bench_words``).
 Prefill (Continue): when the messages end with an assistant message, the demo
 model continues that text, as servers that take a prefill do: it streams the
 rest of its answer from where the given text stops (mid-word included).
+
+Tools: offered the calculator, it calls it for an arithmetic question ("what
+is 2^10?"), as a served model would: one ``ToolCall``, and its turn ends a
+moment later; given the result (a ``tool`` message), it answers with it.
+
+Attachments: the demo model starts its answer by listing what arrived with
+the question (name, type, size; an image's dimensions, a file's lines), so a
+new user, and a test, can see what a model would be given.
 """
 
 from __future__ import annotations
@@ -22,10 +30,13 @@ from collections.abc import AsyncIterator, Sequence
 
 from streaming.providers.base import (
     ChatMessage,
+    FilePart,
     Finish,
+    ImagePart,
     ProviderError,
     ProviderEvent,
     TextDelta,
+    ToolCall,
     ToolSpec,
     Usage,
 )
@@ -35,6 +46,12 @@ _TOKEN = re.compile(r"\s*\S+|\s+")
 _BENCH = re.compile(r"\[bench:(\d+)\]")
 # Paragraphs as long as a real answer's, so blocks freeze as they would.
 BENCH_PARAGRAPH_WORDS = 40
+# An arithmetic expression in a question: numbers joined by operators
+# ("2^10", "(2^10 - 24) / 8"; the multiplication and division signs too).
+_ARITHMETIC = re.compile(r"[-(]*\d[\d.]*(?:\s*[-+*/^%\u00d7\u00f7]+\s*[(]*\s*\d[\d.]*\s*\)*)+")
+# After its call, the turn's end (finish reason, usage) comes this many token
+# delays later: the chip is seen running, as with a served model.
+TOOL_TURN_TAIL_TOKENS = 20
 
 _CODE = '''Here is a small, well-behaved **retry helper** in Python:
 
@@ -93,6 +110,39 @@ That's all for now. What would you like to see?
 """
 
 
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span, whatever backticks it holds."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def acknowledgement(message: ChatMessage | None) -> str:
+    """What the demo model says it received with ``message``: one list item
+    per attachment, or nothing."""
+    if message is None or not message.parts:
+        return ""
+    items = []
+    for part in message.parts:
+        match part:
+            case ImagePart():
+                what = f"{part.width} x {part.height} px"
+            case FilePart():
+                lines = part.text.count("\n") + 1 if part.text else 0
+                what = f"{lines} lines of text" if part.text else part.note or "no text"
+        items.append(f"- {_code(part.name)}: {part.media_type}, {_size(part.size)}, {what}")
+    count = len(items)
+    head = f"I received {count} attachment{'s' if count != 1 else ''}:"
+    return head + "\n\n" + "\n".join(items) + "\n\n"
+
+
 def _pick_answer(prompt: str) -> str:
     words = prompt.lower()
     if "code" in words or "python" in words or "function" in words:
@@ -118,14 +168,26 @@ class DemoProvider:
         tools: Sequence[ToolSpec] = (),
         max_tokens: int | None = None,
     ) -> AsyncIterator[ProviderEvent]:
-        prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        question = next((m for m in reversed(messages) if m.role == "user"), None)
+        prompt = question.content if question is not None else ""
         prefill = messages[-1].content if messages and messages[-1].role == "assistant" else ""
+        if messages and messages[-1].role == "tool":
+            async for event in self._tool_answer(messages):
+                yield event
+            return
+        asked = bool(messages) and messages[-1].role == "user"
+        expression = _ARITHMETIC.search(prompt) if asked else None
+        if expression is not None and any(t.name == "calculator" for t in tools):
+            async for event in self._call_calculator(expression.group().strip(), messages):
+                yield event
+            return
         if (bench := _BENCH.search(prompt)) is not None:
             words = _continued(bench_words(int(bench.group(1))), prefill)
             async for event in self._bench(words, messages, max_tokens):
                 yield event
             return
-        tokens = _continued(_TOKEN.findall(_pick_answer(prompt)), prefill)
+        answer = acknowledgement(question) + _pick_answer(prompt)
+        tokens = _continued(_TOKEN.findall(answer), prefill)
         fail_at = len(tokens) // 2 if "[demo:fail]" in prompt else None
         # A model thinks a moment before its first token.
         await asyncio.sleep(self._delay * 5)
@@ -147,6 +209,33 @@ class DemoProvider:
             yield Finish("stop")
         prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
         yield Usage(prompt_tokens=prompt_tokens, completion_tokens=min(len(tokens), index + 1))
+
+    async def _call_calculator(
+        self, expression: str, messages: Sequence[ChatMessage]
+    ) -> AsyncIterator[ProviderEvent]:
+        await asyncio.sleep(self._delay * 5)
+        yield ToolCall("call_demo_1", "calculator", {"expression": expression})
+        await asyncio.sleep(self._delay * TOOL_TURN_TAIL_TOKENS)
+        yield Finish("tool_calls")
+        yield Usage(prompt_tokens=_prompt_tokens(messages), completion_tokens=len(expression))
+
+    async def _tool_answer(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ProviderEvent]:
+        """The answer after the calculator's result: the result, or what went wrong."""
+        calls = next((m.tool_calls for m in reversed(messages) if m.tool_calls), ())
+        arguments = calls[0].arguments if calls else {}
+        expression = arguments.get("expression", "") if isinstance(arguments, dict) else ""
+        result = messages[-1].content
+        if result.startswith("Error:"):
+            text = f"The calculator could not work that out ({result[6:].strip()})."
+        else:
+            text = f"`{expression}` is **{result}**.\n\nWorked out exactly by the calculator tool."
+        tokens = _TOKEN.findall(text)
+        await asyncio.sleep(self._delay * 5)
+        for token in tokens:
+            yield TextDelta(token)
+            await asyncio.sleep(self._delay)
+        yield Finish("stop")
+        yield Usage(prompt_tokens=_prompt_tokens(messages), completion_tokens=len(tokens))
 
     async def _bench(
         self, words: list[str], messages: Sequence[ChatMessage], max_tokens: int | None
@@ -210,3 +299,7 @@ def bench_words(count: int) -> list[str]:
             before = " "
         tokens.append(f"{before}w{k}")
     return tokens
+
+
+def _prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    return sum(len(_TOKEN.findall(m.content)) for m in messages)

@@ -19,6 +19,9 @@ Contract of ``stream()``, beyond ``base.Provider``:
 - Tool-call arguments are buffered by index and parsed when the turn finishes
   with ``tool_calls`` (or with ``stop`` while calls are pending, as some
   servers do); then the finish reason is reported as ``tool_calls``.
+  Arguments that are not a JSON object come as the text sent (the run
+  answers the call with an error for the model); a call without a name
+  breaks the stream.
 - Closing the iterator (``aclose()`` or cancelling the consuming task) closes
   the HTTP response at once, so the server sees the hang-up.
 - Usage is asked for with ``stream_options.include_usage`` unless the model's
@@ -39,11 +42,12 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, assert_never, cast
 
 import openai
 from openai.types.chat import (
     ChatCompletionChunk,
+    ChatCompletionContentPartParam,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
@@ -53,7 +57,10 @@ from openai.types.shared_params import FunctionDefinition
 from streaming.providers import errors
 from streaming.providers.base import (
     ChatMessage,
+    ContentPart,
+    FilePart,
     Finish,
+    ImagePart,
     ProviderEvent,
     ReasoningDelta,
     TextDelta,
@@ -281,13 +288,16 @@ class _Turn:
 
 def _parse_tool_call(index: int, call: _PendingToolCall) -> ToolCall:
     raw = "".join(call.arguments).strip() or "{}"
+    if not call.name:
+        # Nothing can answer a call without a name: the turn is broken.
+        raise errors.bad_tool_call(f"a tool call without a name: arguments {raw[:200]!r}")
     try:
         arguments = json.loads(raw)
-    except ValueError as exc:
-        raise errors.bad_tool_call(f"{call.name}: arguments are not JSON: {raw[:200]!r}") from exc
-    if not call.name or not isinstance(arguments, dict):
-        raise errors.bad_tool_call(f"{call.name!r}: arguments {raw[:200]!r}")
-    return ToolCall(call.id or f"call_{index}", call.name, arguments)
+    except ValueError:
+        arguments = None
+    # Not a JSON object: kept as sent, so the run can tell the model what was wrong.
+    kept = arguments if isinstance(arguments, dict) else raw
+    return ToolCall(call.id or f"call_{index}", call.name, kept)
 
 
 class _ThinkSplitter:
@@ -352,6 +362,8 @@ def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "system":
         return {"role": "system", "content": message.content}
     if message.role == "user":
+        if message.parts:
+            return {"role": "user", "content": _content_parts(message)}
         return {"role": "user", "content": message.content}
     if message.role == "tool":
         return {
@@ -365,13 +377,33 @@ def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
         {
             "id": c.id,
             "type": "function",
-            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            "function": {"name": c.name, "arguments": c.arguments_json},
         }
         for c in message.tool_calls
     ]
     if message.content:  # some servers reject an empty text part next to tool calls
         return {"role": "assistant", "content": message.content, "tool_calls": calls}
     return {"role": "assistant", "tool_calls": calls}
+
+
+def _content_parts(message: ChatMessage) -> list[ChatCompletionContentPartParam]:
+    """The text, then each attachment: images as ``image_url`` parts (data
+    URLs), files as text parts under their name."""
+    parts: list[ChatCompletionContentPartParam] = []
+    if message.content:  # an image alone is a whole question
+        parts.append({"type": "text", "text": message.content})
+    parts.extend(_content_part(p) for p in message.parts)
+    return parts
+
+
+def _content_part(part: ContentPart) -> ChatCompletionContentPartParam:
+    match part:
+        case ImagePart():
+            return {"type": "image_url", "image_url": {"url": part.data_url}}
+        case FilePart():
+            return {"type": "text", "text": part.as_prompt()}
+        case _:
+            assert_never(part)
 
 
 def _tool_param(tool: ToolSpec) -> ChatCompletionFunctionToolParam:

@@ -44,7 +44,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("chatapp", "0007_message_versions"),
+        ("chatapp", "0009_message_versions"),
     ]
 
     operations = [migrations.RunPython(forwards, backwards)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatapp', '0006_preferences_read_aloud'),
+        ('chatapp', '0008_message_tool_calls'),
     ]
 
     operations = [
