@@ -20,9 +20,10 @@ from chatapp.services import BusyError, SendError, Sent
 def carry_over(*, old: Message, new: Message) -> None:
     """What an edited question keeps of the one it replaces, besides its text.
 
-    The hook for what belongs to a user message (attachments, once they
-    exist): called in the edit's transaction, with both rows saved. Nothing
-    to carry yet.
+    The hook for what belongs to a user message besides its text (its
+    attachments: chatapp/attachments/): called in the edit's transaction,
+    with both rows saved. Nothing is carried yet, so an edited question is
+    sent without the old one's attachments.
     """
 
 
