@@ -18,13 +18,19 @@ from chatapp.services import BusyError, SendError, Sent
 
 
 def carry_over(*, old: Message, new: Message) -> None:
-    """What an edited question keeps of the one it replaces, besides its text.
+    """What an edited question keeps of the one it replaces, besides its text:
+    its attachments (chatapp/attachments/), called in the edit's transaction
+    with both rows saved.
 
-    The hook for what belongs to a user message besides its text (its
-    attachments: chatapp/attachments/): called in the edit's transaction,
-    with both rows saved. Nothing is carried yet, so an edited question is
-    sent without the old one's attachments.
+    The copies are new rows naming the same stored files: files are only
+    ever deleted with their whole conversation (``attachments.store``), so
+    the versions of one question can share them.
     """
+    for attachment in old.attachments.all():
+        attachment.pk = None  # a new row (a new id), the same file
+        attachment._state.adding = True
+        attachment.message = new
+        attachment.save()
 
 
 @transaction.atomic
