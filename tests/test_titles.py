@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.template.loader import render_to_string
 
-from chatapp import conversations, services
+from chatapp import conversations, services, versions
 from chatapp.models import Conversation, Message
 from chatapp.titles import first_words, title_job, title_save
 from streaming.providers.base import TextDelta
@@ -163,10 +163,10 @@ class TestWhichAnswersAskForATitle:
         second = services.message_send(conversation=sent.conversation, text="And Porto?")
         assert title_job(conversation=sent.conversation, answer=second.assistant_message) is None
 
-    def test_a_retry_of_the_first_answer_asks_again(self, user: User) -> None:
+    def test_a_regenerated_first_answer_asks_again(self, user: User) -> None:
         sent = services.conversation_start(user=user, text="Plan a trip", model="demo")
         _finish(sent.assistant_message)
-        again = services.message_retry(message=sent.assistant_message).assistant_message
+        again = versions.message_regenerate(message=sent.assistant_message).assistant_message
         assert title_job(conversation=sent.conversation, answer=again) == TitleJob("Plan a trip")
 
     def test_a_named_or_titled_conversation_does_not_ask(self, user: User) -> None:
