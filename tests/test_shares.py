@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.http import Http404
 
-from chatapp import conversations, shares
+from chatapp import conversations, services, shares, versions
 from chatapp.models import Conversation, Message, Share
 from tests.support.client import SpoolClient
 from tests.support.daphne import DaphneServer
@@ -89,9 +89,29 @@ class TestShareRules:
         with pytest.raises(Http404):
             shares.share_for_token(token=share.token)
 
+    def test_the_snapshot_is_the_active_path(self) -> None:
+        """Edited questions and their answers on another branch stay out."""
+        user = User.objects.create_user("ver")
+        sent = services.conversation_start(user=user, text="Plan a trip", model="demo")
+        _done(sent.assistant_message, "Lisbon.")
+        edited = versions.message_edit(message=sent.user_message, text="Plan a cheap trip")  # type: ignore[arg-type]
+        _done(edited.assistant_message, "Porto.")
+        shown = shares.share_create(conversation=edited.conversation).messages
+        assert [m.get("text") or m["html"].strip() for m in shown] == [
+            "Plan a cheap trip",
+            "Porto.",
+        ]
+        versions.version_switch(message=sent.user_message)  # type: ignore[arg-type]
+        shown = shares.share_create(conversation=edited.conversation).messages
+        assert [m.get("text") or m["html"].strip() for m in shown] == ["Plan a trip", "Lisbon."]
+
     def test_an_unknown_token_is_a_404(self) -> None:
         with pytest.raises(Http404):
             shares.share_for_token(token="not-a-token")
+
+
+def _done(answer: Message, text: str) -> None:
+    Message.objects.filter(id=answer.id).update(status="complete", content=text, html=text)
 
 
 # -- through daphne ----------------------------------------------------------
