@@ -69,14 +69,25 @@ class TestShareRules:
         assert Share.objects.count() == 1
 
     def test_a_live_answer_is_shared_as_written_so_far(self, conversation: Conversation) -> None:
-        Message.objects.create(
-            conversation=conversation, role="assistant", content="Half *way*", status="streaming"
+        first = conversation.messages.get(role="assistant")
+        q2 = Message.objects.create(
+            conversation=conversation, role="user", content="More", parent=first
         )
-        Message.objects.create(conversation=conversation, role="assistant", status="pending")
+        live = Message.objects.create(
+            conversation=conversation, role="assistant", content="Half *way*", status="streaming",
+            reply_to=q2,
+        )  # fmt: skip
+        q3 = Message.objects.create(
+            conversation=conversation, role="user", content="And?", parent=live
+        )
+        Message.objects.create(
+            conversation=conversation, role="assistant", status="pending", reply_to=q3
+        )
         share = shares.share_create(conversation=conversation)
-        assert share.messages[-1]["status"] == "streaming"
-        assert share.messages[-1]["html"].strip() == "<p>Half <em>way</em></p>"
-        assert len(share.messages) == 3  # the empty pending answer is left out
+        assert share.messages[3]["status"] == "streaming"
+        assert share.messages[3]["html"].strip() == "<p>Half <em>way</em></p>"
+        # The empty pending answer is left out.
+        assert share.messages[4:] == [{"role": "user", "text": "And?"}]
 
     def test_revoked_or_deleted_is_a_404_at_once(self, conversation: Conversation) -> None:
         share = shares.share_create(conversation=conversation)
