@@ -213,7 +213,8 @@ class Share(models.Model):
     # secrets.token_urlsafe(32): 256 random bits, unguessable and unlisted.
     token = models.CharField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
-    # [{"role", "html" (assistant: sanitised at render) | "text" (user), "status", "model"}]
+    # [{"role", "html" (assistant: sanitised at render) | "text" (user), "status", "model"}];
+    # a user entry with files also has "attachments": [{"id", "name", "alt", ...}].
     messages = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     # When the snapshot was taken (sharing again retakes it).
@@ -262,7 +263,8 @@ class Attachment(models.Model):
     """A file sent with a user message. The stored copy is what the model
     reads: images re-encoded without metadata, text and PDFs as sent
     (chatapp/attachments/prepare.py). Served only to the conversation's owner
-    (chatapp/views/attachments.py)."""
+    (chatapp/views/attachments.py), and through a live share link whose copy
+    lists it (chatapp/shares.py)."""
 
     class Kind(models.TextChoices):
         IMAGE = "image", "Image"

@@ -6,31 +6,56 @@ row: what is written, edited or deleted afterwards never reaches the link.
 Its token is ``secrets.token_urlsafe(32)`` (256 random bits), the only key
 to it. Revoking deletes the row and its copy, so the link is a 404 at once;
 so is a link to a deleted conversation (``share_for_token``).
+
+A shared question's attachments are copied as the ids (and what the page
+shows of them: name, alt text, size) it had when shared; the files stay
+where they are, served through the link (``share_attachment``) only while
+the link lives and only for an id in its copy.
 """
 
 from __future__ import annotations
 
 import secrets
 from typing import Any
+from uuid import UUID
 
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
 from chatapp import selectors
-from chatapp.models import Conversation, Message, Share
+from chatapp.models import Attachment, Conversation, Message, Share
 from streaming.markdown import render_markdown
 
 TOKEN_BYTES = 32
 
 
+def _attachment(a: Attachment) -> dict[str, Any]:
+    """What the shared page shows of a file; ``id`` is also the key that lets
+    the link serve it (``share_attachment``)."""
+    return {
+        "id": str(a.id),
+        "name": a.name,
+        "alt": a.alt,
+        "image": a.is_image,
+        "size": a.size,
+        "width": a.width,
+        "height": a.height,
+        "note": a.note,
+    }
+
+
 def _snapshot(conversation: Conversation) -> list[dict[str, Any]]:
-    """The transcript as plain values: user text (escaped when shown), answer
-    HTML (rendered and sanitised by the markdown renderer, as stored)."""
+    """The transcript as plain values: user text (escaped when shown), its
+    files, answer HTML (rendered and sanitised by the markdown renderer, as
+    stored)."""
     shown: list[dict[str, Any]] = []
     for m in selectors.conversation_messages(conversation=conversation):
         if m.role == Message.Role.USER:
-            shown.append({"role": "user", "text": m.content})
+            files = [_attachment(a) for a in m.attachments.all()]  # prefetched
+            shown.append(
+                {"role": "user", "text": m.content, **({"attachments": files} if files else {})}
+            )
             continue
         if not m.content and m.is_live:
             continue  # nothing written yet
@@ -77,3 +102,21 @@ def share_for_token(*, token: str) -> Share:
         return Share.objects.get(token=token, conversation__deleted_at__isnull=True)
     except Share.DoesNotExist:
         raise Http404("No such link.") from None
+
+
+def share_attachment(*, token: str, attachment_id: UUID | str) -> Attachment:
+    """A file of the shared copy, for anyone with the link: 404 once the link
+    is revoked, and for any id the copy does not list (another
+    conversation's file, or one sent after the snapshot, is never reachable
+    through the token, whatever its id)."""
+    share = share_for_token(token=token)
+    listed = {
+        a["id"] for m in share.messages if m["role"] == "user" for a in m.get("attachments", ())
+    }
+    if str(attachment_id) not in listed:
+        raise Http404("No such attachment.")
+    try:
+        # The conversation too: the copy is trusted only for its own files.
+        return Attachment.objects.get(id=attachment_id, message__conversation=share.conversation_id)
+    except (Attachment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such attachment.") from None

@@ -36,6 +36,11 @@ urlpatterns = [
         name="conversation_share_revoke",
     ),
     path("s/<str:token>", shares.shared_conversation, name="shared_conversation"),
+    path(
+        "s/<str:token>/a/<uuid:attachment_id>",
+        shares.shared_attachment,
+        name="shared_attachment",
+    ),
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
     path("m/<uuid:message_id>/events", events.message_events, name="message_events"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),

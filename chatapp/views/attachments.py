@@ -61,6 +61,15 @@ async def attachment_file(
     attachment), and nothing is sniffed into another type (nosniff). Files are
     at most SPOOL_MAX_UPLOAD_MB: read in one hop, sent in one piece."""
     attachment, data = await sync_to_async(_load)(user, attachment_id)
+    response = file_response(attachment, data)
+    response["Cache-Control"] = CACHE_CONTROL
+    return response
+
+
+def file_response(attachment: Attachment, data: bytes) -> HttpResponse:
+    """The stored file with the headers that keep it inert: for its owner
+    here, and through a share link (chatapp/views/shares.py), which sets its
+    own caching."""
     content_type = attachment.media_type
     if attachment.kind == Attachment.Kind.TEXT:
         content_type = "text/plain; charset=utf-8"
@@ -70,5 +79,4 @@ async def attachment_file(
         response["Content-Disposition"] = disposition
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = FILE_CSP
-    response["Cache-Control"] = CACHE_CONTROL
     return response

@@ -11,6 +11,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from chatapp import selectors, shares
+from chatapp.attachments.store import read_file
+from chatapp.models import Attachment
+from chatapp.views.attachments import file_response
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 
 # Where the owner lands after creating or revoking: the menu, open, saying so,
@@ -56,7 +59,28 @@ async def shared_conversation(request: HtmxHttpRequest, token: str) -> HttpRespo
     """
     share = await sync_to_async(shares.share_for_token)(token=token)
     response = await arender(request, "chat/share_page.html", {"share": share})
+    return _unlisted(response)
+
+
+def _unlisted(response: HttpResponse) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _load(token: str, attachment_id: UUID) -> tuple[Attachment, bytes]:
+    attachment = shares.share_attachment(token=token, attachment_id=attachment_id)
+    return attachment, read_file(attachment)
+
+
+@require_GET
+async def shared_attachment(
+    request: HtmxHttpRequest, token: str, attachment_id: UUID
+) -> HttpResponse:
+    """A file of the shared copy, for anyone with the link (404 once revoked,
+    or for a file the copy does not list), with the owner's view's headers
+    (inline images, every other file a download, nosniff, sandboxed) and the
+    link page's: never cached, since revoking must end access at once."""
+    attachment, data = await sync_to_async(_load)(token, attachment_id)
+    return _unlisted(file_response(attachment, data))

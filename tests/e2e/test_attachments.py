@@ -21,7 +21,7 @@ from tests.e2e.a11y import axe_violations, describe, screenshot
 from tests.e2e.test_keyboard import Keyboard, answer, keyboard_page, sign_up_by_keyboard
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.support.attachments import image_bytes
-from tests.support.client import SpoolClient
+from tests.support.client import SpoolClient, last_answer_id
 from tests.support.daphne import DaphneServer, run_daphne
 from tests.support.uploads import post_files, stored_files
 
@@ -261,3 +261,36 @@ def test_attaching_works_without_script(
     expect(sent.get_by_role("img", name="shot.png")).to_be_visible()
     expect(sent.get_by_role("link", name=re.compile(r"^notes\.txt"))).to_be_visible()
     screenshot(page, "attachments-no-script")
+
+
+def test_a_share_link_shows_and_downloads_the_files(
+    new_context: CreateContextCallback, spool: DaphneServer
+) -> None:
+    """Signed out, through the link: the thumbnail (its description as alt
+    text) and the file chip the owner sees, served under the link."""
+    with SpoolClient(spool.url) as owner:
+        owner.signup()
+        page_path, answer_id = owner.start_conversation("Shared files")
+        owner.stream_events(answer_id)
+        files = [(f["name"], f["buffer"], f["mimeType"]) for f in (SHOT, NOTES)]
+        r = post_files(owner, f"{page_path}messages", "Look", files, fields={"alt-0": "A blue box"})
+        assert r.status_code == 200, r.text[:300]
+        owner.stream_events(last_answer_id(r.text))
+        r = owner.post(f"{page_path}share")
+        (link,) = re.findall(r'id="share-url" type="text" readonly value="([^"]+)"', r.text)
+    # axe is an injected script: this context bypasses Spool's CSP.
+    context = new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    visitor = context.new_page()
+    visitor.goto(link)
+    question = visitor.locator("article.msg-user").last
+    image = question.get_by_role("img", name="A blue box")
+    expect(image).to_be_visible()
+    assert visitor.evaluate("(img) => img.naturalWidth", image.element_handle()) == 96
+    chip = question.get_by_role("link", name=re.compile(r"^notes\.txt"))
+    expect(chip).to_be_visible()
+    with visitor.expect_download() as download:
+        chip.click()
+    assert download.value.suggested_filename == "notes.txt"
+    assert Path(download.value.path()).read_bytes() == NOTES["buffer"]
+    screenshot(visitor, "share-attachments")
+    assert axe_violations(visitor) == []
