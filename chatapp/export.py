@@ -67,7 +67,17 @@ def _markdown_message(message: Message) -> str:
         head = "## Assistant" + (f" ({', '.join(notes)})" if notes else "")
     body = message.content.rstrip() or "*(no text)*"
     error = f"\n\n> {message.error_message}" if message.error_message else ""
-    return f"\n{head}\n\n{body}{error}\n"
+    return f"\n{head}\n\n{_markdown_reasoning(message)}{body}{error}\n"
+
+
+def _markdown_reasoning(message: Message) -> str:
+    """The thinking as a quote before the answer, so it reads apart from it."""
+    if not message.reasoning.strip():
+        return ""
+    took = f" ({message.reasoning_seconds} s)" if message.reasoning_ms is not None else ""
+    lines = [f"> **Thinking**{took}", ">"]
+    lines += [f"> {line}".rstrip() for line in message.reasoning.strip().splitlines()]
+    return "\n".join(lines) + "\n\n"
 
 
 async def json_document(conversation: Conversation) -> AsyncIterator[bytes]:
@@ -115,6 +125,7 @@ def _message_data(message: Message) -> dict[str, Any]:
                 else None
             ),
             prompt_dropped=message.prompt_dropped,
+            reasoning=message.reasoning or None,
             metrics={name: getattr(message, name) for name in METRICS},
         )
     return data

@@ -2,11 +2,14 @@
 
 | log event | JSON event | data |
 |-----------|------------|------|
-| (connect) | snapshot | ``{text}``: the answer so far; it replaces what the client holds |
+| (connect) | snapshot | ``{text, reasoning}``: the answer (and thinking) so far; it
+  replaces what the client holds |
 | delta     | delta    | ``{text}``: appended to the answer |
-| replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold) |
-| status    | status   | ``{state}`` |
-| usage     | usage    | ``{prompt_tokens, completion_tokens}`` |
+| reasoning_delta | reasoning | ``{text}``: appended to the reasoning, never the answer |
+| reasoning_done | reasoning_done | ``{duration_ms}``: the thinking is over |
+| replace with ``text`` | snapshot | ``{text}``, ``{text, reasoning}`` from a compacted log |
+| status    | status   | ``{state}`` (``thinking`` when the reasoning starts) |
+| usage     | usage    | ``{prompt_tokens, completion_tokens}`` (+ ``reasoning_tokens``) |
 | error     | error    | ``{code, message, retryable, retry_after}`` |
 | final     | final    | ``{status, finish_reason, error, metrics}``: always the last |
 
@@ -78,15 +81,24 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
     match event.type:
         case EventType.DELTA:
             return ("delta", {"text": data["text"]}) if data["text"] else None
+        case EventType.REASONING_DELTA:
+            return ("reasoning", {"text": data["text"]}) if data["text"] else None
+        case EventType.REASONING_DONE:
+            return "reasoning_done", {"duration_ms": data.get("duration_ms")}
         case EventType.REPLACE if "text" in data:
+            if "reasoning" in data:
+                return "snapshot", {"text": data["text"], "reasoning": data["reasoning"]["text"]}
             return "snapshot", {"text": data["text"]}
         case EventType.STATUS:
             return "status", {"state": data["state"]}
         case EventType.USAGE:
-            return "usage", {
+            usage = {
                 "prompt_tokens": data.get("prompt_tokens"),
                 "completion_tokens": data.get("completion_tokens"),
             }
+            if data.get("reasoning_tokens") is not None:  # said only by reasoning models
+                usage["reasoning_tokens"] = data["reasoning_tokens"]
+            return "usage", usage
         case EventType.ERROR:
             return "error", _error(data)
         case EventType.FINAL:
@@ -125,8 +137,10 @@ def project(event: Event, run: tuple[UUID, datetime | None], wire: Wire) -> byte
     return b"".join(frames)
 
 
-def snapshot(text: str, offset: int, wire: Wire) -> bytes:
-    return wire.encode("snapshot", {"text": text}, offset)
+def snapshot(text: str, offset: int, wire: Wire, *, reasoning: str = "") -> bytes:
+    """The answer so far, and the reasoning when the model thought."""
+    data = {"text": text, "reasoning": reasoning} if reasoning else {"text": text}
+    return wire.encode("snapshot", data, offset)
 
 
 def from_message(message: Message, offset: int, wire: Wire) -> bytes:
@@ -134,7 +148,7 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
 
     For a run the log no longer holds (finished long ago, or its process died).
     """
-    frames = [snapshot(message.content, offset, wire)]
+    frames = [snapshot(message.content, offset, wire, reasoning=message.reasoning)]
     error = _stored_error(message)
     if error is not None:
         frames.append(wire.encode("error", error, offset))
@@ -150,6 +164,10 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
             "output_tokens": message.output_tokens,
             "output_tokens_estimated": message.output_tokens_estimated,
             "tokens_per_s": message.tokens_per_s,
+            "answer_ttft_ms": message.answer_ttft_ms,
+            "reasoning_ms": message.reasoning_ms,
+            "reasoning_tokens": message.reasoning_tokens,
+            "reasoning_tokens_estimated": message.reasoning_tokens_estimated,
         },
     }
     frames.append(wire.encode("final", final, offset))

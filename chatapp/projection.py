@@ -12,6 +12,15 @@
 | status    | status    | ``#sr-status`` |
 | error     | alert     | ``#sr-alert`` |
 | final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
+| status thinking | status + reasoning-start | ``#sr-status``; the disclosure shown, counting |
+| reasoning_block | reasoning-block | ``.reasoning-body .blocks`` (beforeend) |
+| ... replace | reasoning-blocks + tail | ``.reasoning-body`` (a whole re-render) |
+| reasoning_tail | reasoning-tail | ``.reasoning-body .tail`` (innerHTML) |
+| reasoning_done | reasoning-label + status | the summary ("Thought for N s"); ``#sr-status`` |
+
+The reasoning (streaming/runs/reasoning.py) goes into its own collapsed
+``<details>``, never into a live region: screen readers hear "Thinking…" and
+"Thought for N seconds." once each, never the thoughts themselves.
 
 Block and tail HTML was rendered once by the run. Each event is projected
 once per process too: the SSE bytes are kept (by run, i.e. message and when
@@ -27,6 +36,7 @@ Only a snapshot is built per subscriber: it depends on when one connects.
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
@@ -39,11 +49,13 @@ from django.utils.html import format_html
 from chatapp.models import Message
 from streaming import sse
 from streaming.events import Event, EventType
-from streaming.snapshot import Snapshot
+from streaming.runs.reasoning import seconds_text
+from streaming.snapshot import Reasoning, Snapshot
 
 # What #sr-status says once per transition (docs/accessibility.md, Status and alerts).
 STATUS_TEXT = {
     "generating": "Generating answer…",
+    "thinking": "Thinking…",
     "complete": "Answer complete.",
     "stopped": "Stopped. Partial answer kept.",
     "interrupted": "Answer interrupted. Partial answer kept.",
@@ -72,7 +84,44 @@ def reset_frames(blocks_html: str, tail_html: str, offset: int | None) -> bytes:
 
 
 def snapshot_frame(snapshot: Snapshot) -> bytes:
-    return reset_frames(snapshot.blocks_html, snapshot.tail_html, snapshot.offset)
+    return reasoning_frames(snapshot.reasoning) + reset_frames(
+        snapshot.blocks_html, snapshot.tail_html, snapshot.offset
+    )
+
+
+def reasoning_frames(reasoning: Reasoning, *, now: float | None = None) -> bytes:
+    """The reasoning as it is (a snapshot, a compacted log's replace); nothing
+    when the model has not thought. Silent: no live region is touched."""
+    if not reasoning.started:
+        return b""
+    frames = sse.frame(reasoning.blocks_html or EMPTY, event="reasoning-blocks")
+    frames += sse.frame(reasoning.tail_html or EMPTY, event="reasoning-tail")
+    if reasoning.done:
+        return frames + sse.frame(thought_for(reasoning.duration_ms), event="reasoning-label")
+    return frames + sse.frame(str(thinking_for_s(reasoning, now)), event="reasoning-start")
+
+
+def stored_reasoning(message: Message) -> Reasoning:
+    """A finished message's reasoning, as a snapshot holds a live one's."""
+    if not message.reasoning:
+        return Reasoning()
+    html, text = message.reasoning_html, message.reasoning
+    return Reasoning(html, "", text, None, message.reasoning_ms, done=True)
+
+
+def thought_for(duration_ms: float | None, *, unit: str = "s") -> str:
+    """The summary once the thinking is over: "Thought for 12 s"."""
+    seconds = seconds_text(duration_ms)
+    if unit == "s":
+        return f"Thought for {seconds} s"
+    return f"Thought for {seconds} second{'' if seconds == 1 else 's'}."
+
+
+def thinking_for_s(reasoning: Reasoning, now: float | None = None) -> int:
+    """Whole seconds the model has been thinking (the page counts on from it)."""
+    if reasoning.since is None:
+        return 0
+    return max(0, int((now if now is not None else time.time()) - reasoning.since))
 
 
 def _done_html(message_id: UUID) -> str:
@@ -155,8 +204,26 @@ async def _project(event: Event, message: Message) -> list[bytes]:
         case EventType.TAIL:
             return [sse.frame(data["html"] or EMPTY, event="tail", id=offset)]
         case EventType.REPLACE:
-            # A compacted log's replace keeps the tail apart (streaming/snapshot.py).
-            return [reset_frames(data["html"], data.get("tail", ""), offset)]
+            # A compacted log's replace keeps the tail apart (streaming/snapshot.py),
+            # and the reasoning folded with it.
+            thought = Reasoning.from_data(data["reasoning"]) if "reasoning" in data else None
+            frames = reasoning_frames(thought) if thought is not None else b""
+            return [frames + reset_frames(data["html"], data.get("tail", ""), offset)]
+        case EventType.REASONING_BLOCK if data.get("replace"):
+            blocks = sse.frame(data["html"] or EMPTY, event="reasoning-blocks")
+            return [blocks + sse.frame(EMPTY, event="reasoning-tail", id=offset)]
+        case EventType.REASONING_BLOCK:
+            return [sse.frame(data["html"], event="reasoning-block", id=offset)]
+        case EventType.REASONING_TAIL:
+            return [sse.frame(data["html"] or EMPTY, event="reasoning-tail", id=offset)]
+        case EventType.REASONING_DONE:
+            label = sse.frame(thought_for(data.get("duration_ms")), event="reasoning-label")
+            said = thought_for(data.get("duration_ms"), unit="seconds")
+            return [label + sse.frame(said, event="status", id=offset)]
+        case EventType.STATUS if data["state"] == "thinking":
+            # The disclosure appears and counts from 0; "Thinking…" is said once.
+            start = sse.frame("0", event="reasoning-start")
+            return [start + sse.frame(STATUS_TEXT["thinking"], event="status", id=offset)]
         case EventType.ANNOUNCE:
             return [sse.frame(format_html("<p>{}</p>", data["text"]), event="announce", id=offset)]
         case EventType.ANNOUNCE_DONE:

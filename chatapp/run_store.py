@@ -206,6 +206,8 @@ def _finished(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
         status=outcome.status,
         content=outcome.content,
         html=outcome.html,
+        reasoning=outcome.reasoning,
+        reasoning_html=outcome.reasoning_html,
         finish_reason=outcome.finish_reason,
         error_code=outcome.error.code if outcome.error else "",
         error_message=outcome.error.message if outcome.error else "",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import timedelta
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -24,10 +25,11 @@ from django.utils import timezone
 
 from chatapp import retry, selectors
 from chatapp.context_budget import estimate_tokens, prompt_budget
+from chatapp.endpoints import REASONING_EFFORTS, ModelEntry
 from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
 from streaming.markdown import render_markdown
-from streaming.providers.base import ChatMessage
+from streaming.providers.base import ChatMessage, ReasoningEffort
 from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown
 
 # The sidebar shows this much of the first message as the conversation's title.
@@ -335,11 +337,24 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
+        reasoning_effort=reasoning_effort_for(sent.conversation, entry),
     )
+
+
+def reasoning_effort_for(conversation: Conversation, entry: ModelEntry) -> ReasoningEffort | None:
+    """The conversation's effort, for a model configured as a reasoning model only."""
+    effort = conversation.reasoning_effort
+    if not entry.options.reasoning or effort not in REASONING_EFFORTS:
+        return None
+    return cast(ReasoningEffort, effort)
 
 
 def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
     answer = sent.assistant_message
+    if not answer.content.strip():
+        # Stopped while it was still thinking: no answer to continue, so a
+        # fresh one (its new thinking replaces the old when it ends).
+        return _run_spec(sent, accepted_at)
     entry = model_entry(answer.model)
     return RunSpec(
         run_id=str(answer.id),
@@ -352,6 +367,7 @@ def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
         resume=Resume(
             text=answer.content, metrics=_earlier_metrics(answer), verbatim=entry.options.prefill
         ),
+        reasoning_effort=reasoning_effort_for(sent.conversation, entry),
     )
 
 
@@ -373,7 +389,7 @@ async def _committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _ru
         raise SendError(SHUTTING_DOWN, status=503)
     # One thread hop for the transaction and the prompt read after it.
     sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at, spec_for)
-    if spec.resume is not None:
+    if spec_for is _continue_spec:
         # Continue runs again under the message's id: its previous run must be
         # over (it is saved, but may still be closing its log) and its log
         # gone, so the new one starts at offset 1.

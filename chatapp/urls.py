@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chatapp.views import accounts, events, pages, settings, stream
+from chatapp.views import accounts, effort, events, pages, settings, stream
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -13,6 +13,7 @@ urlpatterns = [
     path("search", pages.search, name="search"),
     path("c/<uuid:conversation_id>/", pages.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/messages", pages.message_send, name="message_send"),
+    path("c/<uuid:conversation_id>/effort", effort.conversation_effort, name="conversation_effort"),
     path(
         "c/<uuid:conversation_id>/instructions",
         pages.conversation_instructions,

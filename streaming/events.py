@@ -24,8 +24,16 @@ class EventType(StrEnum):
     ANNOUNCE = "announce"  # {text}: what screen readers should hear now
     # {text}: the whole answer's read-out, once at its end (read aloud "only when done")
     ANNOUNCE_DONE = "announce_done"
-    STATUS = "status"  # {state}: pending, streaming, ...
-    USAGE = "usage"  # {prompt_tokens, completion_tokens}
+    # The model's thinking, apart from the answer (streaming/runs/reasoning.py):
+    # {text}, as DELTA; {html} a finished block, as BLOCK ({html, replace: true}:
+    # the whole reasoning, re-rendered); {html} the unfinished last block.
+    REASONING_DELTA = "reasoning_delta"
+    REASONING_BLOCK = "reasoning_block"
+    REASONING_TAIL = "reasoning_tail"
+    REASONING_DONE = "reasoning_done"  # {duration_ms}: the thinking is over, once
+    # {state}: streaming, generating, thinking ({state, since}: wall-clock seconds)
+    STATUS = "status"
+    USAGE = "usage"  # {prompt_tokens, completion_tokens, reasoning_tokens}
     TOOL_START = "tool_start"  # {id, name, args}
     TOOL_RESULT = "tool_result"  # {id, ok, summary}
     ERROR = "error"  # {code, message, retryable, retry_after: seconds or null}

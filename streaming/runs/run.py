@@ -36,6 +36,7 @@ from streaming.providers.base import (
     ToolCall,
     Usage,
 )
+from streaming.runs.reasoning import ReasoningTrack
 from streaming.runs.seam import Seam
 from streaming.runs.spec import Budgets, CancelReason, Resume, RunSpec
 from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
@@ -102,6 +103,7 @@ class Run:
         )
         self._resumed_chars = 0  # text the run started from (Continue)
         self._resumed_blocks = 0
+        self._reasoning = ReasoningTrack(self._emit)  # the thinking, apart from the answer
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
@@ -123,6 +125,7 @@ class Run:
                 messages=self.spec.messages,
                 model=self.spec.model,
                 max_tokens=self.spec.max_tokens or self._budgets.max_output_tokens,
+                **_effort(self.spec),
             )
             pump = asyncio.create_task(_pump(stream, queue), name=f"pump-{self.spec.run_id}")
             status = await self._consume(queue)
@@ -164,7 +167,7 @@ class Run:
                     await self._emit(EventType.STATUS, {"state": "generating"})
                 notice_at = None
             waits = [wall_deadline - now, last_event_at + self._budgets.idle_timeout_s - now]
-            if self._pending:
+            if self._pending or self._reasoning.pending:
                 waits.append(next_frame_at - now)
             if notice_at is not None:
                 waits.append(notice_at - now)
@@ -172,8 +175,8 @@ class Run:
                 item = await asyncio.wait_for(queue.get(), max(MIN_WAIT_S, min(waits)))
             except TimeoutError:
                 now = time.monotonic()
-                if self._pending and now >= next_frame_at:
-                    await self._frame()
+                if (self._pending or self._reasoning.pending) and now >= next_frame_at:
+                    await self._frames()
                     next_frame_at = now + FRAME_INTERVAL_S
                 elif notice_at is not None and now >= notice_at:
                     continue  # said at the top of the loop
@@ -200,7 +203,16 @@ class Run:
                 # Output, not the server's bookkeeping (usage, finish): the
                 # model's time to first token.
                 self._clock.provider_first_at = time.monotonic()
-            if isinstance(item, TextDelta):
+            if isinstance(item, ReasoningDelta):
+                notice_at = None  # "Thinking…" is said instead of "Generating answer…"
+                await self._reasoning.add(item.text)
+                self._chars += len(item.text)  # servers count thinking as output too
+                if time.monotonic() >= next_frame_at:
+                    await self._frames()
+                    next_frame_at = time.monotonic() + FRAME_INTERVAL_S
+            elif isinstance(item, TextDelta):
+                if self._reasoning.thinking and item.text.strip():
+                    await self._reasoning.end()  # the answer starts: "Thought for N s"
                 # A continuation's start may repeat the answer: held back until known.
                 self._pending += item.text if self._seam is None else self._seam.feed(item.text)
                 self._chars += len(item.text)
@@ -218,6 +230,7 @@ class Run:
                     {
                         "prompt_tokens": item.prompt_tokens,
                         "completion_tokens": item.completion_tokens,
+                        "reasoning_tokens": item.reasoning_tokens,
                     },
                 )
             elif isinstance(item, Finish):
@@ -240,6 +253,14 @@ class Run:
         self._last_tail = frame.tail
         await self._emit(EventType.TAIL, {"html": frame.tail})
         self._resumed_blocks = self._markdown.block_count
+
+    async def _frames(self) -> None:
+        """The pending reasoning's frame, then the answer's."""
+        await self._reasoning.frame()
+        if self._reasoning.first_frame_at is not None and self._clock.reasoning_frame_at is None:
+            self._clock.reasoning_frame_at = self._reasoning.first_frame_at
+        if self._pending:
+            await self._frame()
 
     async def _frame(self) -> None:
         """Turn pending text into one frame: delta, finished blocks, the tail."""
@@ -287,6 +308,10 @@ class Run:
         try:
             if self._seam is not None:
                 self._pending += self._seam.flush()
+            # A Stop or a failure while thinking keeps the thoughts received.
+            await self._reasoning.end()
+            if self._reasoning.first_frame_at is not None:
+                self._clock.reasoning_frame_at = self._reasoning.first_frame_at
             if self._pending:
                 await self._frame()
             content, html = self._final_content(status)
@@ -323,10 +348,22 @@ class Run:
                 text=content[self._resumed_chars :],
                 prompt_tokens=usage.prompt_tokens if usage else None,
                 completion_tokens=usage.completion_tokens if usage else None,
+                reasoning=self._reasoning.text,
+                reasoning_tokens=usage.reasoning_tokens if usage else None,
+                reasoning_ms=self._reasoning.duration_ms,
             )
             if self.spec.resume is not None:
                 metrics = _earlier(self.spec.resume).then(metrics)
-            outcome = RunOutcome(status, content, html, self._finish_reason, error, metrics)
+            outcome = RunOutcome(
+                status,
+                content,
+                html,
+                self._finish_reason,
+                error,
+                metrics,
+                reasoning=self._reasoning.text,
+                reasoning_html=self._reasoning.html,
+            )
             try:
                 await self._store.finished(self.spec.run_id, outcome)
             finally:
@@ -361,6 +398,12 @@ class Run:
         offset = await self._log.append(self.spec.run_id, type, data)
         self.opened.set()
         return offset
+
+
+def _effort(spec: RunSpec) -> dict[str, Any]:
+    """``reasoning_effort`` only when asked: providers without the option take no such
+    argument."""
+    return {"reasoning_effort": spec.reasoning_effort} if spec.reasoning_effort else {}
 
 
 def _earlier(resume: Resume) -> RunMetrics:

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from streaming.providers.base import ChatMessage
+from streaming.providers.base import ChatMessage, ReasoningEffort
 from streaming.runs.store import RunMetrics
 
 # Stop saves ``stopped``; a detach (nobody watched) or a process shutdown
@@ -44,6 +44,8 @@ class RunSpec:
     accepted_at: float = field(default_factory=time.monotonic)
     max_tokens: int | None = None
     resume: Resume | None = None
+    # Asked of models configured as reasoning models; None sends nothing.
+    reasoning_effort: ReasoningEffort | None = None
 
 
 @dataclass(frozen=True, slots=True)
