@@ -51,6 +51,8 @@ _PK = Message._meta.pk
 _CHECKPOINT_AT = Message._meta.get_field("checkpoint_at")
 _LIVE = sorted(str(status) for status in Message.LIVE_STATUSES)  # plain str, not the enum
 _CHECKPOINT_SQL: dict[str, str] = {}  # by database vendor
+# What a checkpoint writes: the answer so far and the thinking so far.
+Checkpoint = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,7 @@ class DjangoRunStore:
         )
         # Touched by the event loop (checkpoint) and the store thread (batches).
         self._lock = threading.Lock()
-        self._pending: dict[uuid.UUID, str] = {}
+        self._pending: dict[uuid.UUID, Checkpoint] = {}
         self._batch_queued = False
         self._batches = 0
         self._written = 0
@@ -88,10 +90,10 @@ class DjangoRunStore:
     async def started(self, run_id: str) -> None:
         await self.thread.run(partial(_started, self.using, uuid.UUID(run_id)))
 
-    async def checkpoint(self, run_id: str, *, content: str) -> None:
+    async def checkpoint(self, run_id: str, *, content: str, reasoning: str = "") -> None:
         key = uuid.UUID(run_id)  # a bad id fails its run here, not every later batch
         with self._lock:
-            self._pending[key] = content
+            self._pending[key] = (content, reasoning)
             if self._batch_queued:
                 return  # the queued batch will take it
             self._batch_queued = True
@@ -159,7 +161,7 @@ def _started(using: str, run_id: uuid.UUID) -> None:
     )
 
 
-def _write_checkpoints(using: str, batch: dict[uuid.UUID, str]) -> int:
+def _write_checkpoints(using: str, batch: dict[uuid.UUID, Checkpoint]) -> int:
     """The batch in one transaction, as one ``executemany`` of a single-row UPDATE
     of live rows. Returns the rows updated.
 
@@ -172,8 +174,8 @@ def _write_checkpoints(using: str, batch: dict[uuid.UUID, str]) -> int:
     sql = _checkpoint_sql(connection)
     now = _CHECKPOINT_AT.get_db_prep_value(timezone.now(), connection)
     rows = [
-        (content, now, now, _PK.get_db_prep_value(key, connection), *_LIVE)
-        for key, content in batch.items()
+        (content, reasoning, now, now, _PK.get_db_prep_value(key, connection), *_LIVE)
+        for key, (content, reasoning) in batch.items()
     ]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
@@ -187,6 +189,7 @@ def _checkpoint_sql(connection: BaseDatabaseWrapper) -> str:
         live = ", ".join(["%s"] * len(_LIVE))
         sql = _CHECKPOINT_SQL[connection.vendor] = (
             f"UPDATE {q(Message._meta.db_table)} SET {q(_column('content'))} = %s,"
+            f" {q(_column('reasoning'))} = %s,"
             f" {q(_column('checkpoint_at'))} = %s, {q(_column('updated_at'))} = %s"
             f" WHERE {q(_column('id'))} = %s AND {q(_column('status'))} IN ({live})"
         )

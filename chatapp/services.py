@@ -303,10 +303,12 @@ def _earlier_metrics(answer: Message) -> RunMetrics:
 
 def message_mark_interrupted(*, message: Message) -> None:
     """A live message whose run is gone (server restart): keep what was saved."""
-    content = Message.objects.values_list("content", flat=True).get(id=message.id)
+    content, reasoning = Message.objects.values_list("content", "reasoning").get(id=message.id)
     updated = Message.objects.filter(id=message.id, status__in=Message.LIVE_STATUSES).update(
         status=Message.Status.INTERRUPTED,
         html=render_markdown(content),
+        # The thinking as last checkpointed, kept apart like a finished run's.
+        reasoning_html=render_markdown(reasoning) if reasoning else "",
         error_code="interrupted",
         error_message="The server restarted while this answer was being written. "
         "The saved part is kept: Continue finishes it, Retry writes a new answer.",

@@ -234,3 +234,26 @@ async def test_history_never_sends_reasoning_back(
         ("assistant", ANSWER),
         ("user", "and?"),
     ]
+
+
+async def test_a_long_think_is_checkpointed_while_it_lasts(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    """The row shows a live run's progress while the model thinks (a crash keeps
+    the thoughts so far; another process sees a fresh checkpoint)."""
+    thought = "Pondering. " * 300
+    openai_server.enqueue(Script((Reasoning(thought, 6, 0.005),), name="long_think"))
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    checkpointed = ""
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        row = await saved(run_id)
+        if row.status == "streaming" and row.reasoning:
+            checkpointed = row.reasoning
+            break
+    await m.stop(run_id)
+    await m.wait(run_id)
+    assert checkpointed, "no checkpoint of the thinking while it lasted"
+    assert thought.startswith(checkpointed)
+    assert (await saved(run_id)).content == ""

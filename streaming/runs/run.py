@@ -261,6 +261,13 @@ class Run:
             self._clock.reasoning_frame_at = self._reasoning.first_frame_at
         if self._pending:
             await self._frame()
+        now = time.monotonic()
+        if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            # While the model thinks too: the row shows a live run's progress.
+            self._last_checkpoint = now
+            await self._store.checkpoint(
+                self.spec.run_id, content=self._markdown.text, reasoning=self._reasoning.text
+            )
 
     async def _frame(self) -> None:
         """Turn pending text into one frame: delta, finished blocks, the tail."""
@@ -287,9 +294,6 @@ class Run:
         now = time.monotonic()
         if self._spoken and now - self._last_announce >= ANNOUNCE_INTERVAL_S:
             await self._announce()
-        if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
-            self._last_checkpoint = now
-            await self._store.checkpoint(self.spec.run_id, content=self._markdown.text)
 
     def _hear(self, spoken: list[str]) -> None:
         heard = [text for text in spoken if text]

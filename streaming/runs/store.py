@@ -128,8 +128,8 @@ class RunStore(Protocol):
     async def started(self, run_id: str) -> None:
         """The run owns the message now: status ``streaming``."""
 
-    async def checkpoint(self, run_id: str, *, content: str) -> None:
-        """Save the partial content so a crash loses at most one interval.
+    async def checkpoint(self, run_id: str, *, content: str, reasoning: str = "") -> None:
+        """Save the partial content (and reasoning) so a crash loses at most one interval.
 
         Returns without waiting for the write; never raises a database error
         (a failed write is the store's to log and retry)."""
