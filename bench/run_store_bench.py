@@ -164,6 +164,7 @@ def _pct(values: list[float], q: float) -> float:
 
 async def simulate(store: Store, ids: list[str], seconds: float, rng: random.Random) -> Result:
     from streaming.runs.store import RunOutcome
+    from streaming.status import RunStatus
 
     checkpoint_s: list[float] = []
     finish_s: list[float] = []
@@ -188,7 +189,7 @@ async def simulate(store: Store, ids: list[str], seconds: float, rng: random.Ran
             checkpoint_s.append(time.perf_counter() - t0)
         await asyncio.sleep(max(0.0, ends - loop.time()))
         t0 = time.perf_counter()
-        await store.finished(run_id, RunOutcome("complete", content, f"<p>{content}</p>"))
+        await store.finished(run_id, RunOutcome(RunStatus.COMPLETE, content, f"<p>{content}</p>"))
         finish_s.append(time.perf_counter() - t0)
 
     started = time.perf_counter()

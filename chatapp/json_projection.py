@@ -31,7 +31,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never, cast
 from uuid import UUID
 
 from django.utils import timezone
@@ -39,7 +39,17 @@ from django.utils import timezone
 from chatapp.models import Message
 from chatapp.projection import FrameMemo
 from streaming import sse
-from streaming.events import Event, EventType
+from streaming.events import (
+    DeltaData,
+    ErrorData,
+    Event,
+    EventType,
+    FinalData,
+    ReasoningDoneData,
+    ReplaceData,
+    StatusData,
+    UsageData,
+)
 
 Encode = Callable[[str, dict[str, Any], int], bytes]
 
@@ -77,48 +87,71 @@ NDJSON = Wire(
 
 def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
     """The JSON event (name, data) for a log event, or None when programs get nothing."""
-    data = event.data
+    # Every kind has its arm (streaming/events.py says how to add one).
     match event.type:
         case EventType.DELTA:
-            return ("delta", {"text": data["text"]}) if data["text"] else None
+            text = cast(DeltaData, event.data)["text"]
+            return ("delta", {"text": text}) if text else None
         case EventType.REASONING_DELTA:
-            return ("reasoning", {"text": data["text"]}) if data["text"] else None
+            thought = cast(DeltaData, event.data)["text"]
+            return ("reasoning", {"text": thought}) if thought else None
         case EventType.REASONING_DONE:
-            return "reasoning_done", {"duration_ms": data.get("duration_ms")}
-        case EventType.REPLACE if "text" in data:
-            if "reasoning" in data:
-                return "snapshot", {"text": data["text"], "reasoning": data["reasoning"]["text"]}
-            return "snapshot", {"text": data["text"]}
+            took = cast(ReasoningDoneData, event.data)["duration_ms"]
+            return "reasoning_done", {"duration_ms": took}
+        case EventType.REPLACE:
+            replace = cast(ReplaceData, event.data)
+            # Without text it re-renders the same text: nothing for programs.
+            if "text" not in replace:
+                return None
+            if "reasoning" in replace:
+                return "snapshot", {
+                    "text": replace["text"],
+                    "reasoning": replace["reasoning"]["text"],
+                }
+            return "snapshot", {"text": replace["text"]}
         case EventType.STATUS:
-            return "status", {"state": data["state"]}
+            return "status", {"state": cast(StatusData, event.data)["state"]}
         case EventType.USAGE:
-            usage = {
-                "prompt_tokens": data.get("prompt_tokens"),
-                "completion_tokens": data.get("completion_tokens"),
+            usage = cast(UsageData, event.data)
+            counted: dict[str, Any] = {
+                "prompt_tokens": usage["prompt_tokens"],
+                "completion_tokens": usage["completion_tokens"],
             }
-            if data.get("reasoning_tokens") is not None:  # said only by reasoning models
-                usage["reasoning_tokens"] = data["reasoning_tokens"]
-            return "usage", usage
+            if usage.get("reasoning_tokens") is not None:  # said only by reasoning models
+                counted["reasoning_tokens"] = usage.get("reasoning_tokens")
+            return "usage", counted
         case EventType.ERROR:
-            return "error", _error(data)
+            return "error", _error(cast(ErrorData, event.data))
         case EventType.FINAL:
-            error = data.get("error")
+            final = cast(FinalData, event.data)
+            error = final["error"]
             return "final", {
-                "status": data["status"],
-                "finish_reason": data.get("finish_reason", ""),
+                "status": final["status"],
+                "finish_reason": final["finish_reason"],
                 "error": None if error is None else _error(error),
-                "metrics": data.get("metrics", {}),
+                "metrics": final["metrics"],
             }
+        case (
+            EventType.BLOCK
+            | EventType.TAIL
+            | EventType.ANNOUNCE
+            | EventType.ANNOUNCE_DONE
+            | EventType.REASONING_BLOCK
+            | EventType.REASONING_TAIL
+            | EventType.TOOL_START
+            | EventType.TOOL_RESULT
+        ):
+            return None  # the page's business (tool events: not sent to programs yet)
         case _:
-            return None
+            assert_never(event.type)
 
 
-def _error(data: dict[str, Any]) -> dict[str, Any]:
+def _error(data: ErrorData) -> dict[str, Any]:
     return {
         "code": data["code"],
         "message": data["message"],
-        "retryable": bool(data.get("retryable", False)),
-        "retry_after": data.get("retry_after"),
+        "retryable": data["retryable"],
+        "retry_after": data["retry_after"],
     }
 
 

@@ -1,8 +1,8 @@
 """Conversations and messages: the transcript is the source of truth.
 
 An assistant message is written by exactly one run (see streaming/runs/run.py);
-its life is ``pending -> streaming -> complete | stopped | failed |
-interrupted | truncated``. Only services and the run store write these rows.
+its life is ``streaming.status.RunStatus``. Only services and the run store
+write these rows.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from django.conf import settings
 from django.db import models
 
 from chatapp.retry import RetryOffer, continue_offered, offer_for
+from chatapp.status_text import StatusLine, status_line
 from streaming.runs.reasoning import seconds_text
 from streaming.snapshot import Reasoning
+from streaming.status import LIVE_STATUSES, RunStatus
 
 
 class Conversation(models.Model):
@@ -59,16 +61,9 @@ class Message(models.Model):
         USER = "user", "User"
         ASSISTANT = "assistant", "Assistant"
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        STREAMING = "streaming", "Streaming"
-        COMPLETE = "complete", "Complete"
-        STOPPED = "stopped", "Stopped"
-        FAILED = "failed", "Failed"
-        INTERRUPTED = "interrupted", "Interrupted"
-        TRUNCATED = "truncated", "Truncated"
-
-    LIVE_STATUSES: ClassVar[frozenset[str]] = frozenset({Status.PENDING, Status.STREAMING})
+    # The run's vocabulary (streaming/status.py), under the name ORM code reads.
+    Status: ClassVar = RunStatus
+    LIVE_STATUSES: ClassVar = LIVE_STATUSES
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(
@@ -87,7 +82,11 @@ class Message(models.Model):
     reasoning_html = models.TextField(
         blank=True, help_text="Rendered, sanitised HTML of reasoning."
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    status = models.CharField(
+        max_length=16,
+        choices=[(status.value, status.label) for status in RunStatus],
+        default=RunStatus.COMPLETE,
+    )
     finish_reason = models.CharField(max_length=32, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
@@ -157,7 +156,8 @@ class Message(models.Model):
             models.Index(
                 fields=["status"],
                 name="msg_live",
-                condition=models.Q(status__in=["pending", "streaming"]),
+                # In the enum's order: the migration that made it lists them so.
+                condition=models.Q(status__in=[RunStatus.PENDING, RunStatus.STREAMING]),
             ),
         ]
 
@@ -181,6 +181,11 @@ class Message(models.Model):
     def retry_offer(self) -> RetryOffer:
         """Retry now, after a wait, or not at all (and what to do instead), as of now."""
         return offer_for(self)
+
+    @property
+    def status_line(self) -> StatusLine | None:
+        """The footer's status line: the words the live page's status said."""
+        return status_line(self.status, self.finish_reason, self.error_message)
 
     @property
     def continue_offered(self) -> bool:

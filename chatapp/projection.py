@@ -40,6 +40,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
+from typing import assert_never, cast
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -47,26 +48,25 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from chatapp.models import Message
+from chatapp.status_text import status_text
 from streaming import sse
-from streaming.events import Event, EventType
+from streaming.events import (
+    THINKING,
+    AnnounceData,
+    BlockData,
+    ErrorData,
+    Event,
+    EventType,
+    FinalData,
+    ReasoningBlockData,
+    ReasoningDoneData,
+    ReplaceData,
+    StatusData,
+    TailData,
+    TailHtml,
+)
 from streaming.runs.reasoning import seconds_text
 from streaming.snapshot import Reasoning, Snapshot
-
-# What #sr-status says once per transition (docs/accessibility.md, Status and alerts).
-STATUS_TEXT = {
-    "generating": "Generating answer…",
-    "thinking": "Thinking…",
-    "complete": "Answer complete.",
-    "stopped": "Stopped. Partial answer kept.",
-    "interrupted": "Answer interrupted. Partial answer kept.",
-    "truncated": "Answer cut short at the length limit.",
-    "failed": "Answer failed.",
-}
-# A truncated answer says which budget cut it (streaming/runs/run.py: the
-# output-token budget or the model's "length" -> "length", the wall clock ->
-# "time_limit").
-TRUNCATED_TEXT = {"time_limit": "Answer cut short at the time limit."}
-
 
 # The browser drops SSE events whose data is empty, so "nothing" is one space.
 EMPTY = " "
@@ -193,56 +193,69 @@ async def project(event: Event, message: Message) -> list[bytes]:
 
 
 async def _project(event: Event, message: Message) -> list[bytes]:
-    data, offset = event.data, event.offset
+    offset = event.offset
+    # Every kind has its arm (streaming/events.py says how to add one).
     match event.type:
         case EventType.BLOCK:
-            return [sse.frame(data["html"], event="block", id=offset)]
-        case EventType.TAIL if data.get("ops"):
-            # Growing the tail in place costs the new bytes only (page: spool.js).
-            ops = json.dumps(data["ops"], ensure_ascii=False, separators=(",", ":"))
-            return [sse.frame(ops, event="tail-append", id=offset)]
+            block = cast(BlockData, event.data)
+            return [sse.frame(block["html"], event="block", id=offset)]
         case EventType.TAIL:
-            return [sse.frame(data["html"] or EMPTY, event="tail", id=offset)]
+            tail = cast(TailData, event.data)
+            if "ops" in tail:
+                # Growing the tail in place costs the new bytes only (page: spool.js).
+                ops = json.dumps(tail["ops"], ensure_ascii=False, separators=(",", ":"))
+                return [sse.frame(ops, event="tail-append", id=offset)]
+            return [sse.frame(tail["html"] or EMPTY, event="tail", id=offset)]
         case EventType.REPLACE:
+            replace = cast(ReplaceData, event.data)
             # A compacted log's replace keeps the tail apart (streaming/snapshot.py),
             # and the reasoning folded with it.
-            thought = Reasoning.from_data(data["reasoning"]) if "reasoning" in data else None
-            frames = reasoning_frames(thought) if thought is not None else b""
-            return [frames + reset_frames(data["html"], data.get("tail", ""), offset)]
-        case EventType.REASONING_BLOCK if data.get("replace"):
-            blocks = sse.frame(data["html"] or EMPTY, event="reasoning-blocks")
-            return [blocks + sse.frame(EMPTY, event="reasoning-tail", id=offset)]
+            thought = replace.get("reasoning")
+            frames = reasoning_frames(Reasoning.from_data(thought)) if thought else b""
+            return [frames + reset_frames(replace["html"], replace.get("tail", ""), offset)]
         case EventType.REASONING_BLOCK:
-            return [sse.frame(data["html"], event="reasoning-block", id=offset)]
+            block = cast(ReasoningBlockData, event.data)
+            if block.get("replace"):
+                blocks = sse.frame(block["html"] or EMPTY, event="reasoning-blocks")
+                return [blocks + sse.frame(EMPTY, event="reasoning-tail", id=offset)]
+            return [sse.frame(block["html"], event="reasoning-block", id=offset)]
         case EventType.REASONING_TAIL:
-            return [sse.frame(data["html"] or EMPTY, event="reasoning-tail", id=offset)]
+            html = cast(TailHtml, event.data)["html"]
+            return [sse.frame(html or EMPTY, event="reasoning-tail", id=offset)]
         case EventType.REASONING_DONE:
-            label = sse.frame(thought_for(data.get("duration_ms")), event="reasoning-label")
-            said = thought_for(data.get("duration_ms"), unit="seconds")
-            return [label + sse.frame(said, event="status", id=offset)]
-        case EventType.STATUS if data["state"] == "thinking":
-            # The disclosure appears and counts from 0; "Thinking…" is said once.
-            start = sse.frame("0", event="reasoning-start")
-            return [start + sse.frame(STATUS_TEXT["thinking"], event="status", id=offset)]
-        case EventType.ANNOUNCE:
-            return [sse.frame(format_html("<p>{}</p>", data["text"]), event="announce", id=offset)]
-        case EventType.ANNOUNCE_DONE:
-            html = format_html("<p>{}</p>", data["text"])
-            return [sse.frame(html, event="announce-done", id=offset)]
+            took = cast(ReasoningDoneData, event.data)["duration_ms"]
+            label = sse.frame(thought_for(took), event="reasoning-label")
+            return [label + sse.frame(thought_for(took, unit="seconds"), event="status", id=offset)]
+        case EventType.ANNOUNCE | EventType.ANNOUNCE_DONE:
+            said = cast(AnnounceData, event.data)
+            name = "announce" if event.type is EventType.ANNOUNCE else "announce-done"
+            return [sse.frame(format_html("<p>{}</p>", said["text"]), event=name, id=offset)]
         case EventType.STATUS:
-            text = STATUS_TEXT.get(data["state"], "")
+            state = cast(StatusData, event.data)["state"]
+            text = status_text(state)
+            if state == THINKING:
+                # The disclosure appears and counts from 0; "Thinking…" is said once.
+                start = sse.frame("0", event="reasoning-start")
+                return [start + sse.frame(text, event="status", id=offset)]
             return [sse.frame(text, event="status", id=offset)] if text else []
         case EventType.ERROR:
-            what = data["message"]
+            what = cast(ErrorData, event.data)["message"]
             return [sse.frame(format_html("<p>{}</p>", what), event="alert", id=offset)]
         case EventType.FINAL:
-            text = STATUS_TEXT.get(data["status"], "")
-            if data["status"] == "truncated":
-                text = TRUNCATED_TEXT.get(data.get("finish_reason", ""), text)
+            final = cast(FinalData, event.data)
+            text = status_text(final["status"], final["finish_reason"])
             # Only the last frame carries the id: a cut between the two
             # replays both rather than losing ``done``.
             return [sse.frame(text, event="status"), await done_frame(message, offset)]
-        case _:
-            # delta, usage, tool events: the JSON projection's business. The id
-            # still advances on the next HTML event.
+        case (
+            EventType.DELTA
+            | EventType.REASONING_DELTA
+            | EventType.USAGE
+            | EventType.TOOL_START
+            | EventType.TOOL_RESULT
+        ):
+            # The JSON projection's business. The id still advances on the
+            # next HTML event.
             return []
+        case _:
+            assert_never(event.type)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
+from streaming.status import RunStatus
+
 if TYPE_CHECKING:
     from chatapp.models import Message
 
@@ -86,7 +88,7 @@ def offer_for(message: Message, now: datetime | None = None) -> RetryOffer:
     A complete or still-streaming answer, or a user message, offers nothing. A
     stopped, truncated or interrupted one offers Retry at once.
     """
-    if not message.is_assistant or message.is_live or message.status == "complete":
+    if not message.is_assistant or message.is_live or message.status == RunStatus.COMPLETE:
         return NO_OFFER
     if not message.error_retryable:
         return RetryOffer(shown=False, next_step=next_step(message.error_code))
@@ -97,7 +99,7 @@ def offer_for(message: Message, now: datetime | None = None) -> RetryOffer:
 
 # Continue streams more into the same answer (docs/streaming.md, Continue):
 # offered where the answer was cut, not where the model failed or finished.
-CONTINUABLE = frozenset({"stopped", "interrupted", "truncated"})
+CONTINUABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.TRUNCATED})
 
 
 def continue_offered(message: Message) -> bool:

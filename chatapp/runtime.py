@@ -133,7 +133,6 @@ def _openai_provider(model_id: str) -> OpenAICompatProvider:
             endpoint.base_url,
             endpoint.api_key(),
             name=endpoint.name,
-            idle_timeout=settings.SPOOL_IDLE_TIMEOUT_S,
             include_usage=entry.options.include_usage,
             extra_body=entry.options.extra_body,
             max_tokens_field=entry.options.max_tokens_field,
@@ -199,6 +198,6 @@ def built_manager() -> RunManager | None:
 
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting.startswith(("SPOOL_LLM_", "SPOOL_DEMO_", "SPOOL_IDLE_")):
+    if setting.startswith(("SPOOL_LLM_", "SPOOL_DEMO_")):
         catalogue.cache_clear()
         _providers.clear()

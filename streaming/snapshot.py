@@ -18,10 +18,11 @@ thinking), reset by a ``replace`` that carries ``reasoning``: the JSON stream
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from streaming.events import Event, EventType
+from streaming.events import Event, EventType, ReasoningState, ReplaceData
 from streaming.markdown.ops import apply_ops
 
 # The events that change what the answer shows (the rest only tell about it).
@@ -59,7 +60,7 @@ class Reasoning:
     def started(self) -> bool:
         return self.since is not None or self.done or bool(self.text)
 
-    def as_data(self) -> dict[str, Any]:
+    def as_data(self) -> ReasoningState:
         return {
             "html": self.blocks_html,
             "tail": self.tail_html,
@@ -70,7 +71,7 @@ class Reasoning:
         }
 
     @classmethod
-    def from_data(cls, data: dict[str, Any]) -> Reasoning:
+    def from_data(cls, data: Mapping[str, Any]) -> Reasoning:
         return cls(
             data.get("html", ""),
             data.get("tail", ""),
@@ -191,11 +192,10 @@ def compact(events: list[Event]) -> list[Event]:
     if last is None or (last == 0 and events[0].type is EventType.REPLACE):
         return events
     head = fold(events[: last + 1])
-    data: dict[str, Any] = {"html": head.html, "text": head.text}
+    data: ReplaceData = {"html": head.html, "text": head.text}
     if head.reasoning.started:
         data["reasoning"] = head.reasoning.as_data()
-    replace = Event(head.offset, EventType.REPLACE, data)
-    return [replace, *events[last + 1 :]]
+    return [Event(head.offset, EventType.REPLACE, dict(data)), *events[last + 1 :]]
 
 
 def compact_prefix(events: list[Event], count: int) -> list[Event]:
@@ -210,7 +210,7 @@ def compact_prefix(events: list[Event], count: int) -> list[Event]:
     if count < 2:
         return events
     head = fold(events[:count])
-    data: dict[str, Any] = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
+    data: ReplaceData = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
     if head.reasoning.started:
         data["reasoning"] = head.reasoning.as_data()
-    return [Event(events[count - 1].offset, EventType.REPLACE, data), *events[count:]]
+    return [Event(events[count - 1].offset, EventType.REPLACE, dict(data)), *events[count:]]

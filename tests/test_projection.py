@@ -56,7 +56,7 @@ async def test_the_final_footer_is_rendered_once_for_every_subscriber(
 
     monkeypatch.setattr(projection, "done_frame", done_frame)
     message = _message()
-    final = Event(9, EventType.FINAL, {"status": "complete"})
+    final = Event(9, EventType.FINAL, {"status": "complete", "finish_reason": "stop"})
     frames = [await projection.project(final, message) for _ in range(3)]
     assert frames[0] == [
         b"event: status\ndata: Answer complete.\n\n",

@@ -30,6 +30,7 @@ from chatapp.models import Conversation, Message
 from chatapp.run_store import STORE_THREAD_NAME, DjangoRunStore
 from streaming.eventlog.memory import MemoryEventLog
 from streaming.runs import Budgets, RunManager, RunOutcome
+from streaming.status import FinalStatus, RunStatus
 from tests.support.databases import backend_pids, postgres_aliases, terminate
 
 PG = "runstore_pg"
@@ -104,7 +105,7 @@ async def store(database: Db) -> AsyncIterator[DjangoRunStore]:
     await s.aclose()
 
 
-def outcome(content: str, status: str = "complete") -> RunOutcome:
+def outcome(content: str, status: FinalStatus = RunStatus.COMPLETE) -> RunOutcome:
     return RunOutcome(status, content, f"<p>{content}</p>")
 
 
@@ -343,7 +344,7 @@ async def test_a_late_checkpoint_cannot_overwrite_a_finished_row(
 ) -> None:
     [run_id] = await database.answers(1)
     await store.started(run_id)
-    await store.finished(run_id, outcome("final", status="stopped"))
+    await store.finished(run_id, outcome("final", status=RunStatus.STOPPED))
     await store.checkpoint(run_id, content="late")  # a misbehaving caller
     await store.flush()
 

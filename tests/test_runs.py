@@ -230,14 +230,29 @@ async def test_an_error_retry_cannot_fix_is_saved_not_retryable(run_id, openai_s
 
 
 async def test_idle_upstream_fails_with_timeout(run_id, openai_server) -> None:
+    # The run owns the idle timeout (the provider has none): one message.
     openai_server.enqueue(Script.text("Started", finish=None).then_stall(10))
     budgets = Budgets(idle_timeout_s=0.5, wall_clock_s=30, max_output_tokens=4000)
     m = manager(budgets=budgets)
-    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k", idle_timeout=60))
-    await all_events(m, run_id)
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
     msg = await saved(run_id)
     assert (msg.status, msg.error_code, msg.content) == ("failed", "timeout", "Started")
+    said = "The model stopped sending for 0.5 s. The partial answer is kept; Retry to try again."
+    assert msg.error_message == said
+    assert [e.data["message"] for e in events if e.type is EventType.ERROR] == [said]
     assert (await asyncio.to_thread(openai_server.wait_for_hangup, 2.0)).hung_up
+
+
+async def test_slow_but_steady_upstream_is_not_idle(run_id, openai_server) -> None:
+    # Each chunk comes within the idle timeout, though the answer takes longer.
+    openai_server.enqueue(Script.text("a b c d e f", chunk_size=2, delay=0.25))
+    budgets = Budgets(idle_timeout_s=0.5, wall_clock_s=30, max_output_tokens=4000)
+    m = manager(budgets=budgets)
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert (msg.status, msg.error_code, msg.content) == ("complete", "", "a b c d e f")
 
 
 async def test_output_token_budget_truncates(run_id, openai_server) -> None:

@@ -56,7 +56,10 @@ MSG_UNREACHABLE = (
     "an administrator needs to check the model server's address."
 )
 MSG_TIMEOUT = "The model server took too long to answer. Try again."
-MSG_IDLE = "The model stopped sending anything for {seconds:g} seconds. Try again."
+# Raised by the run (streaming/runs/run.py), which owns SPOOL_IDLE_TIMEOUT_S for every provider.
+MSG_IDLE = (
+    "The model stopped sending for {seconds:g} s. The partial answer is kept; Retry to try again."
+)
 MSG_BROKEN = "The connection to the model broke off mid-answer. Try again."
 MSG_UPSTREAM_FAILED = "The model server failed while answering. Try again."
 MSG_BAD_TOOL_CALL = "The model produced a malformed tool call. Try again."

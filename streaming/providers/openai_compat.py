@@ -6,10 +6,13 @@ Works against OpenAI, vLLM, Ollama, llama.cpp, LM Studio, OpenRouter… through 
 Contract of ``stream()``, beyond ``base.Provider``:
 
 - Events come in stream order; ``Usage`` (when the server reports it) comes
-  before the single, last ``Finish``. A stream that ends, breaks or goes idle
-  before any ``finish_reason`` raises ``ProviderError("stream_broken"/"timeout")``
-  after the deltas already yielded; once a finish reason arrived, trouble while
-  waiting for the trailing usage/``[DONE]`` is ignored.
+  before the single, last ``Finish``. A stream that ends or breaks before any
+  ``finish_reason`` raises ``ProviderError("stream_broken")`` after the deltas
+  already yielded; once a finish reason arrived, trouble while waiting for the
+  trailing usage/``[DONE]`` is ignored (for ``TAIL_GRACE_S`` at most).
+- A server that stalls mid-stream is not judged here: the consumer's clock
+  is (the run's idle timeout, ``SPOOL_IDLE_TIMEOUT_S``, the same for every
+  provider), and it closes the iterator.
 - Reasoning is read from ``delta.reasoning_content``, ``delta.reasoning``,
   ``delta.reasoning_text`` (one of them per stream, never two) or a leading
   ``<think>…</think>`` in the content (tags may be cut across chunks), and
@@ -71,8 +74,6 @@ CONNECT_TIMEOUT_S = 10.0
 # From sending the request to the response headers. Busy servers queue requests
 # and llama.cpp may process a long prompt before answering, so be generous.
 DEFAULT_TIMEOUT_S = 120.0
-# No chunk for this long mid-stream means the server is stuck (SPOOL_IDLE_TIMEOUT_S).
-DEFAULT_IDLE_TIMEOUT_S = 30.0
 # After finish_reason only usage and [DONE] are left; don't keep the user
 # waiting a full idle timeout for them.
 TAIL_GRACE_S = 5.0
@@ -89,8 +90,8 @@ PrefillStyle = Literal["plain", "vllm", "prefix"]
 class OpenAICompatProvider:
     """``stream()`` chat completions from ``base_url`` (e.g. ``https://api.openai.com/v1``).
 
-    ``timeout`` bounds the wait for the response headers; ``idle_timeout`` the
-    wait for each chunk after that. Both raise ``ProviderError("timeout")``.
+    ``timeout`` bounds the wait for the response headers (``ProviderError("timeout")``);
+    the wait for each chunk after that is the consumer's (the run's idle timeout).
     ``include_usage`` asks for token usage (``stream_options``), ``extra_body``
     is merged into every request body (server-specific fields), and
     ``max_tokens_field`` names the output cap's field.
@@ -103,7 +104,6 @@ class OpenAICompatProvider:
         *,
         name: str = "openai",
         timeout: float = DEFAULT_TIMEOUT_S,
-        idle_timeout: float = DEFAULT_IDLE_TIMEOUT_S,
         include_usage: bool = True,
         extra_body: Mapping[str, Any] | None = None,
         max_tokens_field: str = "max_tokens",
@@ -114,7 +114,6 @@ class OpenAICompatProvider:
         self.base_url = base_url
         self._api_key = api_key or PLACEHOLDER_API_KEY
         self._timeout = timeout
-        self._idle_timeout = idle_timeout
         self.include_usage = include_usage
         self._extra_body = dict(extra_body or {})
         self._max_tokens_field = max_tokens_field
@@ -143,14 +142,14 @@ class OpenAICompatProvider:
         that opened them (tests run a loop per test; the registry caches us)."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is None or self._client_loop() is not loop:
-            # Our own timers enforce the header and idle limits; the SDK's read
-            # timeout is only a backstop that must not fire before them.
-            backstop = max(self._timeout, self._idle_timeout) + CONNECT_TIMEOUT_S
+            # Our header timer bounds everything up to the response headers,
+            # the run's idle timeout every read after them: an SDK read
+            # timeout would only fire first, with another message.
             self._client = openai.AsyncOpenAI(
                 base_url=self.base_url,
                 api_key=self._api_key,
                 max_retries=0,
-                timeout=openai.Timeout(backstop, connect=CONNECT_TIMEOUT_S),
+                timeout=openai.Timeout(None, connect=CONNECT_TIMEOUT_S),
             )
             self._client_loop = weakref.ref(loop)
         return self._client
@@ -208,16 +207,13 @@ class OpenAICompatProvider:
                 while True:
                     finished = turn.finish_reason is not None
                     try:
-                        async with asyncio.timeout(
-                            TAIL_GRACE_S if finished else self._idle_timeout
-                        ):
+                        # Before the finish reason a stall is the run's to time out.
+                        async with asyncio.timeout(TAIL_GRACE_S if finished else None):
                             chunk = await chunks.__anext__()
                     except StopAsyncIteration:
                         break
-                    except TimeoutError as exc:
-                        if finished:
-                            break
-                        raise errors.idle_timeout(self._idle_timeout) from exc
+                    except TimeoutError:
+                        break  # only after the finish reason: usage and [DONE] are late
                     except openai.OpenAIError as exc:
                         if finished:
                             break

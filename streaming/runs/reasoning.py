@@ -22,13 +22,9 @@ collapsed, so the page does not paint it as it grows.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from streaming.events import EventType
+from streaming.events import THINKING, Emit, EventType
 from streaming.markdown import StreamingMarkdown
-
-Emit = Callable[[EventType, dict[str, Any]], Awaitable[int]]
 
 
 class ReasoningTrack:
@@ -67,7 +63,7 @@ class ReasoningTrack:
             return
         if self.first_at is None:
             self.first_at = time.monotonic()
-            await self._emit(EventType.STATUS, {"state": "thinking", "since": time.time()})
+            await self._emit(EventType.STATUS, {"state": THINKING, "since": time.time()})
         self.pending += text
 
     async def frame(self) -> None:

@@ -20,12 +20,13 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from streaming.eventlog.base import EventLog
-from streaming.events import EventType
+from streaming.events import GENERATING, Emit, EventData, EventType
 from streaming.markdown import StreamingMarkdown, render_markdown, speech_for_answer
 from streaming.metrics import CHARS_PER_TOKEN, RunClock, estimate_tokens
+from streaming.providers import errors
 from streaming.providers.base import (
     Finish,
     Provider,
@@ -40,6 +41,7 @@ from streaming.runs.reasoning import ReasoningTrack
 from streaming.runs.seam import Seam
 from streaming.runs.spec import Budgets, CancelReason, Resume, RunSpec
 from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
+from streaming.status import FinalStatus, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +100,8 @@ class Run:
         self.finalizing = False
         self.seen_offset: int | None = None  # Stop: last event the user's page applied
         self.opened = asyncio.Event()  # set once the log holds the run's first event
+        # Every event goes through here: mypy checks each kind's payload (events.Emit).
+        self._emit: Emit = self._append
         self._seam = (
             None if spec.resume is None else Seam(spec.resume.text, verbatim=spec.resume.verbatim)
         )
@@ -107,7 +111,7 @@ class Run:
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
-        status = "complete"
+        status: FinalStatus = RunStatus.COMPLETE
         error: RunError | None = None
         queue: asyncio.Queue[ProviderEvent | BaseException | _End] = asyncio.Queue()
         pump: asyncio.Task[None] | None = None
@@ -115,7 +119,7 @@ class Run:
             # The log first: the task takes its first step before the request
             # that started it has answered, so a page that subscribes right
             # after the send already finds the run's log.
-            await self._emit(EventType.STATUS, {"state": "streaming"})
+            await self._emit(EventType.STATUS, {"state": RunStatus.STREAMING})
             if self._seam is not None:
                 # Before the first wait: a page that subscribes at once finds it.
                 await self._resume_frame(self._seam.head)
@@ -135,15 +139,16 @@ class Run:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            status = "stopped" if self.cancel_reason == "stop" else "interrupted"
+            stopped = self.cancel_reason == "stop"
+            status = RunStatus.STOPPED if stopped else RunStatus.INTERRUPTED
         except ProviderError as exc:
             logger.warning("run %s provider error %s", self.spec.correlation_id, exc)
             # retry_after travels with the error: Retry stays closed until then.
             error = RunError(exc.code, exc.message, exc.retryable, exc.retry_after)
-            status = "failed"
+            status = RunStatus.FAILED
         except Exception:
             logger.exception("run %s crashed", self.spec.correlation_id)
-            status = "failed"
+            status = RunStatus.FAILED
             error = RunError("internal", "Spool hit an internal error. Retry.", True)
         finally:
             if pump is not None:
@@ -154,7 +159,9 @@ class Run:
                     await pump
         await self._finalize(status, error)
 
-    async def _consume(self, queue: asyncio.Queue[ProviderEvent | BaseException | _End]) -> str:
+    async def _consume(
+        self, queue: asyncio.Queue[ProviderEvent | BaseException | _End]
+    ) -> FinalStatus:
         wall_deadline = self._clock.accepted_at + self._budgets.wall_clock_s
         last_event_at = time.monotonic()
         notice_at: float | None = last_event_at + GENERATING_NOTICE_S
@@ -164,7 +171,7 @@ class Run:
             new_blocks = self._markdown.block_count - self._resumed_blocks
             if notice_at is not None and (new_blocks or now >= notice_at):
                 if not new_blocks:
-                    await self._emit(EventType.STATUS, {"state": "generating"})
+                    await self._emit(EventType.STATUS, {"state": GENERATING})
                 notice_at = None
             waits = [wall_deadline - now, last_event_at + self._budgets.idle_timeout_s - now]
             if self._pending or self._reasoning.pending:
@@ -182,21 +189,18 @@ class Run:
                     continue  # said at the top of the loop
                 elif now >= wall_deadline:
                     self._finish_reason = "time_limit"
-                    return "truncated"
+                    return RunStatus.TRUNCATED
                 elif now - last_event_at >= self._budgets.idle_timeout_s:
-                    raise ProviderError(
-                        "timeout",
-                        "The model stopped sending for "
-                        f"{self._budgets.idle_timeout_s:.0f} s. The partial answer is kept; "
-                        "Retry to try again.",
-                        retryable=True,
-                    ) from None
+                    # The run owns the idle timeout: it sees every provider.
+                    raise errors.idle_timeout(self._budgets.idle_timeout_s) from None
                 continue
             last_event_at = time.monotonic()
             if isinstance(item, _End):
                 if self._seam is not None:
                     self._pending += self._seam.flush()
-                return "truncated" if self._finish_reason == "length" else "complete"
+                if self._finish_reason == "length":
+                    return RunStatus.TRUNCATED
+                return RunStatus.COMPLETE
             if isinstance(item, BaseException):
                 raise item
             if self._clock.provider_first_at is None and isinstance(item, _OUTPUT):
@@ -222,7 +226,7 @@ class Run:
                 # A running count: re-measuring the whole text per token is quadratic.
                 if self._chars / CHARS_PER_TOKEN > self._budgets.max_output_tokens:
                     self._finish_reason = "length"
-                    return "truncated"
+                    return RunStatus.TRUNCATED
             elif isinstance(item, Usage):
                 self._usage = item
                 await self._emit(
@@ -305,7 +309,7 @@ class Run:
         text, self._spoken = " ".join(self._spoken), []
         await self._emit(EventType.ANNOUNCE, {"text": text})
 
-    async def _finalize(self, status: str, error: RunError | None) -> None:
+    async def _finalize(self, status: FinalStatus, error: RunError | None) -> None:
         # From here on the manager no longer cancels this task (see
         # RunManager.stop): a late Stop must not interrupt the final save.
         self.finalizing = True
@@ -333,7 +337,7 @@ class Run:
                 if final.tail != self._last_tail:
                     await self._emit(EventType.TAIL, {"html": final.tail})
                 html = self._markdown.html
-            if status == "stopped":
+            if status is RunStatus.STOPPED:
                 # The user pressed Stop: after "Stopped" nothing more is read out.
                 self._spoken.clear()
                 self._answer_speech.clear()
@@ -345,7 +349,7 @@ class Run:
                 text = speech_for_answer(self._answer_speech)
                 await self._emit(EventType.ANNOUNCE_DONE, {"text": text})
             if error is not None:
-                await self._emit(EventType.ERROR, _error_data(error))
+                await self._emit(EventType.ERROR, error.as_data())
             self._clock.ended_at = time.monotonic()
             usage = self._usage
             metrics = self._clock.metrics(
@@ -371,18 +375,18 @@ class Run:
             try:
                 await self._store.finished(self.spec.run_id, outcome)
             finally:
-                await self._emit(EventType.FINAL, _final_data(outcome))
+                await self._emit(EventType.FINAL, outcome.as_data())
         finally:
             await self._log.close(self.spec.run_id)
 
-    def _final_content(self, status: str) -> tuple[str, str | None]:
+    def _final_content(self, status: FinalStatus) -> tuple[str, str | None]:
         """The content to keep, and replacement HTML when it differs from what was sent.
 
         On Stop the answer is clamped to what the user's page had applied
         (``seen_offset``): text still in flight when they pressed Stop is not kept.
         """
         text = self._markdown.text
-        if status != "stopped" or self.seen_offset is None:
+        if status is not RunStatus.STOPPED or self.seen_offset is None:
             return text, None
         # A continued answer keeps at least what it started from.
         seen = self._resumed_chars
@@ -398,8 +402,9 @@ class Run:
         clamped = text[:seen]
         return clamped, render_markdown(clamped)
 
-    async def _emit(self, type: EventType, data: dict[str, Any]) -> int:
-        offset = await self._log.append(self.spec.run_id, type, data)
+    async def _append(self, type: EventType, data: EventData) -> int:
+        # A log keeps payloads as JSON objects: the typed dict as it is.
+        offset = await self._log.append(self.spec.run_id, type, cast(dict[str, Any], data))
         self.opened.set()
         return offset
 
@@ -416,24 +421,6 @@ def _earlier(resume: Resume) -> RunMetrics:
         return resume.metrics
     tokens = estimate_tokens(resume.text)
     return replace(resume.metrics, output_tokens=tokens, output_tokens_estimated=True)
-
-
-def _final_data(outcome: RunOutcome) -> dict[str, Any]:
-    return {
-        "status": outcome.status,
-        "finish_reason": outcome.finish_reason,
-        "error": None if outcome.error is None else _error_data(outcome.error),
-        "metrics": outcome.metrics.as_dict(),
-    }
-
-
-def _error_data(error: RunError) -> dict[str, Any]:
-    return {
-        "code": error.code,
-        "message": error.message,
-        "retryable": error.retryable,
-        "retry_after": error.retry_after,
-    }
 
 
 async def _pump(

@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from streaming.events import ErrorData, FinalData
+from streaming.status import FinalStatus
+
 
 @dataclass(frozen=True, slots=True)
 class RunMetrics:
@@ -107,13 +110,21 @@ class RunError:
     retryable: bool = False
     retry_after: float | None = None
 
+    def as_data(self) -> ErrorData:
+        """The ``error`` event's payload (and the ``final`` event's ``error``)."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "retryable": self.retryable,
+            "retry_after": self.retry_after,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """The final state of a run: status is one of complete, stopped, failed,
-    interrupted, truncated."""
+    """The final state of a run."""
 
-    status: str
+    status: FinalStatus
     content: str
     html: str
     finish_reason: str = ""
@@ -122,6 +133,15 @@ class RunOutcome:
     # The model's thinking, kept apart from the answer (never sent back to it).
     reasoning: str = ""
     reasoning_html: str = ""
+
+    def as_data(self) -> FinalData:
+        """The ``final`` event's payload."""
+        return {
+            "status": self.status,
+            "finish_reason": self.finish_reason,
+            "error": None if self.error is None else self.error.as_data(),
+            "metrics": self.metrics.as_dict(),
+        }
 
 
 class RunStore(Protocol):

@@ -40,7 +40,7 @@ MIN_GAP_MS = 2_000
 # How long "nothing after Stopped" is watched: several announcement intervals.
 QUIET_AFTER_STOP_MS = 3_000
 REGIONS = {"#sr-answer", "#sr-status", "#sr-alert"}
-STOPPED = "Stopped. Partial answer kept."
+STOPPED = "Stopped. The partial answer is kept."
 COMPLETE = "Answer complete."
 FAILED = "Answer failed."
 # A failure after ~2.5 s of text: time to type into the composer meanwhile.
