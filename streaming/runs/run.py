@@ -221,7 +221,7 @@ class Run:
                 self._pending += item.text if self._seam is None else self._seam.feed(item.text)
                 self._chars += len(item.text)
                 if self._pending and time.monotonic() >= next_frame_at:
-                    await self._frame()
+                    await self._frames()
                     next_frame_at = time.monotonic() + FRAME_INTERVAL_S
                 # A running count: re-measuring the whole text per token is quadratic.
                 if self._chars / CHARS_PER_TOKEN > self._budgets.max_output_tokens:
