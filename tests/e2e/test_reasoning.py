@@ -135,9 +135,12 @@ def test_the_effort_picker_reaches_the_model(
     page = a11y_page()
     sign_up(page, reasoning_server.url, "thinker-effort")
     page.get_by_label("Model").select_option(FAKE_MODEL)
+    asked = len(fake_llm.chat_requests)
     answer = send(page, "first question")
     expect(answer.locator("footer .metrics")).to_be_visible(timeout=TIMEOUT_MS)
-    assert "reasoning_effort" not in fake_llm.chat_requests[-1].body
+    request = fake_llm.wait_for_requests(asked + 1)[asked]
+    assert request.last_user_text == "first question"
+    assert "reasoning_effort" not in request.body
 
     picker = page.get_by_label("Reasoning effort")
     expect(picker).to_have_value("")
@@ -148,6 +151,10 @@ def test_the_effort_picker_reaches_the_model(
     screenshot(page, "reasoning-effort")
     assert_no_violations(page)
 
+    asked = len(fake_llm.chat_requests)
     answer = send(page, "second question")
+    expect(page.locator("article.msg-assistant")).to_have_count(2)
     expect(answer.locator("footer .metrics")).to_be_visible(timeout=TIMEOUT_MS)
-    assert fake_llm.chat_requests[-1].body["reasoning_effort"] == "high"
+    request = fake_llm.wait_for_requests(asked + 1)[asked]
+    assert request.last_user_text == "second question"
+    assert request.body["reasoning_effort"] == "high"
