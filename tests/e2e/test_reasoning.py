@@ -35,6 +35,11 @@ ANSWER = "Pick **seven**.\n\nIt is the one that fits."
 SCRIPT = Script.reasoning_then_text(
     "\n\n".join(THOUGHTS), ANSWER, field="reasoning", chunk_size=3, delay=0.06, name="e2e-think"
 )
+# Thinks for ~6 s: a reload lands while it still thinks.
+SLOW_SCRIPT = Script.reasoning_then_text(
+    "Slowly now. " * 40, "Done thinking.", field="reasoning", chunk_size=4, delay=0.05,
+    name="e2e-think-slow",
+)  # fmt: skip
 TIMEOUT_MS = 20_000
 # Words of the thoughts that no announcement may carry.
 THOUGHT_WORDS = ("weigh", "quiet", "numbers", "nine")
@@ -45,6 +50,7 @@ def reasoning_server(
     tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeOpenAIServer
 ) -> Iterator[DaphneServer]:
     fake_llm.when("[e2e-think]", SCRIPT)
+    fake_llm.when("[e2e-think-slow]", SLOW_SCRIPT)
     env = spool_env(fake_llm, SPOOL_LLM_REASONING_MODELS=FAKE_MODEL)
     with run_daphne(tmp_path_factory.mktemp("reasoning"), env) as server:
         yield server
@@ -158,3 +164,38 @@ def test_the_effort_picker_reaches_the_model(
     request = fake_llm.wait_for_requests(asked + 1)[asked]
     assert request.last_user_text == "second question"
     assert request.body["reasoning_effort"] == "high"
+
+
+def test_a_reload_while_it_thinks_shows_the_thinking_so_far_silently(
+    a11y_page: Callable[..., Page], reasoning_server: DaphneServer
+) -> None:
+    page = a11y_page()
+    sign_up(page, reasoning_server.url, "thinker-reload")
+    page.get_by_label("Model").select_option(FAKE_MODEL)
+    answer = send(page, "[e2e-think-slow] take your time")
+    summary = answer.locator("details.reasoning summary")
+    expect(summary).to_contain_text("Thinking…", timeout=TIMEOUT_MS)
+    expect(summary.locator(".reasoning-elapsed")).to_have_text(re.compile(r"^[2-9] s$"))
+
+    page.reload()
+    answer = page.locator("article.msg-assistant").last
+    details = answer.locator("details.reasoning")
+    # Rendered by the server from the log: visible, collapsed, counting on from
+    # the seconds already thought (not from 0), with the thoughts so far inside.
+    expect(details).to_be_visible()
+    expect(details).not_to_have_attribute("open", re.compile(".*"))
+    expect(details.locator("summary")).to_contain_text("Thinking…")
+    expect(details.locator(".reasoning-elapsed")).to_have_text(re.compile(r"^[2-9] s$"))
+    expect(details.locator(".reasoning-body")).to_contain_text("Slowly now.")
+    screenshot(page, "reasoning-reloaded-thinking")
+    expect(details.locator("summary")).to_have_text(
+        re.compile(r"^Thought for \d+ s\s*$"), timeout=TIMEOUT_MS
+    )
+    expect(answer.locator("footer .metrics")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(answer.locator(".msg-body")).to_have_text("Done thinking.")
+    # The reloaded page heard the end of the thinking, never "Thinking…" again
+    # (a snapshot is silent) and never a thought.
+    said = [a.text for a in announcements(page)]
+    assert "Thinking…" not in said, said
+    assert sum(text.startswith("Thought for") for text in said) == 1, said
+    assert not any("Slowly" in text for text in said), said

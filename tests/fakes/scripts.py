@@ -268,8 +268,10 @@ class Script:
             Reasoning(reasoning, chunk_size, delay, field, also),
             Text(text, chunk_size, delay),
         )
+        # As a real server counts them: the thinking's tokens are output tokens too.
+        completion = max(1, round(len(reasoning + text) / 4))
         return cls(steps, name=name).then(
-            Finish("stop"), UsageChunk(11, 7, reasoning_tokens=reasoning_tokens)
+            Finish("stop"), UsageChunk(11, completion, reasoning_tokens=reasoning_tokens)
         )
 
     @classmethod
