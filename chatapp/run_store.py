@@ -53,6 +53,8 @@ _LIVE = sorted(str(status) for status in Message.LIVE_STATUSES)  # plain str, no
 _CHECKPOINT_SQL: dict[str, str] = {}  # by database vendor
 # What a checkpoint writes: the answer so far and the thinking so far.
 Checkpoint = tuple[str, str]
+# Left as stored by a run that did not think.
+_REASONING_METRICS = ("reasoning_ms", "reasoning_tokens", "reasoning_tokens_estimated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,7 @@ def _write_checkpoints(using: str, batch: dict[uuid.UUID, Checkpoint]) -> int:
     sql = _checkpoint_sql(connection)
     now = _CHECKPOINT_AT.get_db_prep_value(timezone.now(), connection)
     rows = [
-        (content, reasoning, now, now, _PK.get_db_prep_value(key, connection), *_LIVE)
+        (content, reasoning, reasoning, now, now, _PK.get_db_prep_value(key, connection), *_LIVE)
         for key, (content, reasoning) in batch.items()
     ]
     with transaction.atomic(using=using), connection.cursor() as cursor:
@@ -189,7 +191,9 @@ def _checkpoint_sql(connection: BaseDatabaseWrapper) -> str:
         live = ", ".join(["%s"] * len(_LIVE))
         sql = _CHECKPOINT_SQL[connection.vendor] = (
             f"UPDATE {q(Message._meta.db_table)} SET {q(_column('content'))} = %s,"
-            f" {q(_column('reasoning'))} = %s,"
+            # No thinking yet (or none in a Continue): what is stored stays.
+            f" {q(_column('reasoning'))} = CASE WHEN %s = '' THEN"
+            f" {q(_column('reasoning'))} ELSE %s END,"
             f" {q(_column('checkpoint_at'))} = %s, {q(_column('updated_at'))} = %s"
             f" WHERE {q(_column('id'))} = %s AND {q(_column('status'))} IN ({live})"
         )
@@ -204,19 +208,25 @@ def _column(name: str) -> str:
 
 def _finished(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
     now = timezone.now()
-    m = outcome.metrics
+    metrics = outcome.metrics.as_dict()  # each metric under its own field name
+    thought: dict[str, object] = {}
+    if outcome.reasoning:
+        thought = {"reasoning": outcome.reasoning, "reasoning_html": outcome.reasoning_html}
+    else:
+        # A run that did not think (a Continue) keeps the thinking stored before it.
+        for name in _REASONING_METRICS:
+            metrics.pop(name)
     Message.objects.using(using).filter(id=run_id).update(
         status=outcome.status,
         content=outcome.content,
         html=outcome.html,
-        reasoning=outcome.reasoning,
-        reasoning_html=outcome.reasoning_html,
+        **thought,
         finish_reason=outcome.finish_reason,
         error_code=outcome.error.code if outcome.error else "",
         error_message=outcome.error.message if outcome.error else "",
         error_retryable=outcome.error.retryable if outcome.error else True,
         retry_after_at=_retry_after_at(outcome.error, now),
-        **m.as_dict(),  # each metric under its own field name
+        **metrics,
         checkpoint_at=now,
         completed_at=now,
         updated_at=now,

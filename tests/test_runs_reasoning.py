@@ -258,3 +258,35 @@ async def test_a_long_think_is_checkpointed_while_it_lasts(
     assert checkpointed, "no checkpoint of the thinking while it lasted"
     assert thought.startswith(checkpointed)
     assert (await saved(run_id)).content == ""
+
+
+def _stored_thinking(run_id: str) -> None:
+    """The answer as a first run left it: stopped after thinking and some text."""
+    Message.objects.filter(id=run_id).update(
+        status="stopped", content="Partial", html="<p>Partial</p>", reasoning="Old thought.",
+        reasoning_html="<p>Old thought.</p>", reasoning_ms=1200.0, reasoning_tokens=3,
+    )  # fmt: skip
+
+
+async def test_a_continue_that_does_not_think_keeps_the_stored_thinking(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    from dataclasses import replace
+
+    from asgiref.sync import sync_to_async
+
+    from streaming.runs.spec import Resume
+    from streaming.runs.store import RunMetrics
+
+    await sync_to_async(_stored_thinking)(run_id)
+    openai_server.enqueue(Script.text(" answer, slowly finished.", chunk_size=2, delay=0.1))
+    resume = Resume("Partial", RunMetrics(reasoning_ms=1200.0, reasoning_tokens=3), verbatim=True)
+    m = manager()
+    m.start(replace(spec(run_id), resume=resume), OpenAICompatProvider(openai_server.base_url, "k"))
+    await asyncio.sleep(1.3)  # past a checkpoint: it must not blank the thinking either
+    assert (await saved(run_id)).reasoning == "Old thought."
+    await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert msg.content == "Partial answer, slowly finished."
+    assert (msg.reasoning, msg.reasoning_html) == ("Old thought.", "<p>Old thought.</p>")
+    assert (msg.reasoning_ms, msg.reasoning_tokens) == (1200.0, 3)
