@@ -37,7 +37,7 @@ def conversation_set_system_prompt(*, conversation: Conversation, text: str | No
 def conversation_set_reasoning_effort(*, conversation: Conversation, effort: str) -> None:
     """How hard a reasoning model thinks in this conversation ("": its default).
     Later answers ask for it; a model not configured as a reasoning model is
-    never sent it (``services.reasoning_effort_for``)."""
+    never sent it (``endpoints.requested_effort``)."""
     if effort and effort not in REASONING_EFFORTS:
         raise SendError(f"Choose an effort of {', '.join(REASONING_EFFORTS)}, or the default.")
     conversation.reasoning_effort = effort

@@ -34,9 +34,11 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
+
+from streaming.providers.base import ReasoningEffort
 
 LEGACY_ENDPOINT = "default"
 _ENDPOINT_KEYS = {"name", "label", "base_url", "api_key_env", "models", "defaults"}
@@ -126,6 +128,14 @@ class Endpoint:
                 "(api_key_env) is not set."
             )
         return key
+
+
+def requested_effort(entry: ModelEntry, effort: str) -> ReasoningEffort | None:
+    """What a conversation's effort (``Conversation.reasoning_effort``) sends to
+    ``entry``: itself for a model configured as a reasoning model, else nothing."""
+    if not entry.options.reasoning or effort not in REASONING_EFFORTS:
+        return None
+    return cast(ReasoningEffort, effort)
 
 
 def parse(value: str, *, base_dir: Path | None = None) -> tuple[Endpoint, ...]:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import timedelta
-from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -25,11 +24,11 @@ from django.utils import timezone
 
 from chatapp import retry, selectors
 from chatapp.context_budget import estimate_tokens, prompt_budget
-from chatapp.endpoints import REASONING_EFFORTS, ModelEntry
+from chatapp.endpoints import requested_effort
 from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
 from streaming.markdown import render_markdown
-from streaming.providers.base import ChatMessage, ReasoningEffort
+from streaming.providers.base import ChatMessage
 from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown
 
 # The sidebar shows this much of the first message as the conversation's title.
@@ -339,16 +338,8 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
-        reasoning_effort=reasoning_effort_for(sent.conversation, entry),
+        reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )
-
-
-def reasoning_effort_for(conversation: Conversation, entry: ModelEntry) -> ReasoningEffort | None:
-    """The conversation's effort, for a model configured as a reasoning model only."""
-    effort = conversation.reasoning_effort
-    if not entry.options.reasoning or effort not in REASONING_EFFORTS:
-        return None
-    return cast(ReasoningEffort, effort)
 
 
 def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
@@ -369,7 +360,7 @@ def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
         resume=Resume(
             text=answer.content, metrics=_earlier_metrics(answer), verbatim=entry.options.prefill
         ),
-        reasoning_effort=reasoning_effort_for(sent.conversation, entry),
+        reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )
 
 

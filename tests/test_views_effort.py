@@ -7,9 +7,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from chatapp.endpoints import requested_effort
 from chatapp.models import Conversation
 from chatapp.runtime import model_entry
-from chatapp.services import reasoning_effort_for
 
 pytestmark = pytest.mark.django_db
 
@@ -29,9 +29,9 @@ def test_the_owner_sets_the_effort_and_it_is_sent_to_a_reasoning_model() -> None
     assert r["Location"].endswith("?effort=saved#reasoning-effort")
     conversation.refresh_from_db()
     assert conversation.reasoning_effort == "low"
-    assert reasoning_effort_for(conversation, model_entry("demo-thinking")) == "low"
+    assert requested_effort(model_entry("demo-thinking"), conversation.reasoning_effort) == "low"
     # Another model, not configured as a reasoning model, is never sent it.
-    assert reasoning_effort_for(conversation, model_entry("demo")) is None
+    assert requested_effort(model_entry("demo"), conversation.reasoning_effort) is None
     page = client.get(f"/c/{conversation.id}/?effort=saved").content.decode()
     assert '<option value="low" selected>Low</option>' in page
     assert "<strong>Saved.</strong>" in page
@@ -39,7 +39,7 @@ def test_the_owner_sets_the_effort_and_it_is_sent_to_a_reasoning_model() -> None
     client.post(f"/c/{conversation.id}/effort", {"effort": ""})
     conversation.refresh_from_db()
     assert conversation.reasoning_effort == ""
-    assert reasoning_effort_for(conversation, model_entry("demo-thinking")) is None
+    assert requested_effort(model_entry("demo-thinking"), conversation.reasoning_effort) is None
 
 
 def test_an_effort_the_picker_does_not_offer_is_refused() -> None:
