@@ -8,7 +8,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from chatapp.models import Conversation, Message
+from chatapp.attachments.admin import AttachmentAdmin, AttachmentInline
+from chatapp.models import Attachment, Conversation, Message
 
 
 class MessageInline(admin.TabularInline[Message, Conversation]):
@@ -61,6 +62,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     search_fields = ("content", "conversation__user__username", "correlation_id", "id")
     list_select_related = ("conversation",)
     date_hierarchy = "created_at"
+    inlines: ClassVar = [AttachmentInline]
     readonly_fields = [f.name for f in Message._meta.fields]
     fieldsets = (
         (None, {"fields": ("id", "conversation", "reply_to", "role", "status", "model")}),
@@ -130,3 +132,6 @@ class MessageAdmin(admin.ModelAdmin[Message]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+admin.site.register(Attachment, AttachmentAdmin)

@@ -7,4 +7,9 @@ from django.http import HttpRequest
 
 
 def spool(request: HttpRequest) -> dict[str, Any]:
-    return {"open_signup": settings.SPOOL_OPEN_SIGNUP}
+    return {
+        "open_signup": settings.SPOOL_OPEN_SIGNUP,
+        # The composer's attachment hint states the caps the server enforces.
+        "max_attachments": settings.SPOOL_MAX_ATTACHMENTS,
+        "max_upload_mb": f"{settings.SPOOL_MAX_UPLOAD_MB:g}",
+    }

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
+from chatapp.attachments.store import delete_files, stored_names
 from chatapp.endpoints import REASONING_EFFORTS
 from chatapp.models import Conversation, Message
 from chatapp.runtime import get_manager
@@ -85,11 +86,16 @@ def conversation_restore(*, conversation: Conversation) -> None:
 
 def conversation_purge_deleted(*, user_id: int | None = None) -> int:
     """Remove for good the conversations deleted longer ago than Undo allows
-    (their messages go with them), of one user or of all; returns how many."""
+    (their messages and attachments go with them, stored files included), of
+    one user or of all; returns how many."""
     gone = Conversation.objects.filter(deleted_at__lt=undo_deadline())
     if user_id is not None:
         gone = gone.filter(user_id=user_id)
+    files = stored_names(gone)
     _, per_model = gone.delete()
+    # After the rows: a file whose deletion fails is unreachable, never a row
+    # pointing at nothing.
+    delete_files(files)
     return per_model.get(Conversation._meta.label, 0)
 
 

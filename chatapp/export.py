@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.template.defaultfilters import filesizeformat
 from django.utils.text import slugify
 
-from chatapp.models import Conversation, Message
+from chatapp.models import Attachment, Conversation, Message
 from streaming.runs.store import RunMetrics
 
 PAGE = 200
@@ -42,7 +43,7 @@ async def _pages(conversation: Conversation) -> AsyncIterator[list[Message]]:
 
 def _page(conversation: Conversation, after: tuple[datetime, str] | None) -> list[Message]:
     """The next ``PAGE`` messages in transcript order (keyset paging: no OFFSET scans)."""
-    messages = conversation.messages.order_by("created_at", "id")
+    messages = conversation.messages.order_by("created_at", "id").prefetch_related("attachments")
     if after is not None:
         created, message_id = after
         messages = messages.filter(created_at__gte=created).exclude(
@@ -66,6 +67,12 @@ def _markdown_message(message: Message) -> str:
             notes.append(message.get_status_display().lower())
         head = "## Assistant" + (f" ({', '.join(notes)})" if notes else "")
     body = message.content.rstrip() or "*(no text)*"
+    files = "".join(
+        f"\n- Attached: {a.name} ({a.media_type}, {filesizeformat(a.size)})"
+        for a in message.attachments.all()
+    )
+    if files:
+        body += "\n" + files
     error = f"\n\n> {message.error_message}" if message.error_message else ""
     return f"\n{head}\n\n{_markdown_reasoning(message)}{body}{error}\n"
 
@@ -113,6 +120,8 @@ def _message_data(message: Message) -> dict[str, Any]:
         "created_at": message.created_at.isoformat(),
         "content": message.content,
     }
+    if message.role == Message.Role.USER:
+        data["attachments"] = [_attachment_data(a) for a in message.attachments.all()]
     if message.role == Message.Role.ASSISTANT:
         data.update(
             reply_to=str(message.reply_to_id) if message.reply_to_id else None,
@@ -129,3 +138,17 @@ def _message_data(message: Message) -> dict[str, Any]:
             metrics={name: getattr(message, name) for name in METRICS},
         )
     return data
+
+
+def _attachment_data(attachment: Attachment) -> dict[str, Any]:
+    """What was attached (the files themselves stay on the server)."""
+    return {
+        "id": str(attachment.id),
+        "name": attachment.name,
+        "kind": attachment.kind,
+        "media_type": attachment.media_type,
+        "size": attachment.size,
+        "width": attachment.width,
+        "height": attachment.height,
+        "note": attachment.note or None,
+    }

@@ -219,3 +219,51 @@ class Preferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of user {self.user_id}"
+
+
+def _attachment_path(instance: Attachment, filename: str) -> str:
+    """A random stored name, never the user's: nothing to guess, nothing shared
+    between users (no de-duplication), and no path the user's name could bend.
+    ``filename`` is the store's own (a random token and the detected type)."""
+    return f"attachments/{filename[:2]}/{filename}"
+
+
+class Attachment(models.Model):
+    """A file sent with a user message. The stored copy is what the model
+    reads: images re-encoded without metadata, text and PDFs as sent
+    (chatapp/attachments/prepare.py). Served only to the conversation's owner
+    (chatapp/views/attachments.py)."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        TEXT = "text", "Text"
+        PDF = "pdf", "PDF"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=_attachment_path, max_length=200)
+    # The user's file name, for display and downloads only.
+    name = models.CharField(max_length=255)
+    # An image's description by its sender; the page falls back to the name.
+    alt = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # Detected from the content, never taken from the browser.
+    media_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField(help_text="Bytes of the stored copy.")
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    # What the model reads of a text file or PDF (empty for images).
+    text = models.TextField(blank=True)
+    # Said on the message and to the model: a PDF without a text layer.
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering: ClassVar = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind == self.Kind.IMAGE

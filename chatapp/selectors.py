@@ -16,8 +16,9 @@ from django.db.models import F, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from chatapp.attachments.prompt import parts_by_message
 from chatapp.context_budget import Fitted, fit
-from chatapp.models import Conversation, Message, Preferences
+from chatapp.models import Attachment, Conversation, Message, Preferences
 from streaming.providers.base import ChatMessage
 
 
@@ -86,7 +87,19 @@ async def amessage_for_user(*, user: User, message_id: UUID | str) -> Message:
 
 
 def conversation_messages(*, conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.order_by("created_at"))
+    return list(conversation.messages.order_by("created_at").prefetch_related("attachments"))
+
+
+def attachment_for_user(*, user: User, attachment_id: UUID | str) -> Attachment:
+    """An attachment of one of ``user``'s conversations (not deleted), else 404."""
+    try:
+        return Attachment.objects.get(
+            id=attachment_id,
+            message__conversation__user=user,
+            message__conversation__deleted_at__isnull=True,
+        )
+    except (Attachment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such attachment.") from None
 
 
 def conversation_has_live_answer(*, conversation: Conversation) -> bool:
@@ -117,14 +130,16 @@ def recent_send_count(*, user: User, seconds: int) -> int:
     return sent + (continued["n"] or 0)
 
 
-def prompt_for(*, answer: Message, system: str, budget: int) -> Fitted:
+def prompt_for(*, answer: Message, system: str, budget: int, images: bool = False) -> Fitted:
     """The messages the model sees for ``answer``, fitted to ``budget`` tokens.
 
     ``system`` first (if any), then every earlier user message with its latest
     usable answer (failed attempts and empty ones are left out, so a Retry
     does not show the model its own broken try), oldest dropped first when
-    they do not fit, then the user message answered. Raises
-    ``context_budget.TooLong`` when that message alone does not fit.
+    they do not fit, then the user message answered. User messages carry
+    their attachments (``images``: whether the model reads images; if not,
+    each is replaced by a line saying so). Raises ``context_budget.TooLong``
+    when that message alone does not fit.
     """
     earlier = list(
         answer.conversation.messages.filter(created_at__lt=answer.created_at).order_by("created_at")
@@ -133,15 +148,16 @@ def prompt_for(*, answer: Message, system: str, budget: int) -> Fitted:
     for m in earlier:
         if m.role == Message.Role.ASSISTANT and m.content and m.status != Message.Status.FAILED:
             latest_answer[m.reply_to_id] = m
+    questions = [m for m in earlier if m.role == Message.Role.USER]
+    parts = parts_by_message(questions, images=images)
     history: list[ChatMessage] = []
     latest = ChatMessage("user", "")
-    for m in earlier:
-        if m.role != Message.Role.USER:
-            continue
+    for m in questions:
+        turn = ChatMessage("user", m.content, parts=parts.get(m.id, ()))
         if m.id == answer.reply_to_id:
-            latest = ChatMessage("user", m.content)
+            latest = turn
             break
-        history.append(ChatMessage("user", m.content))
+        history.append(turn)
         reply = latest_answer.get(m.id)
         if reply is not None:
             history.append(ChatMessage("assistant", reply.content))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import timedelta
@@ -23,7 +23,16 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from chatapp import retry, selectors
-from chatapp.context_budget import estimate_tokens, prompt_budget
+from chatapp.attachments.errors import AttachmentError
+from chatapp.attachments.prepare import Prepared
+from chatapp.attachments.prompt import (
+    accepts_images,
+    check_vision,
+    prepared_parts,
+    stored_parts,
+)
+from chatapp.attachments.store import attachments_save, files_removed_on_failure
+from chatapp.context_budget import estimate_tokens, part_tokens, prompt_budget
 from chatapp.endpoints import requested_effort
 from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
@@ -79,9 +88,9 @@ class Sent:
     assistant_message: Message
 
 
-def _clean_text(text: str) -> str:
+def _clean_text(text: str, *, files: Sequence[Prepared] = ()) -> str:
     text = text.strip()
-    if not text:
+    if not text and not files:  # an attachment alone is a question too
         raise SendError("Write a message first.")
     limit = settings.SPOOL_MAX_MESSAGE_CHARS
     if len(text) > limit:
@@ -132,11 +141,24 @@ def _budget(model: str) -> int:
     )
 
 
-def _check_fits(model: str, system: str, text: str) -> None:
+def _check_attachments(model: str, files: Sequence[Prepared]) -> None:
+    """Images only for models that read them: refused before the request."""
+    try:
+        check_vision(model_entry(model), files)
+    except AttachmentError as exc:
+        raise SendError(exc.message, exc.status) from None
+
+
+def _check_fits(
+    model: str, system: str, text: str, files: Sequence[Prepared] | Message = ()
+) -> None:
     """Refuse, before anything is written, a message the model could not read
-    even with every earlier turn left out."""
+    even with every earlier turn left out, its attachments included: ``files``
+    are a send's prepared files, or the stored question a Retry answers."""
     budget = _budget(model)
     needed = (estimate_tokens(system) if system else 0) + estimate_tokens(text)
+    parts = stored_parts(files) if isinstance(files, Message) else prepared_parts(files)
+    needed += sum(part_tokens(p) for p in parts)
     if needed > budget:
         raise SendError(
             f"That message is too long for this model: about {needed:,} tokens with the "
@@ -146,31 +168,41 @@ def _check_fits(model: str, system: str, text: str) -> None:
 
 
 @transaction.atomic
-def conversation_start(*, user: User, text: str, model: str) -> Sent:
-    text = _clean_text(text)
+def conversation_start(
+    *, user: User, text: str, model: str, files: Sequence[Prepared] = ()
+) -> Sent:
+    """A new conversation and its first exchange; ``files`` (prepared by
+    ``chatapp.attachments.prepare``) are stored on the user message."""
+    text = _clean_text(text, files=files)
     _check_model(model)
-    _check_fits(model, str(settings.SPOOL_SYSTEM_PROMPT), text)
+    _check_attachments(model, files)
+    _check_fits(model, str(settings.SPOOL_SYSTEM_PROMPT), text, files)
     _check_capacity(user)
-    conversation = Conversation.objects.create(user=user, model=model, title=_title(text))
-    return _add_exchange(conversation, text)
+    title = _title(text or ", ".join(f.name for f in files))
+    conversation = Conversation.objects.create(user=user, model=model, title=title)
+    return _add_exchange(conversation, text, files)
 
 
 @transaction.atomic
-def message_send(*, conversation: Conversation, text: str) -> Sent:
-    text = _clean_text(text)
+def message_send(*, conversation: Conversation, text: str, files: Sequence[Prepared] = ()) -> Sent:
+    text = _clean_text(text, files=files)
     _check_model(conversation.model)
-    _check_fits(conversation.model, system_prompt_of(conversation), text)
+    _check_attachments(conversation.model, files)
+    _check_fits(conversation.model, system_prompt_of(conversation), text, files)
     _check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
         raise BusyError("Wait for the current answer to finish, or stop it, then send again.")
-    return _add_exchange(conversation, text)
+    return _add_exchange(conversation, text, files)
 
 
-def _add_exchange(conversation: Conversation, text: str) -> Sent:
+def _add_exchange(conversation: Conversation, text: str, files: Sequence[Prepared] = ()) -> Sent:
     user_message = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content=text
     )
-    assistant = _new_answer(conversation, reply_to=user_message)
+    # Written last, after every check: a refused send stores no file.
+    with files_removed_on_failure() as stored:
+        attachments_save(message=user_message, files=files, stored=stored)
+        assistant = _new_answer(conversation, reply_to=user_message)
     return Sent(conversation, user_message, assistant)
 
 
@@ -201,7 +233,8 @@ def message_retry(*, message: Message) -> Sent:
         raise SendError(reason)
     conversation = message.conversation
     _check_model(conversation.model)
-    _check_fits(conversation.model, system_prompt_of(conversation), message.reply_to.content)
+    question = message.reply_to
+    _check_fits(conversation.model, system_prompt_of(conversation), question.content, question)
     _check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
         raise BusyError("Wait for the current answer to finish, or stop it, then retry.")
@@ -268,6 +301,7 @@ def _check_continue_fits(answer: Message) -> None:
     needed = (
         (estimate_tokens(system) if system else 0)
         + estimate_tokens(answer.reply_to.content)
+        + sum(part_tokens(p) for p in stored_parts(answer.reply_to))
         + _continuation_tokens(answer)
     )
     if needed > budget:
@@ -287,6 +321,7 @@ def continue_prompt(*, answer: Message) -> list[ChatMessage]:
         answer=answer,
         system=system_prompt_of(answer.conversation),
         budget=_budget(answer.model) - _continuation_tokens(answer),
+        images=accepts_images(model_entry(answer.model)),
     )
     if fitted.dropped != answer.prompt_dropped:
         Message.objects.filter(id=answer.id).update(prompt_dropped=fitted.dropped)
@@ -323,7 +358,10 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     # offered and the message answered fits its context.
     entry = model_entry(answer.model)
     fitted = selectors.prompt_for(
-        answer=answer, system=system_prompt_of(sent.conversation), budget=_budget(answer.model)
+        answer=answer,
+        system=system_prompt_of(sent.conversation),
+        budget=_budget(answer.model),
+        images=accepts_images(entry),
     )
     if fitted.dropped:
         # Said on the answer: the model did not see the whole conversation.
@@ -415,12 +453,20 @@ def preferences_update(*, user: User, read_aloud: str) -> Preferences:
     return preferences
 
 
-async def aconversation_start(*, user: User, text: str, model: str) -> Sent:
-    return await _committed_then_run(lambda: conversation_start(user=user, text=text, model=model))
+async def aconversation_start(
+    *, user: User, text: str, model: str, files: Sequence[Prepared] = ()
+) -> Sent:
+    return await _committed_then_run(
+        lambda: conversation_start(user=user, text=text, model=model, files=files)
+    )
 
 
-async def amessage_send(*, conversation: Conversation, text: str) -> Sent:
-    return await _committed_then_run(lambda: message_send(conversation=conversation, text=text))
+async def amessage_send(
+    *, conversation: Conversation, text: str, files: Sequence[Prepared] = ()
+) -> Sent:
+    return await _committed_then_run(
+        lambda: message_send(conversation=conversation, text=text, files=files)
+    )
 
 
 async def amessage_retry(*, message: Message) -> Sent:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
@@ -163,7 +164,7 @@ SPOOL_SERVE_STATIC = env_bool("SPOOL_SERVE_STATIC", True)
 # `make run` (which runs collectstatic first); without it (tests, development)
 # files come from static/ as they are, and nothing needs collectstatic.
 SPOOL_STATIC_MANIFEST = env_bool("SPOOL_STATIC_MANIFEST", PRODUCTION)
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -304,3 +305,40 @@ if SPOOL_SHUTDOWN_GRACE_S < 0:
 # streaming/ stays ignorant of chat models: it reaches the database only
 # through this object (see chatapp/run_store.py).
 SPOOL_RUN_STORE = "chatapp.run_store.DjangoRunStore"
+
+# Attachments (chatapp/attachments/, docs/operations.md, Attachments).
+# Stored through Django's default storage: files under SPOOL_VAR_DIR/uploads,
+# never served by a web server (no MEDIA_URL route): only the owner-checking
+# view reads them. SPOOL_S3_BUCKET switches to an S3-compatible bucket through
+# django-storages, which must then be installed (`pip install django-storages[s3]`).
+MEDIA_ROOT = Path(os.environ.get("SPOOL_MEDIA_ROOT", "") or VAR_DIR / "uploads")
+SPOOL_S3_BUCKET = os.environ.get("SPOOL_S3_BUCKET", "")
+if SPOOL_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": SPOOL_S3_BUCKET,
+            "endpoint_url": os.environ.get("SPOOL_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("SPOOL_S3_REGION") or None,
+            # Private objects; the app streams them to their owner itself.
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+# Per file, in MB, checked while the upload is received (before any storage write).
+SPOOL_MAX_UPLOAD_MB = env_float("SPOOL_MAX_UPLOAD_MB", 10.0)
+if SPOOL_MAX_UPLOAD_MB <= 0:
+    raise ImproperlyConfigured("SPOOL_MAX_UPLOAD_MB must be a number of megabytes above 0.")
+# Files per message: enough for a few screenshots and a document, few enough
+# that one prompt stays readable and cheap.
+SPOOL_MAX_ATTACHMENTS = env_int("SPOOL_MAX_ATTACHMENTS", 5)
+# Models given images besides those whose endpoint says `vision` ("*": all).
+SPOOL_LLM_VISION_MODELS = env_list("SPOOL_LLM_VISION_MODELS", "")
+# The caps are checked first, then the file is held in memory (small) or in a
+# temporary file (large) until it is validated, re-encoded and stored.
+FILE_UPLOAD_HANDLERS = [
+    "chatapp.attachments.upload.AttachmentUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chatapp.views import accounts, effort, events, pages, settings, stream
+from chatapp.views import accounts, attachments, effort, events, pages, settings, stream
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -35,6 +35,7 @@ urlpatterns = [
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),
     path("m/<uuid:message_id>/retry", pages.message_retry, name="message_retry"),
     path("m/<uuid:message_id>/continue", pages.message_continue, name="message_continue"),
+    path("a/<uuid:attachment_id>", attachments.attachment_file, name="attachment"),
     path("settings/", settings.settings_page, name="settings"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -91,3 +91,23 @@ def test_what_is_kept_fits_and_is_a_run_of_whole_turns(
     assert kept == history[fitted.dropped :]
     assert not kept or kept[0].role == "user"
     assert fitted.messages[-1] == latest
+
+
+def test_attachments_count_with_their_message() -> None:
+    from chatapp.context_budget import IMAGE_PATCH_PX, message_tokens, part_tokens
+    from streaming.providers.base import FilePart, ImagePart
+
+    note = FilePart("notes.txt", "text/plain", 300, "x" * 300)
+    image = ImagePart("data:,", "a.png", "image/png", 10, 2 * IMAGE_PATCH_PX, IMAGE_PATCH_PX + 1)
+    assert part_tokens(note) == estimate_tokens(note.as_prompt())
+    assert part_tokens(image) == 2 * 2 + FRAMING_TOKENS  # patches, partial ones counted whole
+    message = ChatMessage("user", "Read these", parts=(note, image))
+    assert message_tokens(message) == estimate_tokens("Read these") + part_tokens(
+        note
+    ) + part_tokens(image)
+
+    # A long file in an older turn drops that turn, as long text would.
+    old = ChatMessage("user", "old", parts=(FilePart("big.txt", "text/plain", 900, "y" * 900),))
+    history = [old, ChatMessage("assistant", "ok")]
+    fitted = fit(system="", history=history, latest=ChatMessage("user", "new"), budget=100)
+    assert fitted.dropped == 2

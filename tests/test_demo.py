@@ -159,3 +159,22 @@ async def test_the_thinking_demo_model_always_thinks_as_hard_as_asked() -> None:
     # Continuing an answer (a prefill) is no time to think again.
     again, _, _ = await _thought(thinking, [*question, ChatMessage("assistant", "## Hel")])
     assert again == ""
+
+
+async def test_the_demo_model_lists_the_attachments_it_received() -> None:
+    from streaming.providers.base import FilePart, ImagePart
+
+    parts = (
+        ImagePart("data:,", "shot.png", "image/png", 2048, 640, 480),
+        FilePart("notes.txt", "text/plain", 12, "one\ntwo"),
+        FilePart("scan.pdf", "application/pdf", 3 * 1024 * 1024, "", "no text layer"),
+    )
+    provider = DemoProvider(token_delay=0)
+    stream = provider.stream(messages=[ChatMessage("user", "hi", parts=parts)], model="demo")
+    text = "".join([e.text async for e in stream if isinstance(e, TextDelta)])
+    assert text.startswith(
+        "I received 3 attachments:\n\n"
+        "- ` shot.png `: image/png, 2.0 KB, 640 x 480 px\n"
+        "- ` notes.txt `: text/plain, 12 bytes, 2 lines of text\n"
+        "- ` scan.pdf `: application/pdf, 3.0 MB, no text layer\n\n"
+    )

@@ -21,6 +21,7 @@ from chatapp.models import Conversation
 from chatapp.runtime import catalogue, default_model, is_reasoning_model
 from chatapp.search import search as search_conversations
 from chatapp.selectors import ConversationGroup
+from chatapp.views import attachments
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 from streaming.snapshot import Reasoning
 from streaming.sse import parse_last_event_id
@@ -118,8 +119,10 @@ async def conversation_new(request: HtmxHttpRequest, *, user: User) -> HttpRespo
     text = request.POST.get("text", "")
     model = request.POST.get("model") or default_model()
     try:
+        files = await attachments.areceived(request)
         sent = await live.asend(
-            lambda: services.aconversation_start(user=user, text=text, model=model), user
+            lambda: services.aconversation_start(user=user, text=text, model=model, files=files),
+            user,
         )
     except services.SendError as exc:
         context = await sync_to_async(_page_context)(
@@ -299,8 +302,10 @@ async def message_send(
     )
     text = request.POST.get("text", "")
     try:
+        files = await attachments.areceived(request)
         sent = await live.asend(
-            lambda: services.amessage_send(conversation=conversation, text=text), user
+            lambda: services.amessage_send(conversation=conversation, text=text, files=files),
+            user,
         )
     except services.SendError as exc:
         return await _send_error(request, conversation, user, text, exc)

@@ -40,7 +40,9 @@
     var text = composerText();
     if (evt.target === text && evt.key === "Enter" && !evt.shiftKey && !evt.isComposing) {
       evt.preventDefault();
-      if (text.value.trim() === "") { return; }
+      // An attachment alone is a message too (static/js/attachments.js).
+      var files = text.form.querySelector("input[type=file]");
+      if (text.value.trim() === "" && !(files && files.files.length)) { return; }
       // Send is clicked rather than the form submitted: htmx posts a form to
       // the last submit button clicked in it, and after Stop (clicked, or
       // pressed by Esc) that is the Stop button, gone from the page but

@@ -17,6 +17,10 @@ A provider turns a list of chat messages into an async stream of
   or less of it (None: the server's default, and nothing is sent).
 - Tool-call arguments are delivered whole (``ToolCall.arguments`` parsed), never
   as fragments; a provider buffers them until the model finishes the call.
+- A user message may carry attachments as ``parts`` after its text: images as
+  data URLs, files as text under their name. A provider sends them as content
+  parts (OpenAI: ``image_url`` and ``text``); which models may get images is
+  the app's decision, made before the run starts.
 """
 
 from __future__ import annotations
@@ -29,15 +33,54 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image attached to a user message, ready for the wire.
+
+    ``data_url`` is what the model gets (``data:image/png;base64,…``); the rest
+    describes the file for providers that report what arrived (the demo
+    model) and is never sent."""
+
+    data_url: str
+    name: str
+    media_type: str
+    size: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """A text-like file (or a PDF's text) attached to a user message: the model
+    reads ``text`` under the file's ``name``. ``note`` says what the text lacks
+    (a PDF with no text layer), for the model and the demo model alike."""
+
+    name: str
+    media_type: str
+    size: int
+    text: str
+    note: str = ""
+
+    def as_prompt(self) -> str:
+        """The part as the model reads it: the file framed by its name."""
+        body = self.text if self.text else f"({self.note or 'no text'})"
+        return f'<file name="{self.name}">\n{body}\n</file>'
+
+
+ContentPart = ImagePart | FilePart
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One prompt message. For the tool loop, an assistant turn that called tools
     carries them in ``tool_calls`` and each result is a ``tool`` message with the
-    ``tool_call_id`` it answers (OpenAI rejects a tool message without one)."""
+    ``tool_call_id`` it answers (OpenAI rejects a tool message without one).
+    A user message's attachments follow its text as ``parts``."""
 
     role: Role
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    parts: tuple[ContentPart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,10 @@ think again to continue a prefill.
 Prefill (Continue): when the messages end with an assistant message, the demo
 model continues that text, as servers that take a prefill do: it streams the
 rest of its answer from where the given text stops (mid-word included).
+
+Attachments: the demo model starts its answer by listing what arrived with
+the question (name, type, size; an image's dimensions, a file's lines), so a
+new user, and a test, can see what a model would be given.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from streaming.providers.base import (
     ChatMessage,
+    FilePart,
     Finish,
+    ImagePart,
     ProviderError,
     ProviderEvent,
     ReasoningDelta,
@@ -113,6 +119,39 @@ That's all for now. What would you like to see?
 """
 
 
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span, whatever backticks it holds."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def acknowledgement(message: ChatMessage | None) -> str:
+    """What the demo model says it received with ``message``: one list item
+    per attachment, or nothing."""
+    if message is None or not message.parts:
+        return ""
+    items = []
+    for part in message.parts:
+        match part:
+            case ImagePart():
+                what = f"{part.width} x {part.height} px"
+            case FilePart():
+                lines = part.text.count("\n") + 1 if part.text else 0
+                what = f"{lines} lines of text" if part.text else part.note or "no text"
+        items.append(f"- {_code(part.name)}: {part.media_type}, {_size(part.size)}, {what}")
+    count = len(items)
+    head = f"I received {count} attachment{'s' if count != 1 else ''}:"
+    return head + "\n\n" + "\n".join(items) + "\n\n"
+
+
 def _pick_answer(prompt: str) -> str:
     words = prompt.lower()
     if "code" in words or "python" in words or "function" in words:
@@ -140,14 +179,16 @@ class DemoProvider:
         max_tokens: int | None = None,
         reasoning_effort: ReasoningEffort | None = None,
     ) -> AsyncIterator[ProviderEvent]:
-        prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        question = next((m for m in reversed(messages) if m.role == "user"), None)
+        prompt = question.content if question is not None else ""
         prefill = messages[-1].content if messages and messages[-1].role == "assistant" else ""
         if (bench := _BENCH.search(prompt)) is not None:
             words = _continued(bench_words(int(bench.group(1))), prefill)
             async for event in self._bench(words, messages, max_tokens):
                 yield event
             return
-        tokens = _continued(_TOKEN.findall(_pick_answer(prompt)), prefill)
+        answer = acknowledgement(question) + _pick_answer(prompt)
+        tokens = _continued(_TOKEN.findall(answer), prefill)
         fail_at = len(tokens) // 2 if "[demo:fail]" in prompt else None
         # A model thinks a moment before its first token.
         await asyncio.sleep(self._delay * 5)

@@ -42,11 +42,12 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, assert_never, cast
 
 import openai
 from openai.types.chat import (
     ChatCompletionChunk,
+    ChatCompletionContentPartParam,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCallParam,
     ChatCompletionMessageParam,
@@ -56,7 +57,10 @@ from openai.types.shared_params import FunctionDefinition
 from streaming.providers import errors
 from streaming.providers.base import (
     ChatMessage,
+    ContentPart,
+    FilePart,
     Finish,
+    ImagePart,
     ProviderError,
     ProviderEvent,
     ReasoningEffort,
@@ -312,6 +316,8 @@ def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.role == "system":
         return {"role": "system", "content": message.content}
     if message.role == "user":
+        if message.parts:
+            return {"role": "user", "content": _content_parts(message)}
         return {"role": "user", "content": message.content}
     if message.role == "tool":
         return {
@@ -332,6 +338,26 @@ def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
     if message.content:  # some servers reject an empty text part next to tool calls
         return {"role": "assistant", "content": message.content, "tool_calls": calls}
     return {"role": "assistant", "tool_calls": calls}
+
+
+def _content_parts(message: ChatMessage) -> list[ChatCompletionContentPartParam]:
+    """The text, then each attachment: images as ``image_url`` parts (data
+    URLs), files as text parts under their name."""
+    parts: list[ChatCompletionContentPartParam] = []
+    if message.content:  # an image alone is a whole question
+        parts.append({"type": "text", "text": message.content})
+    parts.extend(_content_part(p) for p in message.parts)
+    return parts
+
+
+def _content_part(part: ContentPart) -> ChatCompletionContentPartParam:
+    match part:
+        case ImagePart():
+            return {"type": "image_url", "image_url": {"url": part.data_url}}
+        case FilePart():
+            return {"type": "text", "text": part.as_prompt()}
+        case _:
+            assert_never(part)
 
 
 def _tool_param(tool: ToolSpec) -> ChatCompletionFunctionToolParam:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatapp', '0006_preferences_read_aloud'),
+        ('chatapp', '0007_attachment'),
     ]
 
     operations = [

@@ -1,0 +1,21 @@
+"""Files and images attached to a user message.
+
+A map of the package, in the order a file travels:
+
+- ``upload.py`` — the upload handler: the per-file size cap, the per-message
+  count cap and the file names, checked while the request body is parsed,
+  before anything reaches storage (``upload_problem`` tells the view).
+- ``sniff.py`` — what a file is, from its first bytes (never its name or the
+  browser's Content-Type).
+- ``prepare.py`` — each received file made safe and useful: images turned
+  upright and re-encoded (metadata gone, polyglots defused, bombs refused),
+  text decoded, a PDF's text extracted. Everything here happens in memory.
+- ``store.py`` — the one place that writes attachment files: random names,
+  one row per file on the user message, deletion with the conversation.
+- ``prompt.py`` — what the model reads: image parts (data URLs), text parts,
+  and which models may be given images.
+- ``admin.py`` — the admin's read-only views of attachments (no file links).
+
+Errors are ``AttachmentError`` values: a message the user can act on and the
+response status; the view shows them beside the composer, the draft kept.
+"""

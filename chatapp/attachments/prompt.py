@@ -1,0 +1,94 @@
+"""What the model reads of a message's attachments, and who may see images.
+
+Images go as ``data:`` URLs (the stored copy is already upright, scaled to
+2048 px at most and stripped); text files and PDFs as their text under the
+file's name. A model that takes no images is never sent one: the send is
+refused before it starts (``check_vision``), and an image already in the
+history is replaced by a line saying it was left out.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from uuid import UUID
+
+from django.conf import settings
+
+from chatapp.attachments.errors import AttachmentError
+from chatapp.attachments.prepare import Prepared
+from chatapp.attachments.sniff import Kind
+from chatapp.attachments.store import read_file
+from chatapp.endpoints import ModelEntry
+from chatapp.models import Attachment, Message
+from streaming.providers.base import ContentPart, FilePart, ImagePart
+
+IMAGE_LEFT_OUT = "An image was attached here; this model reads no images, so it was left out."
+
+
+def accepts_images(entry: ModelEntry) -> bool:
+    """The model's endpoint says ``vision``, or SPOOL_LLM_VISION_MODELS names it
+    (by its id or its server's name; ``*`` names every model)."""
+    listed = settings.SPOOL_LLM_VISION_MODELS
+    return entry.options.vision or "*" in listed or entry.id in listed or entry.name in listed
+
+
+def check_vision(entry: ModelEntry, files: Sequence[Prepared]) -> None:
+    """Refuse images for a model that reads none, before anything is written."""
+    images = [f.name for f in files if f.kind is Kind.IMAGE]
+    if images and not accepts_images(entry):
+        raise AttachmentError(
+            f"{entry.label} does not read images, so “{images[0]}” cannot be sent to it. "
+            "Remove the image, or start a new conversation with a model that reads images; "
+            "your text and files are kept."
+        )
+
+
+def prepared_parts(files: Sequence[Prepared]) -> tuple[ContentPart, ...]:
+    """Parts of files not stored yet: for the size check before a send."""
+    return tuple(
+        FilePart(f.name, f.media_type, f.size, f.text, f.note)
+        if f.kind is not Kind.IMAGE
+        else ImagePart("", f.name, f.media_type, f.size, f.width or 0, f.height or 0)
+        for f in files
+    )
+
+
+def stored_parts(message: Message) -> tuple[ContentPart, ...]:
+    """A stored message's attachments as parts for the size check only: images
+    without their data (no file is read)."""
+    return tuple(
+        ImagePart("", a.name, a.media_type, a.size, a.width or 0, a.height or 0)
+        if a.kind == Attachment.Kind.IMAGE
+        else FilePart(a.name, a.media_type, a.size, a.text, a.note)
+        for a in message.attachments.all()
+    )
+
+
+def parts_by_message(
+    messages: Sequence[Message], *, images: bool
+) -> dict[UUID, tuple[ContentPart, ...]]:
+    """The attachments of ``messages`` as prompt parts, by message id, in the
+    order they were attached. ``images``: whether the model reads them."""
+    found: dict[UUID, list[ContentPart]] = {}
+    rows = Attachment.objects.filter(message__in=[m.id for m in messages])
+    for attachment in rows.order_by("created_at", "id"):
+        found.setdefault(attachment.message_id, []).append(_part(attachment, images=images))
+    return {message_id: tuple(parts) for message_id, parts in found.items()}
+
+
+def _part(attachment: Attachment, *, images: bool) -> ContentPart:
+    if attachment.kind != Attachment.Kind.IMAGE:
+        text, note = attachment.text, attachment.note
+        return FilePart(attachment.name, attachment.media_type, attachment.size, text, note)
+    if not images:
+        return FilePart(attachment.name, attachment.media_type, attachment.size, "", IMAGE_LEFT_OUT)
+    encoded = base64.b64encode(read_file(attachment)).decode("ascii")
+    return ImagePart(
+        f"data:{attachment.media_type};base64,{encoded}",
+        attachment.name,
+        attachment.media_type,
+        attachment.size,
+        attachment.width or 0,
+        attachment.height or 0,
+    )

@@ -1,0 +1,78 @@
+"""The send, Retry and Continue checks count a question's attachments (chatapp/services.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from chatapp import services
+from chatapp.attachments.prepare import prepare
+from chatapp.attachments.store import attachments_save
+from chatapp.models import Conversation, Message
+from tests.support.attachments import image_bytes
+
+pytestmark = pytest.mark.django_db
+
+# The demo model's budget here: 16,384 - 4,096 tokens (about 36 KB of text).
+LONG_FILE = b"word " * 6_000  # 30 KB: ~10,000 tokens
+
+
+@pytest.fixture(autouse=True)
+def media(tmp_path: Path) -> Iterator[None]:
+    with override_settings(MEDIA_ROOT=tmp_path):
+        yield
+
+
+def _failed_answer_to_a_long_file() -> Message:
+    user = User.objects.create_user("ada", password="pw-for-tests-1")
+    conversation = Conversation.objects.create(user=user, model="demo", title="Long")
+    question = Message.objects.create(conversation=conversation, role="user", content="Sum up")
+    attachments_save(message=question, files=[prepare("long.txt", LONG_FILE)], stored=[])
+    return Message.objects.create(
+        conversation=conversation, role="assistant", reply_to=question, model="demo",
+        status="failed", error_code="upstream_down", error_message="Down.",
+    )  # fmt: skip
+
+
+def test_retry_counts_the_question_s_attachments() -> None:
+    answer = _failed_answer_to_a_long_file()
+    conversation = answer.conversation
+    # Fits alone: Retry is accepted.
+    sent = services.message_retry(message=answer)
+    Message.objects.filter(id=sent.assistant_message.id).update(status="failed")
+    # New instructions take the room the file needs: Retry says so, nothing is written.
+    conversation.system_prompt = "Be thorough. " * 700  # ~3,000 tokens
+    conversation.save()
+    before = Message.objects.count()
+    with pytest.raises(services.SendError) as refused:
+        services.message_retry(message=Message.objects.get(id=answer.id))
+    assert "too long for this model" in refused.value.message
+    assert Message.objects.count() == before
+
+
+def test_an_image_for_a_model_without_vision_is_refused_before_anything_is_written() -> None:
+    user = User.objects.create_user("bob", password="pw-for-tests-1")
+    with override_settings(SPOOL_LLM_BASE_URL="http://127.0.0.1:9", SPOOL_LLM_MODELS=["text-only"]):
+        with pytest.raises(services.SendError) as refused:
+            services.conversation_start(
+                user=user,
+                text="Look",
+                model="text-only",
+                files=[prepare("a.png", image_bytes(8, 8))],
+            )
+        assert "does not read images" in refused.value.message
+        assert not Conversation.objects.exists()
+        # With the model named in SPOOL_LLM_VISION_MODELS it goes through.
+        with override_settings(SPOOL_LLM_VISION_MODELS=["text-only"]):
+            sent = services.conversation_start(
+                user=user,
+                text="Look",
+                model="text-only",
+                files=[prepare("a.png", image_bytes(8, 8))],
+            )
+        assert sent.user_message is not None
+        assert sent.user_message.attachments.count() == 1
