@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from chatapp.attachments.admin import AttachmentAdmin, AttachmentInline
 from chatapp.models import Attachment, Conversation, Message
@@ -63,7 +66,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     list_select_related = ("conversation",)
     date_hierarchy = "created_at"
     inlines: ClassVar = [AttachmentInline]
-    readonly_fields = [f.name for f in Message._meta.fields]
+    readonly_fields = [*(f.name for f in Message._meta.fields), "tool_call_table"]
     fieldsets = (
         (None, {"fields": ("id", "conversation", "reply_to", "role", "status", "model")}),
         ("Content", {"fields": ("content",)}),
@@ -80,6 +83,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
                 ),
             },
         ),
+        ("Tool calls", {"fields": ("tool_call_table",)}),
         (
             "Outcome",
             {
@@ -126,6 +130,33 @@ class MessageAdmin(admin.ModelAdmin[Message]):
         ),
     )
 
+    @admin.display(description="Calls")
+    def tool_call_table(self, obj: Message) -> SafeString | str:
+        """The message's tool calls, one row each, in the order the model made them."""
+        calls: list[dict[str, Any]] = obj.tool_calls or []
+        if not calls:
+            return "None"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    call.get("round", ""),
+                    call.get("name", ""),
+                    _arguments(call.get("arguments")),
+                    call.get("result", ""),
+                    call.get("error") or "",
+                    "" if call.get("duration_ms") is None else f"{call['duration_ms']} ms",
+                )
+                for call in calls
+            ),
+        )
+        head = (
+            "<thead><tr><th>Round</th><th>Tool</th><th>Arguments</th><th>Result</th>"
+            "<th>Error</th><th>Duration</th></tr></thead>"
+        )
+        return format_html("<table>{}<tbody>{}</tbody></table>", SafeString(head), rows)
+
     @admin.display(description="Content")
     def short_content(self, obj: Message) -> str:
         return obj.content[:80] + ("…" if len(obj.content) > 80 else "")
@@ -135,3 +166,8 @@ class MessageAdmin(admin.ModelAdmin[Message]):
 
 
 admin.site.register(Attachment, AttachmentAdmin)
+
+
+def _arguments(arguments: object) -> str:
+    """The arguments as the model sent them: an object as JSON, broken ones as they came."""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)

@@ -74,7 +74,7 @@ def _markdown_message(message: Message) -> str:
     if files:
         body += "\n" + files
     error = f"\n\n> {message.error_message}" if message.error_message else ""
-    return f"\n{head}\n\n{_markdown_reasoning(message)}{body}{error}\n"
+    return f"\n{head}\n\n{_markdown_reasoning(message)}{_markdown_tools(message)}{body}{error}\n"
 
 
 def _markdown_reasoning(message: Message) -> str:
@@ -85,6 +85,21 @@ def _markdown_reasoning(message: Message) -> str:
     lines = [f"> **Thinking**{took}", ">"]
     lines += [f"> {line}".rstrip() for line in message.reasoning.strip().splitlines()]
     return "\n".join(lines) + "\n\n"
+
+
+def _markdown_tools(message: Message) -> str:
+    """The answer's tool calls, before its text: one list item per call."""
+    calls: list[dict[str, Any]] = message.tool_calls or []
+    if not calls:
+        return ""
+    items = []
+    for call in calls:
+        arguments = call.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        outcome = f"error: {call['error']}" if call.get("error") else call.get("result", "")
+        items.append(f"- Tool `{call.get('name', '')}` `{arguments}` → {outcome}")
+    return "\n".join(items) + "\n\n"
 
 
 async def json_document(conversation: Conversation) -> AsyncIterator[bytes]:
@@ -135,6 +150,7 @@ def _message_data(message: Message) -> dict[str, Any]:
             ),
             prompt_dropped=message.prompt_dropped,
             reasoning=message.reasoning or None,
+            tool_calls=message.tool_calls or [],
             metrics={name: getattr(message, name) for name in METRICS},
         )
     return data

@@ -2,14 +2,18 @@
 
 | log event | JSON event | data |
 |-----------|------------|------|
-| (connect) | snapshot | ``{text, reasoning}``: the answer (and thinking) so far; it
-  replaces what the client holds |
+| (connect) | snapshot | ``{text}`` (+ ``reasoning``, ``tool_calls``, if any): replaces what
+  the client holds |
 | delta     | delta    | ``{text}``: appended to the answer |
 | reasoning_delta | reasoning | ``{text}``: appended to the reasoning, never the answer |
 | reasoning_done | reasoning_done | ``{duration_ms}``: the thinking is over |
-| replace with ``text`` | snapshot | ``{text}``, ``{text, reasoning}`` from a compacted log |
+| replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold, with its
+  ``reasoning`` and ``tool_calls``) |
 | status    | status   | ``{state}`` (``thinking`` when the reasoning starts) |
-| usage     | usage    | ``{prompt_tokens, completion_tokens}`` (+ ``reasoning_tokens``) |
+| usage     | usage    | ``{prompt_tokens, completion_tokens}`` (+ ``reasoning_tokens``): the
+  rounds' sum so far |
+| tool_start | tool_start | ``{id, name, arguments}``: a call the model made |
+| tool_result | tool_result | ``{id, name, ok, result, error, duration_ms}`` |
 | error     | error    | ``{code, message, retryable, retry_after}`` |
 | final     | final    | ``{status, finish_reason, error, metrics}``: always the last |
 
@@ -28,7 +32,7 @@ snapshots (which depend on when one connects) are built per subscriber.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never, cast
@@ -48,6 +52,8 @@ from streaming.events import (
     ReasoningDoneData,
     ReplaceData,
     StatusData,
+    ToolResultData,
+    ToolStartData,
     UsageData,
 )
 
@@ -103,12 +109,13 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             # Without text it re-renders the same text: nothing for programs.
             if "text" not in replace:
                 return None
-            if "reasoning" in replace:
-                return "snapshot", {
-                    "text": replace["text"],
-                    "reasoning": replace["reasoning"]["text"],
-                }
-            return "snapshot", {"text": replace["text"]}
+            calls = replace.get("tool_calls", [])
+            thought = replace["reasoning"]["text"] if "reasoning" in replace else ""
+            return "snapshot", (
+                {"text": replace["text"]}
+                | ({"reasoning": thought} if thought else {})
+                | ({"tool_calls": [_call(call) for call in calls]} if calls else {})
+            )
         case EventType.STATUS:
             return "status", {"state": cast(StatusData, event.data)["state"]}
         case EventType.USAGE:
@@ -122,6 +129,23 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             return "usage", counted
         case EventType.ERROR:
             return "error", _error(cast(ErrorData, event.data))
+        case EventType.TOOL_START:
+            start = cast(ToolStartData, event.data)
+            return "tool_start", {
+                "id": start["id"],
+                "name": start["name"],
+                "arguments": start["args"],
+            }
+        case EventType.TOOL_RESULT:
+            result = cast(ToolResultData, event.data)
+            return "tool_result", {
+                "id": result["id"],
+                "name": result["name"],
+                "ok": result["ok"],
+                "result": result["result"],
+                "error": None if result["ok"] else result["summary"],
+                "duration_ms": result["duration_ms"],
+            }
         case EventType.FINAL:
             final = cast(FinalData, event.data)
             error = final["error"]
@@ -138,10 +162,8 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             | EventType.ANNOUNCE_DONE
             | EventType.REASONING_BLOCK
             | EventType.REASONING_TAIL
-            | EventType.TOOL_START
-            | EventType.TOOL_RESULT
         ):
-            return None  # the page's business (tool events: not sent to programs yet)
+            return None  # the page's business
         case _:
             assert_never(event.type)
 
@@ -170,10 +192,28 @@ def project(event: Event, run: tuple[UUID, datetime | None], wire: Wire) -> byte
     return b"".join(frames)
 
 
-def snapshot(text: str, offset: int, wire: Wire, *, reasoning: str = "") -> bytes:
-    """The answer so far, and the reasoning when the model thought."""
-    data = {"text": text, "reasoning": reasoning} if reasoning else {"text": text}
+def snapshot(
+    text: str,
+    offset: int,
+    wire: Wire,
+    tool_calls: Sequence[Mapping[str, Any]] = (),
+    *,
+    reasoning: str = "",
+) -> bytes:
+    """The answer so far; the reasoning when the model thought, its tool calls
+    so far when it made any (each as ``tool_start`` and, once finished,
+    ``tool_result`` would have told it)."""
+    data: dict[str, Any] = {"text": text}
+    if reasoning:
+        data["reasoning"] = reasoning
+    if tool_calls:
+        data["tool_calls"] = [_call(call) for call in tool_calls]
     return wire.encode("snapshot", data, offset)
+
+
+def _call(call: Mapping[str, Any]) -> dict[str, Any]:
+    """A call as the JSON stream names it (the run's chip id is the page's business)."""
+    return {key: value for key, value in call.items() if key != "chip"}
 
 
 def from_message(message: Message, offset: int, wire: Wire) -> bytes:
@@ -181,7 +221,9 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
 
     For a run the log no longer holds (finished long ago, or its process died).
     """
-    frames = [snapshot(message.content, offset, wire, reasoning=message.reasoning)]
+    frames = [
+        snapshot(message.content, offset, wire, _stored_calls(message), reasoning=message.reasoning)
+    ]
     error = _stored_error(message)
     if error is not None:
         frames.append(wire.encode("error", error, offset))
@@ -205,6 +247,22 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
     }
     frames.append(wire.encode("final", final, offset))
     return b"".join(frames)
+
+
+def _stored_calls(message: Message) -> list[dict[str, Any]]:
+    """The stored calls as the stream tells them (``error`` null when it answered)."""
+    return [
+        {
+            "id": call.get("id"),
+            "name": call.get("name"),
+            "arguments": call.get("arguments"),
+            "ok": not call.get("error"),
+            "result": call.get("result"),
+            "error": call.get("error") or None,
+            "duration_ms": call.get("duration_ms"),
+        }
+        for call in message.tool_calls or ()
+    ]
 
 
 def _stored_error(message: Message) -> dict[str, Any] | None:

@@ -131,6 +131,10 @@ class Message(models.Model):
     prompt_dropped = models.PositiveIntegerField(
         default=0, help_text="Earlier messages left out of the prompt to fit the context."
     )
+    # The tools the model called for this answer, in order: one object per
+    # call with id, name, arguments, result, error, duration_ms and round
+    # (streaming/runs/store.py, ToolRecord). Their chips are in ``html``.
+    tool_calls = models.JSONField(default=list, blank=True)
     bytes_sent = models.PositiveBigIntegerField(default=0)
     reconnects = models.PositiveIntegerField(default=0)
 

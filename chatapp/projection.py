@@ -11,6 +11,8 @@
 | announce_done | announce-done | ``#sr-answer`` (beforeend), read aloud "only when done" |
 | status    | status    | ``#sr-status`` |
 | error     | alert     | ``#sr-alert`` |
+| tool_start | tool     | the running chip, appended to ``.blocks`` (static/js/spool.js) |
+| tool_result | tool + status | the finished chip in its place; ``#sr-status`` says it once |
 | final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
 | status thinking | status + reasoning-start | ``#sr-status``; the disclosure shown, counting |
 | reasoning_block | reasoning-block | ``.reasoning-body .blocks`` (beforeend) |
@@ -64,6 +66,8 @@ from streaming.events import (
     StatusData,
     TailData,
     TailHtml,
+    ToolResultData,
+    ToolStartData,
 )
 from streaming.runs.reasoning import seconds_text
 from streaming.snapshot import Reasoning, Snapshot
@@ -235,25 +239,30 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             text = status_text(state)
             if state == THINKING:
                 # The disclosure appears and counts from 0; "Thinking…" is said once.
-                start = sse.frame("0", event="reasoning-start")
-                return [start + sse.frame(text, event="status", id=offset)]
+                counting = sse.frame("0", event="reasoning-start")
+                return [counting + sse.frame(text, event="status", id=offset)]
             return [sse.frame(text, event="status", id=offset)] if text else []
         case EventType.ERROR:
             what = cast(ErrorData, event.data)["message"]
             return [sse.frame(format_html("<p>{}</p>", what), event="alert", id=offset)]
+        case EventType.TOOL_START:
+            # The chip, rendered (and escaped) by the run; its arguments are
+            # shown, never said: only the finished call is announced.
+            start = cast(ToolStartData, event.data)
+            return [sse.frame(start["html"], event="tool", id=offset)]
+        case EventType.TOOL_RESULT:
+            result = cast(ToolResultData, event.data)
+            return [
+                sse.frame(result["html"], event="tool"),
+                sse.frame(result["spoken"], event="status", id=offset),
+            ]
         case EventType.FINAL:
             final = cast(FinalData, event.data)
             text = status_text(final["status"], final["finish_reason"])
             # Only the last frame carries the id: a cut between the two
             # replays both rather than losing ``done``.
             return [sse.frame(text, event="status"), await done_frame(message, offset)]
-        case (
-            EventType.DELTA
-            | EventType.REASONING_DELTA
-            | EventType.USAGE
-            | EventType.TOOL_START
-            | EventType.TOOL_RESULT
-        ):
+        case EventType.DELTA | EventType.REASONING_DELTA | EventType.USAGE:
             # The JSON projection's business. The id still advances on the
             # next HTML event.
             return []

@@ -227,6 +227,7 @@ def _finished(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
         error_retryable=outcome.error.retryable if outcome.error else True,
         retry_after_at=_retry_after_at(outcome.error, now),
         **metrics,
+        tool_calls=[call.as_dict() for call in outcome.tool_calls],
         checkpoint_at=now,
         completed_at=now,
         updated_at=now,

@@ -23,6 +23,7 @@ from streaming.eventlog import EventLog, MemoryEventLog, RedisEventLog
 from streaming.providers.base import Provider
 from streaming.providers.openai_compat import OpenAICompatProvider, PrefillStyle
 from streaming.runs import Budgets, RunManager, RunStore
+from streaming.tools import ToolRegistry, builtin_tools
 
 DEMO_ENDPOINT = "demo"
 DEMO_LABEL = "Demo (offline)"
@@ -117,6 +118,13 @@ def provider_for(model_id: str) -> Provider:
             always_think=entry.options.reasoning,
         )
     return _openai_provider(model_id)
+
+
+def tools_for(model_id: str) -> ToolRegistry | None:
+    """The tools offered to a model: the built-in ones when its options say
+    ``tools`` (``SPOOL_LLM_TOOL_MODELS``, an endpoint's ``tools = true``, the
+    demo model), else none."""
+    return builtin_tools() if model_entry(model_id).options.tools else None
 
 
 # One provider per model (its options), built once: its client pools the

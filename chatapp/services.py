@@ -35,7 +35,7 @@ from chatapp.attachments.store import attachments_save, files_removed_on_failure
 from chatapp.context_budget import estimate_tokens, part_tokens, prompt_budget
 from chatapp.endpoints import requested_effort
 from chatapp.models import Conversation, Message, Preferences
-from chatapp.runtime import catalogue, get_manager, model_entry, provider_for
+from chatapp.runtime import catalogue, get_manager, model_entry, provider_for, tools_for
 from streaming.markdown import render_markdown
 from streaming.providers.base import ChatMessage
 from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown
@@ -376,6 +376,7 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
+        tools=tools_for(answer.model),
         reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from streaming.events import GENERATING, THINKING
+from streaming.runs.tool_loop import MAX_TOOL_ROUNDS, TOOL_ROUNDS_REASON
 from streaming.status import RunStatus
 
 # Said once per transition (docs/accessibility.md, Status and alerts).
@@ -27,7 +28,11 @@ STATUS_TEXT: Final[dict[str, str]] = {
 # A truncated answer says which budget cut it (streaming/runs/run.py: the
 # output-token budget or the model's "length" -> "length", the wall clock ->
 # "time_limit").
-TRUNCATED_TEXT: Final[dict[str, str]] = {"time_limit": "Answer cut short at the time limit."}
+TRUNCATED_TEXT: Final[dict[str, str]] = {
+    "time_limit": "Answer cut short at the time limit.",
+    # streaming/runs/tool_loop.py: the model still called tools after the last round.
+    TOOL_ROUNDS_REASON: "Answer cut short: the model kept calling tools.",
+}
 
 
 def status_text(status: str, finish_reason: str = "") -> str:
@@ -56,6 +61,10 @@ def status_line(status: str, finish_reason: str, error_message: str) -> StatusLi
             return StatusLine(error_message or "the model did not answer.", "Failed:", True)
         case RunStatus.INTERRUPTED:
             return StatusLine(error_message or "the answer was cut off.", "Interrupted:", True)
+        case RunStatus.TRUNCATED if finish_reason == TOOL_ROUNDS_REASON:
+            return StatusLine(
+                f"Cut short: the model was still calling tools after {MAX_TOOL_ROUNDS} rounds."
+            )
         case RunStatus.TRUNCATED:
             limit = "time" if finish_reason == "time_limit" else "length"
             return StatusLine(f"Cut short at the {limit} limit.")

@@ -49,8 +49,8 @@ class EventType(StrEnum):
     REASONING_DONE = "reasoning_done"  # ReasoningDoneData: once
     STATUS = "status"  # StatusData
     USAGE = "usage"  # UsageData
-    TOOL_START = "tool_start"  # ToolStartData (reserved: no run emits it yet)
-    TOOL_RESULT = "tool_result"  # ToolResultData (reserved: no run emits it yet)
+    TOOL_START = "tool_start"  # ToolStartData (streaming/runs/tool_loop.py)
+    TOOL_RESULT = "tool_result"  # ToolResultData
     ERROR = "error"  # ErrorData
     FINAL = "final"  # FinalData: always the last event
 
@@ -95,12 +95,15 @@ class ReplaceData(TypedDict):
     ``{html}``: a re-render of the same text (late link references);
     ``{html, text}``: the text changed too (a Stop's clamp, a finished log's
     compaction); ``{html, tail, text}``: a live log's compacted prefix, whose
-    tail later ``tail`` ops grow (``html`` is then the blocks only).
+    tail later ``tail`` ops grow (``html`` is then the blocks only). A
+    compaction that folded tool events also carries their calls
+    (``tool_calls``), so a reader resuming from it still knows them.
     """
 
     html: str
     tail: NotRequired[str]
     text: NotRequired[str]
+    tool_calls: NotRequired[list[ToolCallState]]
     # A compacted log's: the thinking folded with the answer, reset with it.
     reasoning: NotRequired[ReasoningState]
 
@@ -161,15 +164,54 @@ class UsageData(TypedDict):
 
 
 class ToolStartData(TypedDict):
+    """A tool call the model made, shown running (its chip) and started.
+
+    ``id`` is the model's (echoed back to it as ``tool_call_id``); ``chip`` the
+    chip element's id, unique in the run (models may reuse call ids across
+    rounds); ``args`` the arguments object, or the text sent when it was not
+    one; ``text`` the running chip's words, ``html`` the chip, escaped.
+    """
+
     id: str
+    chip: str
     name: str
-    args: dict[str, Any]
+    args: dict[str, Any] | str
+    text: str
+    html: str
 
 
 class ToolResultData(TypedDict):
+    """The call finished: ``html`` (the finished chip) replaces ``running_html``.
+
+    ``result`` went back to the model; ``ok`` False with ``summary`` the
+    reason when the call was refused or failed; ``spoken`` is said once
+    ("Calculator: 1024").
+    """
+
     id: str
+    chip: str
+    name: str
     ok: bool
     summary: str
+    result: str
+    duration_ms: float
+    text: str
+    html: str
+    running_html: str
+    spoken: str
+
+
+class ToolCallState(TypedDict):
+    """A call as a snapshot knows it: started, and finished once its result came."""
+
+    chip: str
+    id: str
+    name: str
+    arguments: dict[str, Any] | str
+    ok: NotRequired[bool]
+    result: NotRequired[str]
+    error: NotRequired[str | None]
+    duration_ms: NotRequired[float]
 
 
 class ErrorData(TypedDict):

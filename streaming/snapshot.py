@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from streaming.events import Event, EventType, ReasoningState, ReplaceData
+from streaming.events import Event, EventType, ReasoningState, ReplaceData, ToolCallState
 from streaming.markdown.ops import apply_ops
 
 # The events that change what the answer shows (the rest only tell about it).
@@ -31,6 +31,8 @@ CONTENT: Final = frozenset(
         EventType.BLOCK,
         EventType.TAIL,
         EventType.REPLACE,
+        EventType.TOOL_START,
+        EventType.TOOL_RESULT,
         EventType.REASONING_BLOCK,
         EventType.REASONING_TAIL,
         EventType.REASONING_DONE,
@@ -89,6 +91,9 @@ class Snapshot:
     offset: int  # the last event folded in: resume after it
     final: Event | None
     text: str = ""  # the answer's text so far (what Message.content will hold)
+    # The tool calls so far, in order: {chip, id, name, arguments} and, once
+    # finished, {ok, result, error, duration_ms} (the JSON stream's snapshot).
+    tool_calls: tuple[ToolCallState, ...] = ()
     reasoning: Reasoning = Reasoning()
 
     @property
@@ -100,6 +105,7 @@ def fold(events: list[Event]) -> Snapshot:
     blocks: list[str] = []
     tail = ""
     text: list[str] = []
+    calls: dict[str, ToolCallState] = {}  # by chip: unique in the run
     final: Event | None = None
     thought = _ReasoningFold()
     for event in events:
@@ -122,10 +128,41 @@ def fold(events: list[Event]) -> Snapshot:
             # a fold); a re-render of the same text (late references) does not.
             if "text" in event.data:
                 text = [event.data["text"]]
+            if "tool_calls" in event.data:  # a fold's: the calls it folded
+                folded: list[ToolCallState] = event.data["tool_calls"]
+                calls = {call["chip"]: ToolCallState(**call) for call in folded}
+        elif event.type is EventType.TOOL_START:
+            # A tool call's chip follows the blocks before it (the run has
+            # finished the text before it: the tail is empty).
+            blocks.append(event.data["html"])
+            start = event.data
+            calls[start["chip"]] = ToolCallState(
+                chip=start["chip"], id=start["id"], name=start["name"], arguments=start["args"]
+            )
+        elif event.type is EventType.TOOL_RESULT:
+            data = event.data
+            blocks = _chip_finished(blocks, data["running_html"], data["html"])
+            call = calls.get(data["chip"])
+            if call is None:  # started before what this fold was given
+                call = calls[data["chip"]] = ToolCallState(
+                    chip=data["chip"], id=data["id"], name=data["name"], arguments={}
+                )
+            call["ok"] = data["ok"]
+            call["result"] = data["result"]
+            call["error"] = None if data["ok"] else data["summary"]
+            call["duration_ms"] = data["duration_ms"]
         elif event.type is EventType.FINAL:
             final = event
     offset = events[-1].offset if events else 0
-    return Snapshot("".join(blocks), tail, offset, final, "".join(text), thought.result())
+    return Snapshot(
+        "".join(blocks),
+        tail,
+        offset,
+        final,
+        "".join(text),
+        tuple(calls.values()),
+        thought.result(),
+    )
 
 
 class _ReasoningFold:
@@ -175,6 +212,15 @@ class _ReasoningFold:
         )
 
 
+def _chip_finished(blocks: list[str], running: str, finished: str) -> list[str]:
+    """The running chip replaced by the finished one, wherever it is: its own
+    block, or inside a ``replace`` that folded it with the blocks around it."""
+    for i in range(len(blocks) - 1, -1, -1):
+        if running in blocks[i]:
+            return [*blocks[:i], blocks[i].replace(running, finished, 1), *blocks[i + 1 :]]
+    return blocks
+
+
 def compact(events: list[Event]) -> list[Event]:
     """A finished run's log as a late reader needs it: one ``replace`` and what followed.
 
@@ -193,6 +239,8 @@ def compact(events: list[Event]) -> list[Event]:
         return events
     head = fold(events[: last + 1])
     data: ReplaceData = {"html": head.html, "text": head.text}
+    if head.tool_calls:
+        data["tool_calls"] = list(head.tool_calls)
     if head.reasoning.started:
         data["reasoning"] = head.reasoning.as_data()
     return [Event(head.offset, EventType.REPLACE, dict(data)), *events[last + 1 :]]
@@ -211,6 +259,8 @@ def compact_prefix(events: list[Event], count: int) -> list[Event]:
         return events
     head = fold(events[:count])
     data: ReplaceData = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
+    if head.tool_calls:
+        data["tool_calls"] = list(head.tool_calls)
     if head.reasoning.started:
         data["reasoning"] = head.reasoning.as_data()
     return [Event(events[count - 1].offset, EventType.REPLACE, dict(data)), *events[count:]]

@@ -96,3 +96,22 @@ def test_message_detail_shows_the_reasoning_apart_and_collapsed(admin_client: Cl
     assert "2100.0" in collapsed.group(1)
     assert "Seven plus one is eight." not in text[: collapsed.start()]
     assert "2300.5" in text  # the time to the first answer token, with the metrics
+
+
+def test_message_detail_shows_its_tool_calls_escaped(admin_client: Client, transcript) -> None:
+    m = Message.objects.get(role="assistant")
+    m.tool_calls = [
+        {"id": "call_1", "name": "calculator", "arguments": {"expression": "2^10"},
+         "result": "1024", "error": "", "duration_ms": 0.4, "round": 1},
+        {"id": "call_2", "name": "<b>weather</b>", "arguments": '{"city": "Par',
+         "result": "Error: not JSON", "error": "not JSON", "duration_ms": 0.1, "round": 2},
+    ]  # fmt: skip
+    m.save()
+    body = admin_client.get(f"/admin/chatapp/message/{m.id}/change/").content.decode()
+    assert "Tool calls" in body
+    assert "<td>calculator</td><td><code>{&quot;expression&quot;: &quot;2^10&quot;}</code>" in body
+    assert "<td>1024</td>" in body
+    assert "&lt;b&gt;weather&lt;/b&gt;" in body
+    assert "<b>weather</b>" not in body
+    assert "{&quot;city&quot;: &quot;Par</code>" in body
+    assert "0.4 ms" in body

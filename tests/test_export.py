@@ -19,6 +19,12 @@ from chatapp.models import Conversation, Message
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+TOOL_CALL = {
+    "id": "call_1", "name": "clock", "arguments": {"timezone": "Europe/Paris"},
+    "result": "Friday 14 March 2026, 09:00:00 CET", "error": "", "duration_ms": 0.3, "round": 1,
+}  # fmt: skip
+
+
 def _setup() -> tuple[User, Conversation]:
     user = User.objects.create_user("ada", password="pw-for-tests-1")
     c = Conversation.objects.create(user=user, model="demo", title="Garden: tomatoes & more")
@@ -26,6 +32,7 @@ def _setup() -> tuple[User, Conversation]:
     Message.objects.create(
         conversation=c, role="assistant", reply_to=q, model="demo", status="complete",
         content="After the **frost**.", ttft_ms=120.0, output_tokens=5, tokens_per_s=40.0,
+        tool_calls=[TOOL_CALL],
     )  # fmt: skip
     q2 = Message.objects.create(conversation=c, role="user", content="And basil?")
     Message.objects.create(
@@ -63,7 +70,9 @@ async def test_markdown_export() -> None:
     assert body.decode() == (
         "# Garden: tomatoes & more\n"
         "\n## You\n\nWhen do I plant?\n"
-        "\n## Assistant (demo)\n\nAfter the **frost**.\n"
+        "\n## Assistant (demo)\n\n"
+        '- Tool `clock` `{"timezone": "Europe/Paris"}` → Friday 14 March 2026, 09:00:00 CET\n\n'
+        "After the **frost**.\n"
         "\n## You\n\nAnd basil?\n"
         "\n## Assistant (demo, failed)\n\nBasil likes\n\n> The model stopped.\n"
     )
@@ -93,6 +102,8 @@ async def test_json_export() -> None:
     assert answer["reply_to"] == doc["messages"][0]["id"]
     assert answer["metrics"]["ttft_ms"] == 120.0
     assert answer["metrics"]["tokens_per_s"] == 40.0
+    assert answer["tool_calls"] == [TOOL_CALL]
+    assert doc["messages"][3]["tool_calls"] == []
     assert doc["messages"][3]["error"] == {"code": "timeout", "message": "The model stopped."}
 
 

@@ -178,8 +178,20 @@ async def test_tool_calls_ending_with_finish_stop_are_still_delivered(provider, 
     assert events[-1] == Finish("tool_calls")
 
 
-async def test_malformed_tool_arguments_fail_as_a_broken_stream(provider, openai_server):
+async def test_malformed_tool_arguments_come_as_the_text_sent(provider, openai_server):
     openai_server.enqueue(Script.tool_call("calculator", '{"expression": "6*'))
+
+    events, error = await collect(provider)
+
+    assert error is None
+    assert [e for e in events if isinstance(e, ToolCall)] == [
+        ToolCall("call_1", "calculator", '{"expression": "6*')
+    ]
+    assert events[-1] == Finish("tool_calls")
+
+
+async def test_a_tool_call_without_a_name_fails_as_a_broken_stream(provider, openai_server):
+    openai_server.enqueue(Script.tool_call("", '{"expression": "6*7"}'))
 
     events, error = await collect(provider)
 
@@ -187,6 +199,20 @@ async def test_malformed_tool_arguments_fail_as_a_broken_stream(provider, openai
     assert error is not None
     assert error.code == "stream_broken"
     assert error.retryable
+
+
+async def test_raw_arguments_go_back_to_the_model_as_sent(provider, openai_server):
+    call = ToolCall("call_9", "calculator", '{"expression": "6*')
+    messages = [
+        ChatMessage("user", "What is 6*7?"),
+        ChatMessage("assistant", "", tool_calls=(call,)),
+        ChatMessage("tool", "Error: not JSON", tool_call_id="call_9"),
+    ]
+
+    [e async for e in provider.stream(messages=messages, model="fake-model")]
+
+    sent = openai_server.chat_requests[0].body["messages"]
+    assert sent[1]["tool_calls"][0]["function"]["arguments"] == '{"expression": "6*'
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])

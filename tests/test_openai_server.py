@@ -333,6 +333,7 @@ def _every_scenario() -> list[Script]:
         DEFAULT_SCRIPT,
         Script((Text("Grüße 🚀", chunk_size=2),), split_utf8=True).then_finish(),
         Script.tool_call("calculator", {"expression": "2^10"}),
+        Script.parallel_tool_calls(("calculator", {"expression": "1+1"}), ("clock", {})),
         Script.reasoning_then_text("thinking", "answer"),
     ]
 
@@ -359,6 +360,55 @@ def test_every_chunk_is_valid_for_the_openai_sdk(openai_server, script):
         if "error" in payload:
             continue
         ChatCompletionChunk.model_validate(payload)
+
+
+def _stream_chunks(openai_server: Any, script: Script | None) -> list[ChatCompletionChunk]:
+    if script is not None:
+        openai_server.enqueue(script)
+    with HTTP.stream("POST", openai_server.base_url + "/chat/completions", json=chat_body()) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data: {")]
+    return [ChatCompletionChunk.model_validate_json(line.removeprefix("data: ")) for line in lines]
+
+
+def test_parallel_tool_calls_are_interleaved_by_index_and_rebuild_whole(openai_server):
+    script = Script.parallel_tool_calls(
+        ("calculator", {"expression": "2^10"}), ("clock", {"timezone": "Asia/Tokyo"}), pieces=3
+    )
+    chunks = _stream_chunks(openai_server, script)
+
+    parts = [p for c in chunks if c.choices for p in c.choices[0].delta.tool_calls or ()]
+    heads = [(p.index, p.id, p.function and p.function.name) for p in parts if p.id]
+    assert heads == [(0, "call_1", "calculator"), (1, "call_2", "clock")]
+    pieces = [p.index for p in parts if not p.id]
+    assert pieces == [0, 1, 0, 1, 0, 1]  # interleaved: arrival order is no guide
+    arguments: dict[int, str] = {}
+    for p in parts:
+        assert p.function is not None
+        arguments[p.index] = arguments.get(p.index, "") + (p.function.arguments or "")
+    assert json.loads(arguments[0]) == {"expression": "2^10"}
+    assert json.loads(arguments[1]) == {"timezone": "Asia/Tokyo"}
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] == "tool_calls"
+
+
+def test_tool_calls_in_sequence_answer_one_request_each(openai_server):
+    openai_server.enqueue(
+        Script.tool_call("calculator", {"expression": "2^10"}),
+        Script.tool_call("clock", {"timezone": "UTC"}, call_id="call_2"),
+    )
+    names = []
+    for _ in range(2):
+        chunks = _stream_chunks(openai_server, None)
+        names.append(
+            [
+                p.function.name
+                for c in chunks
+                if c.choices
+                for p in c.choices[0].delta.tool_calls or ()
+                if p.function and p.function.name
+            ]
+        )
+    assert names == [["calculator"], ["clock"]]
 
 
 def test_a_split_utf8_event_comes_in_two_writes_cut_inside_a_character(openai_server):

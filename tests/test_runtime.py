@@ -227,3 +227,24 @@ def test_a_prefill_model_gets_a_provider_that_asks_its_way(
         assert cont.prefill == "vllm"
         assert plain.prefill is None
         assert runtime.model_entry("demo").options.prefill  # the demo model continues itself
+
+
+@pytest.mark.parametrize(
+    ("tool_models", "offered"),
+    [([], {"demo"}), (["*"], {"demo", "a", "b"}), (["b"], {"demo", "b"})],
+    ids=["none", "all", "listed"],
+)
+def test_tools_are_offered_as_spool_llm_tool_models_says_and_to_the_demo(
+    tool_models: list[str], offered: set[str]
+) -> None:
+    with override_settings(
+        SPOOL_LLM_ENDPOINTS="",
+        SPOOL_LLM_BASE_URL="http://127.0.0.1:9/v1",
+        SPOOL_LLM_MODELS=["a", "b"],
+        SPOOL_LLM_TOOL_MODELS=tool_models,
+    ):
+        tools = {model: runtime.tools_for(model) for model in ("a", "b", "demo")}
+    assert {model for model, registry in tools.items() if registry is not None} == offered
+    for registry in tools.values():
+        if registry is not None:
+            assert [spec.name for spec in registry.specs] == ["calculator", "clock"]

@@ -8,6 +8,7 @@ import pytest
 
 from chatapp.status_text import STATUS_TEXT, StatusLine, status_line, status_text
 from streaming.events import GENERATING
+from streaming.runs.tool_loop import MAX_TOOL_ROUNDS, TOOL_ROUNDS_REASON
 from streaming.status import LIVE_STATUSES, FinalStatus, RunStatus
 
 FINAL = get_args(FinalStatus)
@@ -33,6 +34,14 @@ def test_a_truncated_answer_names_its_limit() -> None:
     assert status_text(RunStatus.TRUNCATED, "time_limit") == "Answer cut short at the time limit."
     line = status_line(RunStatus.TRUNCATED, "time_limit", "")
     assert line == StatusLine("Cut short at the time limit.")
+
+
+def test_an_answer_cut_off_in_its_tool_rounds_says_so() -> None:
+    said = status_text(RunStatus.TRUNCATED, TOOL_ROUNDS_REASON)
+    assert said == "Answer cut short: the model kept calling tools."
+    assert status_line(RunStatus.TRUNCATED, TOOL_ROUNDS_REASON, "") == StatusLine(
+        f"Cut short: the model was still calling tools after {MAX_TOOL_ROUNDS} rounds."
+    )
 
 
 def test_stopped_reads_the_same_live_and_in_the_footer() -> None:

@@ -89,7 +89,11 @@ async def _events(message: Message, after: int | None, wire: Wire) -> AsyncItera
     first = wire.opening
     if after is None:
         first += json_projection.snapshot(
-            snapshot.text, snapshot.offset, wire, reasoning=snapshot.reasoning.text
+            snapshot.text,
+            snapshot.offset,
+            wire,
+            snapshot.tool_calls,
+            reasoning=snapshot.reasoning.text,
         )
         after = snapshot.offset
     final = snapshot.final

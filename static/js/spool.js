@@ -183,6 +183,22 @@
     noteSeen(evt.target, evt.detail);
     follow();
   });
+  // --- tool: a tool call's chip ----------------------------------------------
+  // Data is the chip's HTML (rendered and escaped by the run), with an id: a
+  // chip already shown (running) is replaced by it (finished), a new one is
+  // appended after the answer's blocks, where the text before it ended.
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (evt.target.getAttribute("sse-swap") !== "tool") { return; }
+    evt.preventDefault();
+    var article = evt.target.closest("article.msg");
+    var blocks = article && article.querySelector(".msg-body .blocks");
+    var chip = new DOMParser().parseFromString(evt.detail.data, "text/html").body.firstElementChild;
+    if (!blocks || !chip) { return; }
+    var shown = chip.id ? document.getElementById(chip.id) : null;
+    if (shown) { shown.replaceWith(chip); } else { blocks.appendChild(chip); }
+    noteSeen(evt.target, evt.detail);
+    follow();
+  });
   document.addEventListener("htmx:configRequest", function (evt) {
     if (evt.detail.elt && evt.detail.elt.id === "stop-button") {
       var live = document.querySelector("article.msg.is-live");

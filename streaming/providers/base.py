@@ -17,6 +17,8 @@ A provider turns a list of chat messages into an async stream of
   or less of it (None: the server's default, and nothing is sent).
 - Tool-call arguments are delivered whole (``ToolCall.arguments`` parsed), never
   as fragments; a provider buffers them until the model finishes the call.
+  Arguments that are not a JSON object stay the text the model sent: the
+  run answers the call with an error the model can act on, never fails.
 - A user message may carry attachments as ``parts`` after its text: images as
   data URLs, files as text under their name. A provider sends them as content
   parts (OpenAI: ``image_url`` and ``text``); which models may get images is
@@ -25,6 +27,7 @@ A provider turns a list of chat messages into an async stream of
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -104,9 +107,19 @@ class ReasoningDelta:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
+    """One call the model made: ``arguments`` parsed, or the raw text when it
+    is not a JSON object (the tool registry turns that into an error text)."""
+
     id: str
     name: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any] | str
+
+    @property
+    def arguments_json(self) -> str:
+        """The arguments as the wire carries them back to the model."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)

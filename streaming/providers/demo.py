@@ -20,6 +20,10 @@ Prefill (Continue): when the messages end with an assistant message, the demo
 model continues that text, as servers that take a prefill do: it streams the
 rest of its answer from where the given text stops (mid-word included).
 
+Tools: offered the calculator, it calls it for an arithmetic question ("what
+is 2^10?"), as a served model would: one ``ToolCall``, and its turn ends a
+moment later; given the result (a ``tool`` message), it answers with it.
+
 Attachments: the demo model starts its answer by listing what arrived with
 the question (name, type, size; an image's dimensions, a file's lines), so a
 new user, and a test, can see what a model would be given.
@@ -41,6 +45,7 @@ from streaming.providers.base import (
     ReasoningDelta,
     ReasoningEffort,
     TextDelta,
+    ToolCall,
     ToolSpec,
     Usage,
 )
@@ -61,6 +66,12 @@ _THOUGHTS = (
 _EFFORT_PARAGRAPHS = {"low": 1, "medium": 2, "high": 3}
 # Paragraphs as long as a real answer's, so blocks freeze as they would.
 BENCH_PARAGRAPH_WORDS = 40
+# An arithmetic expression in a question: numbers joined by operators
+# ("2^10", "(2^10 - 24) / 8"; the multiplication and division signs too).
+_ARITHMETIC = re.compile(r"[-(]*\d[\d.]*(?:\s*[-+*/^%\u00d7\u00f7]+\s*[(]*\s*\d[\d.]*\s*\)*)+")
+# After its call, the turn's end (finish reason, usage) comes this many token
+# delays later: the chip is seen running, as with a served model.
+TOOL_TURN_TAIL_TOKENS = 20
 
 _CODE = '''Here is a small, well-behaved **retry helper** in Python:
 
@@ -182,6 +193,16 @@ class DemoProvider:
         question = next((m for m in reversed(messages) if m.role == "user"), None)
         prompt = question.content if question is not None else ""
         prefill = messages[-1].content if messages and messages[-1].role == "assistant" else ""
+        if messages and messages[-1].role == "tool":
+            async for event in self._tool_answer(messages):
+                yield event
+            return
+        asked = bool(messages) and messages[-1].role == "user"
+        expression = _ARITHMETIC.search(prompt) if asked else None
+        if expression is not None and any(t.name == "calculator" for t in tools):
+            async for event in self._call_calculator(expression.group().strip(), messages):
+                yield event
+            return
         if (bench := _BENCH.search(prompt)) is not None:
             words = _continued(bench_words(int(bench.group(1))), prefill)
             async for event in self._bench(words, messages, max_tokens):
@@ -219,6 +240,33 @@ class DemoProvider:
         # As servers count them: the reasoning's tokens are output tokens too.
         answered = min(len(tokens), index + 1)
         yield Usage(prompt_tokens, answered + len(thought), len(thought) if thought else None)
+
+    async def _call_calculator(
+        self, expression: str, messages: Sequence[ChatMessage]
+    ) -> AsyncIterator[ProviderEvent]:
+        await asyncio.sleep(self._delay * 5)
+        yield ToolCall("call_demo_1", "calculator", {"expression": expression})
+        await asyncio.sleep(self._delay * TOOL_TURN_TAIL_TOKENS)
+        yield Finish("tool_calls")
+        yield Usage(prompt_tokens=_prompt_tokens(messages), completion_tokens=len(expression))
+
+    async def _tool_answer(self, messages: Sequence[ChatMessage]) -> AsyncIterator[ProviderEvent]:
+        """The answer after the calculator's result: the result, or what went wrong."""
+        calls = next((m.tool_calls for m in reversed(messages) if m.tool_calls), ())
+        arguments = calls[0].arguments if calls else {}
+        expression = arguments.get("expression", "") if isinstance(arguments, dict) else ""
+        result = messages[-1].content
+        if result.startswith("Error:"):
+            text = f"The calculator could not work that out ({result[6:].strip()})."
+        else:
+            text = f"`{expression}` is **{result}**.\n\nWorked out exactly by the calculator tool."
+        tokens = _TOKEN.findall(text)
+        await asyncio.sleep(self._delay * 5)
+        for token in tokens:
+            yield TextDelta(token)
+            await asyncio.sleep(self._delay)
+        yield Finish("stop")
+        yield Usage(prompt_tokens=_prompt_tokens(messages), completion_tokens=len(tokens))
 
     async def _bench(
         self, words: list[str], messages: Sequence[ChatMessage], max_tokens: int | None
@@ -282,3 +330,7 @@ def bench_words(count: int) -> list[str]:
             before = " "
         tokens.append(f"{before}w{k}")
     return tokens
+
+
+def _prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    return sum(len(_TOKEN.findall(m.content)) for m in messages)

@@ -22,6 +22,9 @@ Contract of ``stream()``, beyond ``base.Provider``:
 - Tool-call arguments are buffered by index and parsed when the turn finishes
   with ``tool_calls`` (or with ``stop`` while calls are pending, as some
   servers do); then the finish reason is reported as ``tool_calls``.
+  Arguments that are not a JSON object come as the text sent (the run
+  answers the call with an error for the model); a call without a name
+  breaks the stream.
 - Closing the iterator (``aclose()`` or cancelling the consuming task) closes
   the HTTP response at once, so the server sees the hang-up.
 - Usage is asked for with ``stream_options.include_usage`` unless the model's
@@ -303,13 +306,16 @@ class _Turn:
 
 def _parse_tool_call(index: int, call: _PendingToolCall) -> ToolCall:
     raw = "".join(call.arguments).strip() or "{}"
+    if not call.name:
+        # Nothing can answer a call without a name: the turn is broken.
+        raise errors.bad_tool_call(f"a tool call without a name: arguments {raw[:200]!r}")
     try:
         arguments = json.loads(raw)
-    except ValueError as exc:
-        raise errors.bad_tool_call(f"{call.name}: arguments are not JSON: {raw[:200]!r}") from exc
-    if not call.name or not isinstance(arguments, dict):
-        raise errors.bad_tool_call(f"{call.name!r}: arguments {raw[:200]!r}")
-    return ToolCall(call.id or f"call_{index}", call.name, arguments)
+    except ValueError:
+        arguments = None
+    # Not a JSON object: kept as sent, so the run can tell the model what was wrong.
+    kept = arguments if isinstance(arguments, dict) else raw
+    return ToolCall(call.id or f"call_{index}", call.name, kept)
 
 
 def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
@@ -331,7 +337,7 @@ def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
         {
             "id": c.id,
             "type": "function",
-            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            "function": {"name": c.name, "arguments": c.arguments_json},
         }
         for c in message.tool_calls
     ]

@@ -11,7 +11,9 @@ when), with a renderer of its own so its blocks never mix with the answer's:
   {html}`` per frame, like ``delta``/``block``/``tail``;
 - ``reasoning_done {duration_ms}`` once, when the answer's first words arrive
   or, with no answer at all, when the run ends (Stop, failure, the model
-  only thought).
+  only thought). A model that thinks again in a later tool round streams
+  into the same disclosure (its duration is the first thinking's);
+- at the end, the last blocks and tail, rendered without repairs.
 
 The events share the log's offsets with the answer's, so resume and
 snapshot rules are the same (``streaming/snapshot.py`` folds them apart).
@@ -82,11 +84,19 @@ class ReasoningTrack:
             await self._emit(EventType.REASONING_TAIL, {"html": frame.tail})
 
     async def end(self) -> None:
-        """The thinking is over (the answer starts, or the run ends): frame
-        what is left, finish the rendering and say how long it took. Once."""
+        """The thinking is over (the answer starts, or the run ends): frame what
+        is left and say how long it took. Once; thoughts of a later tool round
+        still stream into the same disclosure."""
         if self.first_at is None or self.ended_at is not None:
             return
         self.ended_at = time.monotonic()
+        await self.frame()
+        await self._emit(EventType.REASONING_DONE, {"duration_ms": self.duration_ms})
+
+    async def finish(self) -> None:
+        """The run ends: the rest rendered, without repairs (``html`` is then whole)."""
+        if self.first_at is None:
+            return
         await self.frame()
         final = self._markdown.finish()
         if final.replace is not None:
@@ -97,7 +107,6 @@ class ReasoningTrack:
             if final.tail != self._last_tail:
                 await self._emit(EventType.REASONING_TAIL, {"html": final.tail})
         self.html = self._markdown.html
-        await self._emit(EventType.REASONING_DONE, {"duration_ms": self.duration_ms})
 
 
 def seconds_text(duration_ms: float | None) -> int:

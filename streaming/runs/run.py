@@ -10,37 +10,41 @@ happened: completion, Stop, detach, provider error, timeout or a bug.
 A run may continue a stored partial answer (``RunSpec.resume``, Continue):
 its renderer starts from that text, sent as the run's first frame, and what
 the model writes next is joined to it by ``seam.Seam``.
+
+A model offered tools (``RunSpec.tools``) is streamed in rounds: a turn that
+calls tools is answered by ``tool_loop.ToolLoop`` and the model streamed
+again with the results, the text of every round rendered into one answer
+with the calls' chips between (``segments.SegmentedMarkdown``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any, cast
 
 from streaming.eventlog.base import EventLog
 from streaming.events import GENERATING, Emit, EventData, EventType
-from streaming.markdown import StreamingMarkdown, render_markdown, speech_for_answer
-from streaming.metrics import CHARS_PER_TOKEN, RunClock, estimate_tokens
+from streaming.markdown import speech_for_answer
+from streaming.metrics import CHARS_PER_TOKEN, RunClock
 from streaming.providers import errors
 from streaming.providers.base import (
     Finish,
     Provider,
     ProviderError,
-    ProviderEvent,
     ReasoningDelta,
     TextDelta,
     ToolCall,
     Usage,
 )
+from streaming.runs.pump import End, Queue, added, close_pump, pump_events
 from streaming.runs.reasoning import ReasoningTrack
 from streaming.runs.seam import Seam
-from streaming.runs.spec import Budgets, CancelReason, Resume, RunSpec
-from streaming.runs.store import RunError, RunMetrics, RunOutcome, RunStore
+from streaming.runs.segments import SegmentedMarkdown
+from streaming.runs.spec import Budgets, CancelReason, RunSpec
+from streaming.runs.store import RunError, RunOutcome, RunStore
+from streaming.runs.tool_loop import TOOL_ROUNDS_REASON, ToolLoop
 from streaming.status import FinalStatus, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -62,10 +66,6 @@ GENERATING_NOTICE_S = 1.0
 MIN_WAIT_S = 0.001
 
 
-class _End:
-    """Sentinel: the provider stream finished normally."""
-
-
 _OUTPUT = (TextDelta, ReasoningDelta, ToolCall)
 
 
@@ -84,7 +84,7 @@ class Run:
         self._log = log
         self._store = store
         self._budgets = budgets
-        self._markdown = StreamingMarkdown()
+        self._markdown = SegmentedMarkdown()
         self._clock = RunClock(accepted_at=spec.accepted_at)
         self._pending = ""  # provider text not yet framed
         self._chars = 0  # answer characters received, for the output-token budget
@@ -107,13 +107,20 @@ class Run:
         )
         self._resumed_chars = 0  # text the run started from (Continue)
         self._resumed_blocks = 0
+        self._tools = ToolLoop(
+            spec.tools,
+            run_id=spec.run_id,
+            emit=self._emit,
+            markdown=self._markdown,
+            before_chip=self._close_text,
+        )
         self._reasoning = ReasoningTrack(self._emit)  # the thinking, apart from the answer
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
         status: FinalStatus = RunStatus.COMPLETE
         error: RunError | None = None
-        queue: asyncio.Queue[ProviderEvent | BaseException | _End] = asyncio.Queue()
+        queue: Queue = asyncio.Queue()
         pump: asyncio.Task[None] | None = None
         try:
             # The log first: the task takes its first step before the request
@@ -125,14 +132,30 @@ class Run:
                 await self._resume_frame(self._seam.head)
             await self._store.started(self.spec.run_id)
             self._clock.started_at = time.monotonic()
-            stream = self._provider.stream(
-                messages=self.spec.messages,
-                model=self.spec.model,
-                max_tokens=self.spec.max_tokens or self._budgets.max_output_tokens,
-                **_effort(self.spec),
-            )
-            pump = asyncio.create_task(_pump(stream, queue), name=f"pump-{self.spec.run_id}")
-            status = await self._consume(queue)
+            messages = list(self.spec.messages)
+            while True:  # one model turn per round; tool calls ask for another
+                turn_start = len(self._markdown.text)
+                stream = self._provider.stream(
+                    messages=messages,
+                    model=self.spec.model,
+                    tools=self._tools.specs,
+                    max_tokens=self.spec.max_tokens or self._budgets.max_output_tokens,
+                    **_effort(self.spec),
+                )
+                pump = asyncio.create_task(
+                    pump_events(stream, queue), name=f"pump-{self.spec.run_id}"
+                )
+                status = await self._consume(queue)
+                await close_pump(pump)
+                pump = None
+                if status is not RunStatus.COMPLETE or not self._tools.turn_called:
+                    break
+                if self._tools.capped:
+                    status, self._finish_reason = RunStatus.TRUNCATED, TOOL_ROUNDS_REASON
+                    break
+                turn_text = self._markdown.text[turn_start:].strip()
+                messages += await self._tools.finish_turn(turn_text)
+                queue = asyncio.Queue()
         except asyncio.CancelledError:
             # Our own cancel (Stop, detach or shutdown): record it and finish normally, so
             # the partial answer is saved below rather than lost with the task.
@@ -152,16 +175,11 @@ class Run:
             error = RunError("internal", "Spool hit an internal error. Retry.", True)
         finally:
             if pump is not None:
-                # Closing the pump closes the provider stream: the upstream
-                # server sees the hang-up now, not when the answer would end.
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                await close_pump(pump)  # the upstream server sees the hang-up now
+            await self._tools.aclose()
         await self._finalize(status, error)
 
-    async def _consume(
-        self, queue: asyncio.Queue[ProviderEvent | BaseException | _End]
-    ) -> FinalStatus:
+    async def _consume(self, queue: Queue) -> FinalStatus:
         wall_deadline = self._clock.accepted_at + self._budgets.wall_clock_s
         last_event_at = time.monotonic()
         notice_at: float | None = last_event_at + GENERATING_NOTICE_S
@@ -195,7 +213,7 @@ class Run:
                     raise errors.idle_timeout(self._budgets.idle_timeout_s) from None
                 continue
             last_event_at = time.monotonic()
-            if isinstance(item, _End):
+            if isinstance(item, End):
                 if self._seam is not None:
                     self._pending += self._seam.flush()
                 if self._finish_reason == "length":
@@ -227,14 +245,17 @@ class Run:
                 if self._chars / CHARS_PER_TOKEN > self._budgets.max_output_tokens:
                     self._finish_reason = "length"
                     return RunStatus.TRUNCATED
+            elif isinstance(item, ToolCall):
+                await self._tools.call(item)
             elif isinstance(item, Usage):
-                self._usage = item
+                # Every round is a request the model server counts: the sum.
+                usage = self._usage = added(self._usage, item)
                 await self._emit(
                     EventType.USAGE,
                     {
-                        "prompt_tokens": item.prompt_tokens,
-                        "completion_tokens": item.completion_tokens,
-                        "reasoning_tokens": item.reasoning_tokens,
+                        "prompt_tokens": usage.prompt_tokens,
+                        "completion_tokens": usage.completion_tokens,
+                        "reasoning_tokens": usage.reasoning_tokens,
                     },
                 )
             elif isinstance(item, Finish):
@@ -257,21 +278,6 @@ class Run:
         self._last_tail = frame.tail
         await self._emit(EventType.TAIL, {"html": frame.tail})
         self._resumed_blocks = self._markdown.block_count
-
-    async def _frames(self) -> None:
-        """The pending reasoning's frame, then the answer's."""
-        await self._reasoning.frame()
-        if self._reasoning.first_frame_at is not None and self._clock.reasoning_frame_at is None:
-            self._clock.reasoning_frame_at = self._reasoning.first_frame_at
-        if self._pending:
-            await self._frame()
-        now = time.monotonic()
-        if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
-            # While the model thinks too: the row shows a live run's progress.
-            self._last_checkpoint = now
-            await self._store.checkpoint(
-                self.spec.run_id, content=self._markdown.text, reasoning=self._reasoning.text
-            )
 
     async def _frame(self) -> None:
         """Turn pending text into one frame: delta, finished blocks, the tail."""
@@ -299,6 +305,37 @@ class Run:
         if self._spoken and now - self._last_announce >= ANNOUNCE_INTERVAL_S:
             await self._announce()
 
+    async def _frames(self) -> None:
+        """The pending reasoning's frame, then the answer's, then a checkpoint when due."""
+        await self._reasoning.frame()
+        if self._pending:
+            await self._frame()
+        now = time.monotonic()
+        if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            # While the model thinks too: the row shows a live run's progress.
+            self._last_checkpoint = now
+            await self._store.checkpoint(
+                self.spec.run_id, content=self._markdown.text, reasoning=self._reasoning.text
+            )
+
+    async def _close_text(self) -> None:
+        """Before a tool chip: the text so far is sent and its last block
+        finished, so the chip comes after it and later text below it."""
+        if self._pending:
+            await self._frame()
+        frame = self._markdown.close_segment()
+        if frame is None:
+            return
+        self._hear(frame.spoken)
+        if frame.replace is not None:
+            await self._emit(EventType.REPLACE, {"html": frame.replace})
+        else:
+            # Emptied first: the page never shows the last block twice.
+            await self._emit(EventType.TAIL, {"html": ""})
+            for html in [*frame.new_blocks, *([frame.tail] if frame.tail else [])]:
+                await self._emit(EventType.BLOCK, {"html": html})
+        self._last_tail = ""
+
     def _hear(self, spoken: list[str]) -> None:
         heard = [text for text in spoken if text]
         self._spoken.extend(heard)
@@ -318,8 +355,8 @@ class Run:
                 self._pending += self._seam.flush()
             # A Stop or a failure while thinking keeps the thoughts received.
             await self._reasoning.end()
-            if self._reasoning.first_frame_at is not None:
-                self._clock.reasoning_frame_at = self._reasoning.first_frame_at
+            await self._reasoning.finish()
+            self._clock.reasoning_frame_at = self._reasoning.first_frame_at
             if self._pending:
                 await self._frame()
             content, html = self._final_content(status)
@@ -361,7 +398,7 @@ class Run:
                 reasoning_ms=self._reasoning.duration_ms,
             )
             if self.spec.resume is not None:
-                metrics = _earlier(self.spec.resume).then(metrics)
+                metrics = self.spec.resume.earlier_metrics().then(metrics)
             outcome = RunOutcome(
                 status,
                 content,
@@ -369,6 +406,7 @@ class Run:
                 self._finish_reason,
                 error,
                 metrics,
+                self._tools.records(),
                 reasoning=self._reasoning.text,
                 reasoning_html=self._reasoning.html,
             )
@@ -398,9 +436,9 @@ class Run:
             return text, None
         if self.spec.resume is not None and seen <= self._resumed_chars:
             clamped = self.spec.resume.text  # nothing new seen: as stored, to the last space
-            return clamped, render_markdown(clamped)
+            return clamped, self._markdown.render(clamped)
         clamped = text[:seen]
-        return clamped, render_markdown(clamped)
+        return clamped, self._markdown.render(clamped)
 
     async def _append(self, type: EventType, data: EventData) -> int:
         # A log keeps payloads as JSON objects: the typed dict as it is.
@@ -413,29 +451,3 @@ def _effort(spec: RunSpec) -> dict[str, Any]:
     """``reasoning_effort`` only when asked: providers without the option take no such
     argument."""
     return {"reasoning_effort": spec.reasoning_effort} if spec.reasoning_effort else {}
-
-
-def _earlier(resume: Resume) -> RunMetrics:
-    """The stored parts' metrics; a crash leftover has no token count: estimated."""
-    if resume.metrics.output_tokens is not None:
-        return resume.metrics
-    tokens = estimate_tokens(resume.text)
-    return replace(resume.metrics, output_tokens=tokens, output_tokens_estimated=True)
-
-
-async def _pump(
-    stream: AsyncIterator[ProviderEvent],
-    queue: asyncio.Queue[ProviderEvent | BaseException | _End],
-) -> None:
-    """Move provider events into the queue, so the run can wait with timeouts
-    without ever cancelling the provider's iterator mid-read."""
-    try:
-        async for event in stream:
-            queue.put_nowait(event)
-        queue.put_nowait(_End())
-    except Exception as exc:
-        queue.put_nowait(exc)
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()

@@ -7,11 +7,13 @@ builds them (``chatapp/services.py``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from streaming.metrics import estimate_tokens
 from streaming.providers.base import ChatMessage, ReasoningEffort
 from streaming.runs.store import RunMetrics
+from streaming.tools.base import ToolRegistry
 
 # Stop saves ``stopped``; a detach (nobody watched) or a process shutdown
 # saves ``interrupted``.
@@ -33,6 +35,13 @@ class Resume:
     metrics: RunMetrics
     verbatim: bool
 
+    def earlier_metrics(self) -> RunMetrics:
+        """The stored parts' metrics; a crash leftover has no token count: estimated."""
+        if self.metrics.output_tokens is not None:
+            return self.metrics
+        tokens = estimate_tokens(self.text)
+        return replace(self.metrics, output_tokens=tokens, output_tokens_estimated=True)
+
 
 @dataclass(frozen=True, slots=True)
 class RunSpec:
@@ -44,6 +53,8 @@ class RunSpec:
     accepted_at: float = field(default_factory=time.monotonic)
     max_tokens: int | None = None
     resume: Resume | None = None
+    # The tools the model is offered (streaming/runs/tool_loop.py); None: none.
+    tools: ToolRegistry | None = None
     # Asked of models configured as reasoning models; None sends nothing.
     reasoning_effort: ReasoningEffort | None = None
 

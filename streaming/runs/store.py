@@ -11,7 +11,7 @@ long as a checkpoint never lands after ``finished``. The manager calls
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from streaming.events import ErrorData, FinalData
 from streaming.status import FinalStatus
@@ -121,6 +121,37 @@ class RunError:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolRecord:
+    """One tool call of an answer, as stored: what the model asked, what it got back.
+
+    ``arguments``: the parsed object, or the text sent when it was not one.
+    ``result``: what went back to the model as the tool message (for a
+    refused or failed call, the error text). ``error``: empty when the tool
+    answered, else why not (shown on the chip). ``duration_ms``: None for a
+    call stopped before it ended. ``round``: 1 for the model's first turn.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | str
+    result: str
+    error: str
+    duration_ms: float | None
+    round: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "arguments": self.arguments,
+            "result": self.result,
+            "error": self.error,
+            "duration_ms": self.duration_ms,
+            "round": self.round,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class RunOutcome:
     """The final state of a run."""
 
@@ -130,6 +161,7 @@ class RunOutcome:
     finish_reason: str = ""
     error: RunError | None = None
     metrics: RunMetrics = field(default_factory=RunMetrics)
+    tool_calls: tuple[ToolRecord, ...] = ()
     # The model's thinking, kept apart from the answer (never sent back to it).
     reasoning: str = ""
     reasoning_html: str = ""

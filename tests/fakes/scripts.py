@@ -108,6 +108,16 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ParallelToolCalls:
+    """Several tool calls in one turn, interleaved by index: every call's head
+    (id and name) first, then their argument pieces in turns (call 0's first
+    piece, call 1's first piece, …), so a client must keep them apart by
+    ``index``, not by arrival."""
+
+    calls: tuple[ToolCallDelta, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     """The terminating choice chunk: empty delta plus ``finish_reason``."""
 
@@ -175,6 +185,7 @@ Step = (
     | Continuation
     | Reasoning
     | ToolCallDelta
+    | ParallelToolCalls
     | Finish
     | UsageChunk
     | StreamError
@@ -309,6 +320,30 @@ class Script:
         return cls(steps, name="tool_call").then_finish("tool_calls")
 
     @classmethod
+    def parallel_tool_calls(
+        cls,
+        *calls: tuple[str, Mapping[str, Any] | str],
+        pieces: int = DEFAULT_ARGUMENT_PIECES,
+        before: str = "",
+    ) -> Script:
+        """A turn that ends with ``calls`` ((name, arguments), ids ``call_1``,
+        ``call_2``…) streamed interleaved by index (``ParallelToolCalls``)."""
+        deltas = tuple(
+            ToolCallDelta(
+                name,
+                arguments if isinstance(arguments, str) else json.dumps(arguments),
+                f"call_{index + 1}",
+                index,
+                pieces,
+            )
+            for index, (name, arguments) in enumerate(calls)
+        )
+        steps: tuple[Step, ...] = (ParallelToolCalls(deltas),)
+        if before:
+            steps = (Text(before), *steps)
+        return cls(steps, name="parallel_tool_calls").then_finish("tool_calls")
+
+    @classmethod
     def http_error(
         cls,
         status: int,
@@ -383,6 +418,11 @@ KEYWORD_SCRIPTS: dict[str, Script] = {
         400, "This model's maximum context length is 8192 tokens.", code="context_length_exceeded"
     ),
     "[tool]": Script.tool_call("calculator", {"expression": "6 * 7"}),
+    "[tools-parallel]": Script.parallel_tool_calls(
+        ("calculator", {"expression": "2^10"}), ("clock", {"timezone": "Asia/Tokyo"})
+    ).named("tools_parallel"),
+    "[tool-bad-json]": Script.tool_call("calculator", '{"expression": "2^').named("tool_bad_json"),
+    "[tool-unknown]": Script.tool_call("weather", {"city": "Paris"}).named("tool_unknown"),
     "[reasoning]": Script.reasoning_then_text("Let me think step by step.", "The answer is 42."),
     # Long enough to watch: ~1.5 s of thinking in two paragraphs, then the answer.
     "[think]": Script.reasoning_then_text(
@@ -460,6 +500,20 @@ def step_events(step: Any, chunks: ChunkFactory) -> Iterator[tuple[float, dict[s
         for piece in _split(step.arguments, size):
             part = {"index": step.index, "function": {"arguments": piece}}
             yield step.delay, chunks.make({"tool_calls": [part]})
+    elif isinstance(step, ParallelToolCalls):
+        for call in step.calls:
+            head = {"index": call.index, "id": call.id, "type": "function"}
+            head["function"] = {"name": call.name, "arguments": ""}
+            yield 0.0, chunks.make({"tool_calls": [head]})
+        pieces = [
+            _split(c.arguments, max(1, -(-len(c.arguments) // max(1, c.pieces))))
+            for c in step.calls
+        ]
+        for turn in range(max(len(p) for p in pieces)):
+            for call, parts in zip(step.calls, pieces, strict=True):
+                if turn < len(parts):
+                    part = {"index": call.index, "function": {"arguments": parts[turn]}}
+                    yield call.delay, chunks.make({"tool_calls": [part]})
     elif isinstance(step, Finish):
         yield 0.0, chunks.make({}, finish_reason=step.reason)
     elif isinstance(step, UsageChunk):
@@ -473,10 +527,15 @@ def step_events(step: Any, chunks: ChunkFactory) -> Iterator[tuple[float, dict[s
 def completion_body(script: Script, body: Any) -> dict[str, Any]:
     """The non-streaming answer: the script's text and tool calls in one message."""
     text = "".join(s.text for s in script.steps if isinstance(s, Text))
+    deltas = [
+        call
+        for s in script.steps
+        for call in (s.calls if isinstance(s, ParallelToolCalls) else (s,))
+        if isinstance(call, ToolCallDelta)
+    ]
     calls = [
         {"id": s.id, "type": "function", "function": {"name": s.name, "arguments": s.arguments}}
-        for s in script.steps
-        if isinstance(s, ToolCallDelta)
+        for s in deltas
     ]
     reason = next((s.reason for s in script.steps if isinstance(s, Finish)), "stop")
     message: dict[str, Any] = {"role": "assistant", "content": text or None}

@@ -1,0 +1,317 @@
+"""The tool loop through a real daphne: every tool scenario of the fake model
+server, what is stored (the message, its tool calls, its usage), what the
+model server was sent (the ``tool_calls`` / ``tool_call_id`` turns), what the
+page's stream and the JSON stream carry, Stop during a tool round, and the
+round cap."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streaming.runs.tool_loop import MAX_TOOL_ROUNDS
+from tests.fakes.openai_server import FakeOpenAIServer, RequestRecord
+from tests.fakes.scripts import Finish, Script, ToolCallDelta
+from tests.support.client import SpoolClient, SSEEvent, count
+from tests.support.daphne import DaphneServer, run_daphne
+from tests.support.json_stream import read_events
+
+MODEL = "fake-model"
+# What the fake server reports per request (tests/fakes/scripts.py, UsageChunk).
+PROMPT_TOKENS, COMPLETION_TOKENS = 11, 7
+NOT_JSON = "the arguments are not valid JSON; send a JSON object matching the tool's schema"
+NO_WEATHER = "there is no tool named 'weather' (available: calculator, clock)"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(models=(MODEL,)) as fake:
+        fake.use_keywords()
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def spool(
+    tmp_path_factory: pytest.TempPathFactory, server: FakeOpenAIServer
+) -> Iterator[DaphneServer]:
+    tmp: Path = tmp_path_factory.mktemp("tools")
+    env = {
+        "SPOOL_LLM_BASE_URL": server.base_url,
+        "SPOOL_LLM_MODELS": MODEL,
+        "SPOOL_LLM_TOOL_MODELS": "*",
+    }
+    with run_daphne(tmp, env) as daphne:
+        yield daphne
+
+
+@pytest.fixture
+def client(spool: DaphneServer) -> Iterator[SpoolClient]:
+    c = SpoolClient(spool.url).signup()
+    yield c
+    c.close()
+
+
+def ask(client: SpoolClient, spool: DaphneServer, text: str) -> tuple[str, str, dict[str, Any]]:
+    """Send ``text``, follow the answer to its end: (page path, answer id, stored row)."""
+    path, answer_id = client.start_conversation(text, model=MODEL)
+    client.stream_until(answer_id, count("done", 1))
+    row = spool.wait_status(answer_id, "complete", "truncated", "failed", "stopped")
+    return path, answer_id, row
+
+
+def requests_for(server: FakeOpenAIServer, text: str) -> list[RequestRecord]:
+    return [r for r in server.chat_requests if r.last_user_text == text]
+
+
+def calls_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = json.loads(row["tool_calls"])
+    for call in calls:
+        assert call.pop("duration_ms") >= 0  # measured, whatever the machine's pace
+    return calls
+
+
+def assistant_turn(*calls: tuple[str, str, str]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "tool_calls": [
+            {"id": i, "type": "function", "function": {"name": name, "arguments": args}}
+            for i, name, args in calls
+        ],
+    }
+
+
+def test_one_call_is_run_stored_and_sent_back(client: SpoolClient, spool, server) -> None:
+    question = "[tool] what is six times seven?"
+    path, answer_id, row = ask(client, spool, question)
+
+    assert (row["status"], row["content"]) == ("complete", "The tool returned 42.")
+    assert calls_of(row) == [
+        {
+            "id": "call_1",
+            "name": "calculator",
+            "arguments": {"expression": "6 * 7"},
+            "result": "42",
+            "error": "",
+            "round": 1,
+        }
+    ]
+    assert (row["prompt_tokens"], row["output_tokens"]) == (
+        2 * PROMPT_TOKENS,
+        2 * COMPLETION_TOKENS,
+    )
+    first, second = requests_for(server, question)
+    assert [t["function"]["name"] for t in first.body["tools"]] == ["calculator", "clock"]
+    assert second.body["messages"][-2:] == [
+        assistant_turn(("call_1", "calculator", '{"expression": "6 * 7"}')),
+        {"role": "tool", "content": "42", "tool_call_id": "call_1"},
+    ]
+
+    # The page's stream, replayed from its first event: the chip running,
+    # then finished, said once; never the arguments as they streamed.
+    events = client.stream_until(answer_id, count("done", 1), last_event_id="0")
+    chips = [e.data for e in events if e.event == "tool"]
+    assert len(chips) == 2
+    assert "Calculating 6 * 7 …" in chips[0]
+    assert "tool-chip-running" in chips[0]
+    assert "Calculated: 42" in chips[1]
+    assert "tool-chip-done" in chips[1]
+    statuses = [e.data for e in events if e.event == "status"]
+    assert statuses.count("Calculator: 42") == 1
+    assert not any("expression" in e.data for e in events if e.event in ("status", "announce"))
+
+    # A program's stream carries the calls too.
+    json_events = read_events(client.http, answer_id, after="0", until="final")
+    tools = [(e.event, e.data) for e in json_events if e.event.startswith("tool_")]
+    assert tools[0] == (
+        "tool_start",
+        {"id": "call_1", "name": "calculator", "arguments": {"expression": "6 * 7"}},
+    )
+    assert tools[1][0] == "tool_result"
+    assert {k: v for k, v in tools[1][1].items() if k != "duration_ms"} == {
+        "id": "call_1",
+        "name": "calculator",
+        "ok": True,
+        "result": "42",
+        "error": None,
+    }
+
+    # A program that connects late gets the calls with the text so far.
+    late = read_events(client.http, answer_id, until="final")
+    assert late[0].event == "snapshot"
+    assert late[0].data["text"] == "The tool returned 42."
+    [call] = late[0].data["tool_calls"]
+    assert call.pop("duration_ms") >= 0
+    assert call == {
+        "id": "call_1",
+        "name": "calculator",
+        "arguments": {"expression": "6 * 7"},
+        "ok": True,
+        "result": "42",
+        "error": None,
+    }
+
+    # After a reload the chip is where the stream put it: before the text.
+    page = client.http.get(path).text
+    assert page.index("Calculated: 42") < page.index("The tool returned 42.")
+
+
+def test_two_parallel_calls_interleaved_by_index(client: SpoolClient, spool, server) -> None:
+    question = "[tools-parallel] two things at once"
+    _, _, row = ask(client, spool, question)
+
+    calls = calls_of(row)
+    assert [(c["id"], c["name"], c["arguments"], c["error"], c["round"]) for c in calls] == [
+        ("call_1", "calculator", {"expression": "2^10"}, "", 1),
+        ("call_2", "clock", {"timezone": "Asia/Tokyo"}, "", 1),
+    ]
+    assert calls[0]["result"] == "1024"
+    assert calls[1]["result"].endswith("(UTC+0900, Asia/Tokyo)")
+    # The fake answers the last tool message: the clock's.
+    assert row["content"] == f"The tool returned {calls[1]['result']}."
+    assert (row["prompt_tokens"], row["output_tokens"]) == (
+        2 * PROMPT_TOKENS,
+        2 * COMPLETION_TOKENS,
+    )
+    _, second = requests_for(server, question)
+    assert second.body["messages"][-3:] == [
+        assistant_turn(
+            ("call_1", "calculator", '{"expression": "2^10"}'),
+            ("call_2", "clock", '{"timezone": "Asia/Tokyo"}'),
+        ),
+        {"role": "tool", "content": "1024", "tool_call_id": "call_1"},
+        {"role": "tool", "content": calls[1]["result"], "tool_call_id": "call_2"},
+    ]
+
+
+def test_calls_in_sequence_take_a_round_each(client: SpoolClient, spool, server) -> None:
+    question = "calls in sequence"
+    server.enqueue(
+        Script.tool_call("calculator", {"expression": "6*7"}),
+        Script.tool_call("calculator", {"expression": "42+1"}, call_id="call_2", before="So:"),
+        Script.text("It is 43."),
+    )
+    path, _, row = ask(client, spool, question)
+
+    assert row["content"] == "So:\n\nIt is 43."
+    assert [(c["id"], c["result"], c["round"]) for c in calls_of(row)] == [
+        ("call_1", "42", 1),
+        ("call_2", "43", 2),
+    ]
+    assert (row["prompt_tokens"], row["output_tokens"]) == (
+        3 * PROMPT_TOKENS,
+        3 * COMPLETION_TOKENS,
+    )
+    third = requests_for(server, question)[2].body["messages"]
+    assert third[1:] == [
+        assistant_turn(("call_1", "calculator", '{"expression": "6*7"}')),
+        {"role": "tool", "content": "42", "tool_call_id": "call_1"},
+        {"content": "So:", **assistant_turn(("call_2", "calculator", '{"expression": "42+1"}'))},
+        {"role": "tool", "content": "43", "tool_call_id": "call_2"},
+    ]
+    # Text after a round continues below the chip before it.
+    page = client.http.get(path).text
+    order = ["Calculated: 42", "So:", "Calculated: 43", "It is 43."]
+    assert [page.index(text) for text in order] == sorted(page.index(text) for text in order)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "name", "arguments", "sent", "error"),
+    [
+        ("[tool-bad-json]", "calculator", '{"expression": "2^', '{"expression": "2^', NOT_JSON),
+        ("[tool-unknown]", "weather", {"city": "Paris"}, '{"city": "Paris"}', NO_WEATHER),
+    ],
+    ids=["invalid_json", "unknown_tool"],
+)
+def test_a_refused_call_is_the_models_to_act_on(
+    client: SpoolClient,
+    spool,
+    server,
+    keyword: str,
+    name: str,
+    arguments: Any,
+    sent: str,
+    error: str,
+) -> None:
+    question = f"{keyword} please"
+    path, _, row = ask(client, spool, question)
+
+    assert (row["status"], row["error_code"]) == ("complete", "")
+    assert row["content"] == f"The tool returned Error: {error}."
+    assert calls_of(row) == [
+        {
+            "id": "call_1",
+            "name": name,
+            "arguments": arguments,
+            "result": f"Error: {error}",
+            "error": error,
+            "round": 1,
+        }
+    ]
+    _, second = requests_for(server, question)
+    assert second.body["messages"][-2:] == [
+        assistant_turn(("call_1", name, sent)),
+        {"role": "tool", "content": f"Error: {error}", "tool_call_id": "call_1"},
+    ]
+    page = client.http.get(path).text
+    label = "Calculator" if name == "calculator" else "Weather"
+    assert f"{label} failed: " in page
+
+
+def test_stop_during_a_tool_round_hangs_up_at_once(client: SpoolClient, spool, server) -> None:
+    question = "stop me while the tool runs"
+    # The call is made and the server holds the turn open: the chip is running.
+    held = Script((ToolCallDelta("calculator", '{"expression": "2^10"}'),), name="held")
+    server.enqueue(held.then(Finish("tool_calls")).then_stall(20))
+    _, answer_id = client.start_conversation(question, model=MODEL)
+    # In a snapshot (blocks) or as its own event, whichever the page connects to.
+    events = client.stream_until(
+        answer_id, lambda seen: any("Calculating 2^10 …" in e.data for e in seen)
+    )
+    assert events[-1].event in ("blocks", "tool"), events[-1]
+
+    stopped_at = time.monotonic()
+    seen = next((e.id for e in reversed(events) if e.id), "")
+    r = client.post(f"/m/{answer_id}/stop", {"seen": seen}, headers={"HX-Request": "true"})
+    assert r.status_code == 204
+    record = server.wait_for_hangup(timeout=2, prompt=question)
+    assert record.hung_up_at is not None
+    assert record.hung_up_at - stopped_at < 0.25
+    row = spool.wait_status(answer_id, "stopped")
+    assert [c["name"] for c in calls_of(row)] == ["calculator"]
+    time.sleep(0.5)
+    assert len(requests_for(server, question)) == 1, "no request after Stop"
+
+
+def test_a_model_that_keeps_calling_tools_is_cut_after_the_last_round(
+    client: SpoolClient, spool, server
+) -> None:
+    question = "loop on tools"
+    server.enqueue(
+        *(
+            Script.tool_call("calculator", {"expression": f"{n}+1"}, call_id=f"call_{n}")
+            for n in range(MAX_TOOL_ROUNDS + 1)
+        )
+    )
+    path, answer_id, row = ask(client, spool, question)
+
+    assert (row["status"], row["finish_reason"]) == ("truncated", "tool_rounds")
+    assert len(requests_for(server, question)) == MAX_TOOL_ROUNDS + 1
+    assert [(c["round"], c["result"]) for c in calls_of(row)] == [
+        (n + 1, str(n + 1)) for n in range(MAX_TOOL_ROUNDS)
+    ]
+    count_ = MAX_TOOL_ROUNDS + 1
+    assert (row["prompt_tokens"], row["output_tokens"]) == (
+        count_ * PROMPT_TOKENS,
+        count_ * COMPLETION_TOKENS,
+    )
+    page = client.http.get(path).text
+    assert f"the model was still calling tools after {MAX_TOOL_ROUNDS} rounds" in page
+    events: list[SSEEvent] = client.stream_until(answer_id, count("done", 1), last_event_id="0")
+    assert "Answer cut short: the model kept calling tools." in [
+        e.data for e in events if e.event == "status"
+    ]
