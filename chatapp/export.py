@@ -1,8 +1,13 @@
 """A conversation as Markdown or JSON, produced a page of messages at a time.
 
-The export streams: messages are read in pages of ``PAGE`` and each page is
-encoded and sent before the next is read, so a long conversation never sits
-whole in memory (the response is an async iterator of bytes).
+The export is the conversation as its page shows it: the active path
+(chatapp/tree.py), each message that has other versions marked with its place
+among them ("version 2 of 3"); the other versions are not exported.
+
+The export streams: the path's ids are found first (ids and links only, one
+query), then its messages are read in pages of ``PAGE`` and each page is
+encoded and sent before the next is read, so a long conversation's text never
+sits whole in memory (the response is an async iterator of bytes).
 """
 
 from __future__ import annotations
@@ -10,14 +15,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import fields
-from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.template.defaultfilters import filesizeformat
 from django.utils.text import slugify
 
 from chatapp.models import Attachment, Conversation, Message
+from chatapp.tree import Tree, Versions
 from streaming.runs.store import RunMetrics
 
 PAGE = 200
@@ -31,25 +37,25 @@ def filename(conversation: Conversation, extension: str) -> str:
 
 
 async def _pages(conversation: Conversation) -> AsyncIterator[list[Message]]:
-    after: tuple[datetime, str] | None = None
-    while True:
-        page = await sync_to_async(_page)(conversation, after)
-        if not page:
-            return
+    ids, versions = await sync_to_async(_path)(conversation)
+    for start in range(0, len(ids), PAGE):
+        page = await sync_to_async(_page)(ids[start : start + PAGE])
+        for message in page:
+            message.versions = versions.get(message.id)
         yield page
-        last = page[-1]
-        after = (last.created_at, str(last.id))
 
 
-def _page(conversation: Conversation, after: tuple[datetime, str] | None) -> list[Message]:
-    """The next ``PAGE`` messages in transcript order (keyset paging: no OFFSET scans)."""
-    messages = conversation.messages.order_by("created_at", "id").prefetch_related("attachments")
-    if after is not None:
-        created, message_id = after
-        messages = messages.filter(created_at__gte=created).exclude(
-            created_at=created, id__lte=message_id
-        )
-    return list(messages[:PAGE])
+def _path(conversation: Conversation) -> tuple[list[UUID], dict[UUID, Versions]]:
+    """The active path's ids, in order, and the places of those that have versions."""
+    tree = Tree.of(conversation.id)
+    ids = tree.path(conversation.active_leaf_id)
+    return ids, {i: v for i in ids if (v := tree.versions(i)) is not None}
+
+
+def _page(ids: list[UUID]) -> list[Message]:
+    messages = Message.objects.filter(id__in=ids).prefetch_related("attachments")
+    rows = {m.id: m for m in messages}
+    return [rows[i] for i in ids if i in rows]
 
 
 async def markdown(conversation: Conversation) -> AsyncIterator[bytes]:
@@ -59,13 +65,17 @@ async def markdown(conversation: Conversation) -> AsyncIterator[bytes]:
 
 
 def _markdown_message(message: Message) -> str:
+    notes = []
     if message.role == Message.Role.USER:
         head = "## You"
     else:
+        head = "## Assistant"
         notes = [message.model] if message.model else []
         if message.status != Message.Status.COMPLETE:
             notes.append(message.get_status_display().lower())
-        head = "## Assistant" + (f" ({', '.join(notes)})" if notes else "")
+    if message.versions is not None:
+        notes.append(message.versions.label.lower())
+    head += f" ({', '.join(notes)})" if notes else ""
     body = message.content.rstrip() or "*(no text)*"
     files = "".join(
         f"\n- Attached: {a.name} ({a.media_type}, {filesizeformat(a.size)})"
@@ -136,7 +146,10 @@ def _message_data(message: Message) -> dict[str, Any]:
         "content": message.content,
     }
     if message.role == Message.Role.USER:
+        data["parent"] = str(message.parent_id) if message.parent_id else None
         data["attachments"] = [_attachment_data(a) for a in message.attachments.all()]
+    if message.versions is not None:
+        data["versions"] = {"index": message.versions.index, "count": message.versions.count}
     if message.role == Message.Role.ASSISTANT:
         data.update(
             reply_to=str(message.reply_to_id) if message.reply_to_id else None,

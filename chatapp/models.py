@@ -8,7 +8,7 @@ write these rows.
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -18,6 +18,9 @@ from chatapp.status_text import StatusLine, status_line
 from streaming.runs.reasoning import seconds_text
 from streaming.snapshot import Reasoning
 from streaming.status import LIVE_STATUSES, RunStatus
+
+if TYPE_CHECKING:
+    from chatapp.tree import Versions
 
 
 class Conversation(models.Model):
@@ -42,6 +45,12 @@ class Conversation(models.Model):
     # Deleted: gone for its owner at once (404), restorable for a few seconds
     # (Undo), purged after that (conversations.conversation_purge_deleted).
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The end of the path the page shows (chatapp/tree.py): messages form a
+    # tree (edits and regenerations are versions side by side), and this is
+    # the one branch the owner last sent on, regenerated or switched to.
+    active_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,10 +78,20 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
-    # An assistant message answers one user message; Retry adds another answer to it.
+    # An assistant message answers one user message; Regenerate (and Retry)
+    # adds another answer to it: the answers to one question are its versions.
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
     )
+    # A user message follows one answer (None: the conversation's first
+    # question); Edit & resend adds another user message after the same
+    # answer: the questions after one answer are its versions.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="followups"
+    )
+    # Last time the owner switched to this version: below a message, the path
+    # goes on through its most recently chosen (else newest) version.
+    chosen_at = models.DateTimeField(null=True, blank=True)
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     html = models.TextField(blank=True, help_text="Rendered, sanitised HTML of content.")
@@ -150,6 +169,9 @@ class Message(models.Model):
     # the run from its first event, announcements included (see
     # views.pages.conversation_detail: the page the first send lands on).
     replay_stream: bool = False
+    # Transient: where this message stands among its versions (chatapp/tree.py),
+    # set for the messages of the path a page shows; None when it has no others.
+    versions: Versions | None = None
 
     class Meta:
         ordering: ClassVar = ["created_at"]

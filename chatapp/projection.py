@@ -51,6 +51,7 @@ from django.utils.html import format_html
 
 from chatapp.models import Message
 from chatapp.status_text import status_text
+from chatapp.tree import versions_of
 from streaming import sse
 from streaming.events import (
     THINKING,
@@ -130,6 +131,8 @@ def thinking_for_s(reasoning: Reasoning, now: float | None = None) -> int:
 
 def _done_html(message_id: UUID) -> str:
     message = Message.objects.select_related("conversation").get(id=message_id)
+    # A regenerated answer's footer shows its switcher as soon as it is done.
+    message.versions = versions_of(message)
     return render_to_string(
         "chat/_done.html", {"message": message, "conversation": message.conversation}
     )

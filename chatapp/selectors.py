@@ -19,6 +19,7 @@ from django.utils import timezone
 from chatapp.attachments.prompt import parts_by_message
 from chatapp.context_budget import Fitted, fit
 from chatapp.models import Attachment, Conversation, Message, Preferences
+from chatapp.tree import active_path, earlier_on_path
 from streaming.providers.base import ChatMessage
 
 
@@ -87,7 +88,8 @@ async def amessage_for_user(*, user: User, message_id: UUID | str) -> Message:
 
 
 def conversation_messages(*, conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.order_by("created_at").prefetch_related("attachments"))
+    """The active path (chatapp/tree.py), each message with its ``versions``."""
+    return active_path(conversation)
 
 
 def attachment_for_user(*, user: User, attachment_id: UUID | str) -> Attachment:
@@ -133,17 +135,18 @@ def recent_send_count(*, user: User, seconds: int) -> int:
 def prompt_for(*, answer: Message, system: str, budget: int, images: bool = False) -> Fitted:
     """The messages the model sees for ``answer``, fitted to ``budget`` tokens.
 
-    ``system`` first (if any), then every earlier user message with its latest
-    usable answer (failed attempts and empty ones are left out, so a Retry
-    does not show the model its own broken try), oldest dropped first when
-    they do not fit, then the user message answered. User messages carry
+    ``system`` first (if any), then the turns of the answer's own branch
+    (chatapp/tree.py: other versions and later turns are never seen): each
+    earlier question with the answer its next question followed, unless that
+    answer failed or is empty (a Retry does not show the model its own broken
+    try), oldest dropped first when they do not fit, then the question
+    answered. User messages carry
     their attachments (``images``: whether the model reads images; if not,
     each is replaced by a line saying so). Raises ``context_budget.TooLong``
     when that message alone does not fit.
     """
-    earlier = list(
-        answer.conversation.messages.filter(created_at__lt=answer.created_at).order_by("created_at")
-    )
+    earlier = earlier_on_path(answer)
+    # On one branch each question has at most one answer: the one followed.
     latest_answer: dict[object, Message] = {}
     for m in earlier:
         if m.role == Message.Role.ASSISTANT and m.content and m.status != Message.Status.FAILED:

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from chatapp import retry, selectors
+from chatapp import retry, selectors, tree
 from chatapp.attachments.errors import AttachmentError
 from chatapp.attachments.prepare import Prepared
 from chatapp.attachments.prompt import (
@@ -184,31 +184,57 @@ def conversation_start(
 
 
 @transaction.atomic
-def message_send(*, conversation: Conversation, text: str, files: Sequence[Prepared] = ()) -> Sent:
-    text = _clean_text(text, files=files)
+def message_send(
+    *, conversation: Conversation, text: str, files: Sequence[Prepared] = (), after: str = ""
+) -> Sent:
+    """A question and its pending answer, after the answer ``after`` (the last
+    one the sender's page shows: a page open on another branch continues
+    that branch), else after the conversation's active leaf."""
+    text = check_question(conversation, text, files=files, then="send again")
+    parent = tree.send_parent(conversation, after)
+    return _add_exchange(conversation, text, files, parent=parent)
+
+
+def check_question(
+    conversation: Conversation, text: str, *, files: Sequence[Prepared] | Message = (), then: str
+) -> str:
+    """``text`` cleaned, or ``SendError`` for why asking it in ``conversation``
+    is refused now (``then``: what to do once the live answer is over).
+    ``files``: a send's prepared files, or the stored question a regenerate
+    answers (its text and attachments were checked when it was sent)."""
+    if isinstance(files, Message):
+        text = files.content
+    else:
+        text = _clean_text(text, files=files)
+        _check_attachments(conversation.model, files)
     _check_model(conversation.model)
-    _check_attachments(conversation.model, files)
     _check_fits(conversation.model, system_prompt_of(conversation), text, files)
     _check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
-        raise BusyError("Wait for the current answer to finish, or stop it, then send again.")
-    return _add_exchange(conversation, text, files)
+        raise BusyError(f"Wait for the current answer to finish, or stop it, then {then}.")
+    return text
 
 
-def _add_exchange(conversation: Conversation, text: str, files: Sequence[Prepared] = ()) -> Sent:
+def _add_exchange(
+    conversation: Conversation,
+    text: str,
+    files: Sequence[Prepared] = (),
+    *,
+    parent: Message | None = None,
+) -> Sent:
     user_message = Message.objects.create(
-        conversation=conversation, role=Message.Role.USER, content=text
+        conversation=conversation, role=Message.Role.USER, content=text, parent=parent
     )
     # Written last, after every check: a refused send stores no file.
     with files_removed_on_failure() as stored:
         attachments_save(message=user_message, files=files, stored=stored)
-        assistant = _new_answer(conversation, reply_to=user_message)
+        assistant = new_answer(conversation, reply_to=user_message)
     return Sent(conversation, user_message, assistant)
 
 
-def _new_answer(conversation: Conversation, *, reply_to: Message) -> Message:
-    conversation.save(update_fields=["updated_at"])
-    return Message.objects.create(
+def new_answer(conversation: Conversation, *, reply_to: Message) -> Message:
+    """A pending answer to ``reply_to``, which becomes the end of the path shown."""
+    answer = Message.objects.create(
         conversation=conversation,
         reply_to=reply_to,
         role=Message.Role.ASSISTANT,
@@ -216,29 +242,9 @@ def _new_answer(conversation: Conversation, *, reply_to: Message) -> Message:
         model=conversation.model,
         correlation_id=uuid.uuid4().hex[:16],
     )
-
-
-@transaction.atomic
-def message_retry(*, message: Message) -> Sent:
-    """A new answer to the same user message; the old one stays in the transcript.
-
-    Refused (``SendError``) while the failed answer's error forbids it: see
-    ``chatapp.retry.refusal``.
-    """
-    if message.role != Message.Role.ASSISTANT or message.is_live or message.reply_to is None:
-        raise SendError("Only a finished answer can be retried.")
-    # What the model server said about this failure: a bad key or a too-long
-    # prompt fails again whatever the timing; a Retry-After must be waited out.
-    if (reason := retry.refusal(message)) is not None:
-        raise SendError(reason)
-    conversation = message.conversation
-    _check_model(conversation.model)
-    question = message.reply_to
-    _check_fits(conversation.model, system_prompt_of(conversation), question.content, question)
-    _check_capacity(conversation.user)
-    if selectors.conversation_has_live_answer(conversation=conversation):
-        raise BusyError("Wait for the current answer to finish, or stop it, then retry.")
-    return Sent(conversation, None, _new_answer(conversation, reply_to=message.reply_to))
+    conversation.active_leaf = answer
+    conversation.save(update_fields=["updated_at", "active_leaf"])
+    return answer
 
 
 @transaction.atomic
@@ -413,7 +419,7 @@ def _write_then_spec(
     return sent, spec_for(sent, accepted_at)
 
 
-async def _committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _run_spec) -> Sent:
+async def committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _run_spec) -> Sent:
     accepted_at = time.monotonic()
     manager = get_manager()
     if manager.closing:
@@ -457,25 +463,21 @@ def preferences_update(*, user: User, read_aloud: str) -> Preferences:
 async def aconversation_start(
     *, user: User, text: str, model: str, files: Sequence[Prepared] = ()
 ) -> Sent:
-    return await _committed_then_run(
+    return await committed_then_run(
         lambda: conversation_start(user=user, text=text, model=model, files=files)
     )
 
 
 async def amessage_send(
-    *, conversation: Conversation, text: str, files: Sequence[Prepared] = ()
+    *, conversation: Conversation, text: str, files: Sequence[Prepared] = (), after: str = ""
 ) -> Sent:
-    return await _committed_then_run(
-        lambda: message_send(conversation=conversation, text=text, files=files)
+    return await committed_then_run(
+        lambda: message_send(conversation=conversation, text=text, files=files, after=after)
     )
 
 
-async def amessage_retry(*, message: Message) -> Sent:
-    return await _committed_then_run(lambda: message_retry(message=message))
-
-
 async def amessage_continue(*, message: Message) -> Sent:
-    return await _committed_then_run(lambda: message_continue(message=message), _continue_spec)
+    return await committed_then_run(lambda: message_continue(message=message), _continue_spec)
 
 
 async def amessage_stop(*, message: Message, seen_offset: int | None) -> bool:

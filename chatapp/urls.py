@@ -4,7 +4,16 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chatapp.views import accounts, attachments, effort, events, pages, settings, stream
+from chatapp.views import (
+    accounts,
+    attachments,
+    effort,
+    events,
+    pages,
+    settings,
+    stream,
+    versions,
+)
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -33,7 +42,11 @@ urlpatterns = [
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
     path("m/<uuid:message_id>/events", events.message_events, name="message_events"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),
-    path("m/<uuid:message_id>/retry", pages.message_retry, name="message_retry"),
+    # Retry is a regenerate: one view, and the old address keeps working for open pages.
+    path("m/<uuid:message_id>/retry", versions.message_regenerate, name="message_retry"),
+    path("m/<uuid:message_id>/regenerate", versions.message_regenerate, name="message_regenerate"),
+    path("m/<uuid:message_id>/edit", versions.message_edit, name="message_edit"),
+    path("m/<uuid:message_id>/switch", versions.message_switch, name="message_switch"),
     path("m/<uuid:message_id>/continue", pages.message_continue, name="message_continue"),
     path("a/<uuid:attachment_id>", attachments.attachment_file, name="attachment"),
     path("settings/", settings.settings_page, name="settings"),

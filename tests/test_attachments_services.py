@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from chatapp import services
+from chatapp import selectors, services, versions
 from chatapp.attachments.prepare import prepare
 from chatapp.attachments.store import attachments_save
 from chatapp.models import Conversation, Message
@@ -42,16 +42,34 @@ def test_retry_counts_the_question_s_attachments() -> None:
     answer = _failed_answer_to_a_long_file()
     conversation = answer.conversation
     # Fits alone: Retry is accepted.
-    sent = services.message_retry(message=answer)
+    sent = versions.message_regenerate(message=answer)
     Message.objects.filter(id=sent.assistant_message.id).update(status="failed")
     # New instructions take the room the file needs: Retry says so, nothing is written.
     conversation.system_prompt = "Be thorough. " * 700  # ~3,000 tokens
     conversation.save()
     before = Message.objects.count()
     with pytest.raises(services.SendError) as refused:
-        services.message_retry(message=Message.objects.get(id=answer.id))
+        versions.message_regenerate(message=Message.objects.get(id=answer.id))
     assert "too long for this model" in refused.value.message
     assert Message.objects.count() == before
+
+
+def test_edit_and_resend_keeps_the_question_s_attachments() -> None:
+    answer = _failed_answer_to_a_long_file()
+    question = answer.reply_to
+    assert question is not None
+    Message.objects.filter(id=answer.id).update(status="complete", content="A summary.")
+    sent = versions.message_edit(message=question, text="Sum up in one line")
+    edited = sent.user_message
+    assert edited is not None
+    copied = edited.attachments.get()
+    original = question.attachments.get()
+    assert copied.id != original.id
+    assert (copied.file.name, copied.text) == (original.file.name, original.text)
+    # The model reads the file with the edited question.
+    prompt = selectors.prompt_for(answer=sent.assistant_message, system="", budget=100_000)
+    assert prompt.messages[-1].content == "Sum up in one line"
+    assert prompt.messages[-1].parts, "the attachment went with the edited question"
 
 
 def test_an_image_for_a_model_without_vision_is_refused_before_anything_is_written() -> None:

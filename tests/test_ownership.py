@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 import pytest
 
 
@@ -48,3 +51,36 @@ def test_post_without_csrf_token_is_refused(owned, client):
 def test_conversation_list_shows_only_own(owned, client, other_client):
     assert "mine, all mine" in client.http.get("/").text
     assert "mine, all mine" not in other_client.http.get("/").text
+
+
+def _question_id(client, page: str) -> str:
+    ids = re.findall(
+        r'<article id="m-([0-9a-f-]+)" class="msg msg-user', client.http.get(page).text
+    )
+    assert ids, "no question on the page"
+    return str(ids[0])
+
+
+def test_versions_urls_are_the_owners_alone(owned, client, other_client, spool_server):
+    """Edit, regenerate, retry and switch: 404 for another user, the login page
+    for the signed-out (as for any page: the same for any id), and nothing changes."""
+    import httpx
+
+    page, mid = owned
+    qid = _question_id(client, page)
+    before = client.http.get(page).text.count('class="msg ')
+    for url in (f"/m/{qid}/edit", f"/m/{mid}/regenerate", f"/m/{mid}/retry", f"/m/{mid}/switch"):
+        assert other_client.post(url, {"text": "mine now"}).status_code == 404, url
+    assert other_client.http.get(f"/m/{qid}/edit").status_code == 404
+    with httpx.Client(base_url=spool_server.url) as anon:
+        for url in (f"/m/{qid}/edit", f"/m/{uuid.uuid4()}/edit"):
+            r = anon.get(url)
+            assert r.status_code == 302
+            assert "/accounts/login/" in r.headers["location"]
+        anon.get("/accounts/login/")  # a CSRF cookie: the posts reach the views
+        token = {"csrfmiddlewaretoken": anon.cookies["csrftoken"], "text": "x"}
+        for url in (f"/m/{mid}/regenerate", f"/m/{mid}/switch", f"/m/{qid}/edit"):
+            r = anon.post(url, data=token)
+            assert r.status_code == 302, url
+            assert "/accounts/login/" in r.headers["location"], url
+    assert client.http.get(page).text.count('class="msg ') == before

@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone
 
-from chatapp import retry, services
+from chatapp import retry, services, versions
 from chatapp.models import Conversation, Message
 from streaming.providers import errors
 
@@ -139,7 +139,7 @@ def test_a_too_long_conversation_says_to_shorten_or_start_anew(user: User) -> No
 def test_retry_before_the_time_is_refused_with_the_time_left(user: User) -> None:
     answer = failed_answer(user, retry_after_at=timezone.now() + timedelta(seconds=23.5))
     with pytest.raises(services.SendError) as refused:
-        services.message_retry(message=answer)
+        versions.message_regenerate(message=answer)
     assert refused.value.message == "The model asked to wait: Retry in 24 s."
     assert Message.objects.filter(role="assistant").count() == 1
 
@@ -147,7 +147,7 @@ def test_retry_before_the_time_is_refused_with_the_time_left(user: User) -> None
 def test_retry_of_an_error_retry_cannot_fix_is_refused(user: User) -> None:
     answer = failed_answer(user, error_code="not_found", error_retryable=False)
     with pytest.raises(services.SendError) as refused:
-        services.message_retry(message=answer)
+        versions.message_regenerate(message=answer)
     assert refused.value.message == retry.NEXT_STEPS["not_found"]
     assert Message.objects.filter(role="assistant").count() == 1
 

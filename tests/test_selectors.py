@@ -19,7 +19,9 @@ def conversation() -> Conversation:
 
 
 def _ask(conversation: Conversation, text: str, answer: str | None, **status: str) -> Message:
-    q = Message.objects.create(conversation=conversation, role="user", content=text)
+    """A question after the newest answer (the tree of chatapp/tree.py, one branch)."""
+    parent = conversation.messages.filter(role="assistant").order_by("created_at").last()
+    q = Message.objects.create(conversation=conversation, role="user", content=text, parent=parent)
     if answer is not None:
         Message.objects.create(
             conversation=conversation, role="assistant", reply_to=q, content=answer, **status

@@ -144,6 +144,17 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
         "chat/_continued.html",
         {"message": live, "conversation": conversation, "live_message": live},
     )
+    # Versions: the question as a form (a page of its own without script), and
+    # a switch to the other answer (the live one stopped first: no switching
+    # while an answer is written), the transcript with its "1/2" switcher.
+    outputs["edit page"] = web.get(f"/m/{question.id}/edit").content.decode()
+    assert 'id="m-' in outputs["edit page"]
+    assert "Edit your question" in outputs["edit page"]
+    Message.objects.filter(id=live.id).update(status="stopped", content="Bye")
+    switched = web.post(f"/m/{finished.id}/switch", headers=htmx)
+    assert switched.status_code == 200
+    outputs["switched branch"] = switched.content.decode()
+    assert 'aria-label="Version 1 of 2"' in outputs["switched branch"]
 
     leaked = {name: leaks(html) for name, html in outputs.items() if leaks(html)}
     assert not leaked, f"template syntax in the HTML: {leaked}"

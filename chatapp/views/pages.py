@@ -1,4 +1,5 @@
-"""Pages and the actions posted from them (send, retry, continue, stop)."""
+"""Pages and the actions posted from them: send, continue, stop (versions:
+chatapp/views/versions.py)."""
 
 from __future__ import annotations
 
@@ -301,30 +302,19 @@ async def message_send(
         user=user, conversation_id=conversation_id
     )
     text = request.POST.get("text", "")
+    after = request.POST.get("after", "")  # the last answer this page shows
     try:
         files = await attachments.areceived(request)
         sent = await live.asend(
-            lambda: services.amessage_send(conversation=conversation, text=text, files=files),
+            lambda: services.amessage_send(
+                conversation=conversation, text=text, files=files, after=after
+            ),
             user,
         )
     except services.SendError as exc:
         return await _send_error(request, conversation, user, text, exc)
     if not request.htmx:
         return HttpResponseRedirect(reverse("conversation", args=[conversation.id]), status=303)
-    return await _exchange(request, sent)
-
-
-@require_POST
-@alogin_required
-async def message_retry(request: HtmxHttpRequest, message_id: UUID, *, user: User) -> HttpResponse:
-    message = await selectors.amessage_for_user(user=user, message_id=message_id)
-    try:
-        sent = await live.asend(lambda: services.amessage_retry(message=message), user)
-    except services.SendError as exc:
-        return await _send_error(request, message.conversation, user, "", exc)
-    if not request.htmx:
-        url = reverse("conversation", args=[message.conversation_id])
-        return HttpResponseRedirect(url, status=303)
     return await _exchange(request, sent)
 
 

@@ -7,7 +7,6 @@
   var RECONNECT_NOTICE_MS = 5000;
   // Within this many pixels of the bottom the transcript follows new text.
   var PIN_SLACK_PX = 48;
-  var COPIED_LABEL_MS = 2000;
   // Longer waits are shown in whole minutes (chatapp/retry.py: MINUTES_FROM_S).
   var RETRY_MINUTES_FROM_S = 120;
   // Repaint a hair after the second flips, so the timer never shows a stale number.
@@ -228,6 +227,9 @@
   // When Stop disappears under the keyboard focus, focus goes back to the composer.
   document.addEventListener("htmx:oobAfterSwap", function () { rescueFocus(); });
   document.addEventListener("htmx:afterSettle", function () { rescueFocus(); });
+  // A swap of the transcript (a regenerate, an edit) removes the focused
+  // button: rescued at the swap, not 20 ms later at the settle.
+  document.addEventListener("htmx:afterSwap", function () { rescueFocus(); });
   function rescueFocus() {
     var text = composerText();
     if (text && (document.activeElement === document.body || document.activeElement === null)) {
@@ -350,20 +352,6 @@
   document.addEventListener("htmx:load", function (evt) {
     armRetryCountdowns(evt.detail.elt);
     reachScrollers();
-  });
-
-  // --- Copy buttons on code blocks (keyboard works: they are buttons) ------
-  document.addEventListener("click", function (evt) {
-    var button = evt.target.closest && evt.target.closest("button.copy-code");
-    if (!button) { return; }
-    var code = button.closest(".code-block").querySelector("pre code, pre");
-    if (!code || !navigator.clipboard) { return; }
-    navigator.clipboard.writeText(code.textContent).then(function () {
-      var label = button.textContent;
-      button.textContent = "Copied";
-      srStatus("Code copied.");
-      window.setTimeout(function () { button.textContent = label; }, COPIED_LABEL_MS);
-    });
   });
 
   // --- Phones: the Conversations link becomes a button opening the list ----

@@ -174,15 +174,20 @@ def test_send_stop_retry_and_copy_by_keyboard(
     keys.check("failed")
     keys.tab_to(retry, backwards=True)
     keys.press("Enter", "Enter on Retry")
-    expect(page.locator("article.msg-assistant")).to_have_count(4)
+    # A new version streamed in place of the failed one (which stays: "1 of 2").
+    expect(page.locator("article.msg-assistant")).to_have_count(3)
     retried = answer(page)
+    expect(retried.get_by_role("group", name="Version 2 of 2")).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS
+    )
     expect(retried.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     expect(retried.locator(".msg-body")).to_contain_text("Hello from the fake model")
     keys.check("retried")
 
     # Copy the retried answer's code block, and hear that it worked.
     copy = retried.get_by_role("button", name="Copy python code")
-    keys.tab_to(copy)
+    # Back from the composer: Retry's button went with the failed version.
+    keys.tab_to(copy, backwards=True)
     keys.press("Enter", "Enter on Copy")
     expect(copy).to_have_text("Copied")
     assert page.evaluate("() => navigator.clipboard.readText()") == "print('hi')\n"

@@ -39,14 +39,20 @@ CHUNK_SIZE, DELAY_S = 8, 0.025
 RELOAD_AT = 16  # of PARTS: ~40 %
 
 # The page's own per-render values, not the answer's: the CSRF token in the
-# footer's forms is masked afresh on every render.
-_CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+# footer's forms (Regenerate) is masked afresh on every render, and the
+# stream's done footer, rendered outside any request, has none (htmx sends
+# the token as a header: templates/base.html).
+_CSRF = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken"[^>]*>')
 # htmx's transient swap classes (none should be left, but a late settle would show).
 _HTMX_CLASS = re.compile(r"\s*\bhtmx-[a-z-]+")
 
 
 def normalised(html: str) -> str:
-    html = _CSRF.sub('name="csrfmiddlewaretoken"', html)
+    html = _CSRF.sub("", html)
+    # Chromium leaves an empty style attribute on some form controls of a page
+    # it loaded (seen on the hidden CSRF input and the footer's copy box), not
+    # on swapped-in ones: no style, and no difference to the answer.
+    html = html.replace(' style=""', "")
     html = _HTMX_CLASS.sub("", html)
     return re.sub(r">\s+<", "><", html).strip()
 

@@ -109,10 +109,12 @@ def test_rate_limit_countdown_opens_retry_once(
     with page.expect_response(re.compile(r"/retry$")) as retried:
         button.click()
     assert retried.value.status == 200, retried.value.text()[:300]
-    expect(page.locator("article.msg-assistant")).to_have_count(2)
+    # Retry is a regenerate: the new answer streams where the failed one was.
+    expect(page.locator("article.msg-assistant")).to_have_count(1)
     expect(page.locator("article.msg-assistant").last.locator(".msg-body")).to_contain_text(
         "fake model", timeout=10_000
     )
+    expect(page.get_by_role("group", name="Version 2 of 2")).to_be_visible()
 
 
 def test_reload_during_the_wait_shows_the_seconds_left(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatapp', '0008_message_tool_calls'),
+        ('chatapp', '0010_versions_from_flat_lists'),
     ]
 
     operations = [
