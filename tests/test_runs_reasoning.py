@@ -222,7 +222,7 @@ async def test_history_never_sends_reasoning_back(
     def next_prompt() -> list[tuple[str, str]]:
         answer = Message.objects.get(id=run_id)
         question = Message.objects.create(
-            conversation=answer.conversation, role="user", content="and?"
+            conversation=answer.conversation, role="user", content="and?", parent=answer
         )
         following = Message.objects.create(
             conversation=answer.conversation, reply_to=question, role="assistant", model="fake"
