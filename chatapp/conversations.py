@@ -17,7 +17,8 @@ from chatapp.attachments.store import delete_files, stored_names
 from chatapp.endpoints import REASONING_EFFORTS
 from chatapp.models import Conversation, Message
 from chatapp.runtime import get_manager
-from chatapp.services import TITLE_CHARS, SendError
+from chatapp.services import SendError
+from chatapp.titles import TITLE_CHARS
 
 
 def conversation_set_system_prompt(*, conversation: Conversation, text: str | None) -> None:
@@ -53,7 +54,9 @@ def conversation_rename(*, conversation: Conversation, title: str) -> None:
     if len(title) > limit:
         raise SendError(f"That name is {len(title):,} characters long; the limit is {limit}.")
     conversation.title = title
-    conversation.save(update_fields=["title"])
+    # The owner's name: a title the model proposes later never replaces it.
+    conversation.title_source = Conversation.TitleSource.OWNER
+    conversation.save(update_fields=["title", "title_source"])
 
 
 def conversation_pin(*, conversation: Conversation, pinned: bool) -> None:

@@ -15,6 +15,7 @@
 | tool_start | tool_start | ``{id, name, arguments}``: a call the model made |
 | tool_result | tool_result | ``{id, name, ok, result, error, duration_ms}`` |
 | error     | error    | ``{code, message, retryable, retry_after}`` |
+| title     | title    | ``{title}``: the conversation's title the model proposed (first answer) |
 | final     | final    | ``{status, finish_reason, error, metrics}``: always the last |
 
 Blocks, tails, announcements and replaces without text (a re-render of the
@@ -52,6 +53,7 @@ from streaming.events import (
     ReasoningDoneData,
     ReplaceData,
     StatusData,
+    TitleData,
     ToolResultData,
     ToolStartData,
     UsageData,
@@ -129,6 +131,8 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             return "usage", counted
         case EventType.ERROR:
             return "error", _error(cast(ErrorData, event.data))
+        case EventType.TITLE:
+            return "title", {"title": cast(TitleData, event.data)["title"]}
         case EventType.TOOL_START:
             start = cast(ToolStartData, event.data)
             return "tool_start", {

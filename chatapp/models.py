@@ -24,11 +24,22 @@ if TYPE_CHECKING:
 
 
 class Conversation(models.Model):
+    class TitleSource(models.TextChoices):
+        # The first words of the first message: what a conversation starts with.
+        FIRST_WORDS = "first_words", "First words"
+        # Proposed by the model beside the first answer (streaming/runs/titles.py).
+        MODEL = "model", "Model"
+        # Named by its owner: never overwritten.
+        OWNER = "owner", "Owner"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
     title = models.CharField(max_length=200, blank=True)
+    title_source = models.CharField(
+        max_length=16, choices=TitleSource.choices, default=TitleSource.FIRST_WORDS
+    )
     model = models.CharField(max_length=100)
     # None: the default (SPOOL_SYSTEM_PROMPT); "": none at all. The two mean
     # different things, hence a nullable text field.
@@ -217,6 +228,31 @@ class Message(models.Model):
     def continue_offered(self) -> bool:
         """Continue is shown: a stopped, interrupted or cut-short answer with text."""
         return continue_offered(self)
+
+
+class Share(models.Model):
+    """A read-only link to a snapshot of a conversation, as it was when shared.
+
+    Anyone with the token sees ``title`` and ``messages`` (copied at share
+    time: later messages and edits never reach the link). Revoking deletes
+    the row, snapshot included: the link is a 404 at once. One link per
+    conversation; sharing again refreshes the snapshot behind the same link.
+    """
+
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, related_name="share"
+    )
+    # secrets.token_urlsafe(32): 256 random bits, unguessable and unlisted.
+    token = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    # [{"role", "html" (assistant: sanitised at render) | "text" (user), "status", "model"}]
+    messages = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the snapshot was taken (sharing again retakes it).
+    snapshot_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"share of {self.conversation_id}"
 
 
 class Preferences(models.Model):

@@ -11,6 +11,7 @@
 | announce_done | announce-done | ``#sr-answer`` (beforeend), read aloud "only when done" |
 | status    | status    | ``#sr-status`` |
 | error     | alert     | ``#sr-alert`` |
+| title     | title     | out of band only: the list entries, the heading, ``<title>`` |
 | tool_start | tool     | the running chip, appended to ``.blocks`` (static/js/spool.js) |
 | tool_result | tool + status | the finished chip in its place; ``#sr-status`` says it once |
 | final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
@@ -49,7 +50,7 @@ from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
-from chatapp.models import Message
+from chatapp.models import Conversation, Message
 from chatapp.status_text import status_text
 from chatapp.tree import versions_of
 from streaming import sse
@@ -142,6 +143,18 @@ async def done_frame(message: Message, offset: int | None) -> bytes:
     """The final footer (and the composer back in Send mode), from the saved row."""
     html = await sync_to_async(_done_html)(message.id)
     return sse.frame(html, event="done", id=offset)
+
+
+def _title_html(conversation_id: UUID) -> str:
+    conversation = Conversation.objects.only("id", "title").get(id=conversation_id)
+    return render_to_string("chat/_title_oob.html", {"conversation": conversation})
+
+
+async def title_frame(message: Message, offset: int) -> bytes:
+    """The conversation's title as saved (the model's, or the owner's if they
+    named it first), swapped out of band where the page shows it."""
+    html = await sync_to_async(_title_html)(message.conversation_id)
+    return sse.frame(html, event="title", id=offset)
 
 
 # Subscribers of one run read the same batch within milliseconds of each
@@ -248,6 +261,8 @@ async def _project(event: Event, message: Message) -> list[bytes]:
         case EventType.ERROR:
             what = cast(ErrorData, event.data)["message"]
             return [sse.frame(format_html("<p>{}</p>", what), event="alert", id=offset)]
+        case EventType.TITLE:
+            return [await title_frame(message, offset)]
         case EventType.TOOL_START:
             # The chip, rendered (and escaped) by the run; its arguments are
             # shown, never said: only the finished call is announced.

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from chatapp.db_thread import HEALTH_CHECK_S, IDLE_CLOSE_S, DbThread
 from chatapp.models import Message
+from chatapp.titles import title_save
 from streaming.providers.errors import MAX_SHOWN_RETRY_AFTER_S
 from streaming.runs.store import RunError, RunOutcome
 
@@ -207,6 +208,15 @@ def _column(name: str) -> str:
 
 
 def _finished(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
+    if outcome.title is not None:
+        with transaction.atomic(using=using):
+            title_save(using=using, answer_id=run_id, title=outcome.title)
+            _save_outcome(using, run_id, outcome)
+    else:
+        _save_outcome(using, run_id, outcome)
+
+
+def _save_outcome(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
     now = timezone.now()
     metrics = outcome.metrics.as_dict()  # each metric under its own field name
     thought: dict[str, object] = {}

@@ -36,12 +36,11 @@ from chatapp.context_budget import estimate_tokens, part_tokens, prompt_budget
 from chatapp.endpoints import requested_effort
 from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for, tools_for
+from chatapp.titles import first_words, title_job
 from streaming.markdown import render_markdown
 from streaming.providers.base import ChatMessage
 from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown
 
-# The sidebar shows this much of the first message as the conversation's title.
-TITLE_CHARS = 80
 # SPOOL_MAX_SENDS_PER_MINUTE counts the sends of this many seconds.
 SEND_WINDOW_S = 60
 
@@ -121,11 +120,6 @@ def _check_capacity(user: User) -> None:
         )
 
 
-def _title(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
-
-
 def system_prompt_of(conversation: Conversation) -> str:
     """What the model is told first: the conversation's own, else the default."""
     if conversation.system_prompt is not None:
@@ -178,7 +172,7 @@ def conversation_start(
     _check_attachments(model, files)
     _check_fits(model, str(settings.SPOOL_SYSTEM_PROMPT), text, files)
     _check_capacity(user)
-    title = _title(text or ", ".join(f.name for f in files))
+    title = first_words(text or ", ".join(f.name for f in files))
     conversation = Conversation.objects.create(user=user, model=model, title=title)
     return _add_exchange(conversation, text, files)
 
@@ -382,6 +376,7 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
+        title=title_job(conversation=sent.conversation, answer=answer),
         tools=tools_for(answer.model),
         reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )

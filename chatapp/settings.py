@@ -259,6 +259,10 @@ SPOOL_DEMO_REASONING_MODEL = "demo-thinking"
 SPOOL_DEFAULT_MODEL = os.environ.get("SPOOL_DEFAULT_MODEL", "")
 # Seconds a deleted conversation can be restored (Undo); purged after that.
 SPOOL_UNDO_DELETE_S = int(os.environ.get("SPOOL_UNDO_DELETE_S", "20"))
+# The first answer of a conversation also asks the model for a short title
+# (one small request of its own; docs/architecture.md, Titles). Off: titles
+# stay the first words of the first message.
+SPOOL_TITLES = env_bool("SPOOL_TITLES", True)
 # Sent first in every request, unless a conversation sets its own ("": none).
 SPOOL_SYSTEM_PROMPT = os.environ.get("SPOOL_SYSTEM_PROMPT", "")
 # Tokens a model reads when its endpoint does not say (its context_window):

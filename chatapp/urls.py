@@ -11,6 +11,7 @@ from chatapp.views import (
     events,
     pages,
     settings,
+    shares,
     stream,
     versions,
 )
@@ -39,6 +40,13 @@ urlpatterns = [
     path(
         "c/<uuid:conversation_id>/restore", pages.conversation_restore, name="conversation_restore"
     ),
+    path("c/<uuid:conversation_id>/share", shares.conversation_share, name="conversation_share"),
+    path(
+        "c/<uuid:conversation_id>/share/revoke",
+        shares.conversation_share_revoke,
+        name="conversation_share_revoke",
+    ),
+    path("s/<str:token>", shares.shared_conversation, name="shared_conversation"),
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
     path("m/<uuid:message_id>/events", events.message_events, name="message_events"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),

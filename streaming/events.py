@@ -52,6 +52,7 @@ class EventType(StrEnum):
     TOOL_START = "tool_start"  # ToolStartData (streaming/runs/tool_loop.py)
     TOOL_RESULT = "tool_result"  # ToolResultData
     ERROR = "error"  # ErrorData
+    TITLE = "title"  # TitleData: the conversation's new title, before ``final``
     FINAL = "final"  # FinalData: always the last event
 
 
@@ -223,6 +224,14 @@ class ErrorData(TypedDict):
     retry_after: float | None  # seconds from the failure, or None: Retry at once
 
 
+class TitleData(TypedDict):
+    """The title the model proposed for the conversation beside its first
+    answer (``streaming/runs/titles.py``); the app saves it unless the
+    conversation's owner has named it."""
+
+    title: str
+
+
 Metrics = dict[str, float | int | bool | None]  # streaming.runs.store.RunMetrics.as_dict
 
 
@@ -246,6 +255,7 @@ EventData = (
     | ToolStartData
     | ToolResultData
     | ErrorData
+    | TitleData
     | FinalData
 )
 
@@ -293,6 +303,8 @@ class Emit(Protocol):
     ) -> int: ...
     @overload
     async def __call__(self, type: Literal[EventType.ERROR], data: ErrorData, /) -> int: ...
+    @overload
+    async def __call__(self, type: Literal[EventType.TITLE], data: TitleData, /) -> int: ...
     @overload
     async def __call__(self, type: Literal[EventType.FINAL], data: FinalData, /) -> int: ...
 

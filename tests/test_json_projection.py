@@ -45,6 +45,7 @@ ERROR = {"code": "rate_limit", "message": "Wait.", "retryable": True, "retry_aft
             ("usage", {"prompt_tokens": 3, "completion_tokens": 5}),
         ),
         (ev(1, EventType.ERROR, **ERROR), ("error", ERROR)),
+        (ev(1, EventType.TITLE, title="Trip <b>"), ("title", {"title": "Trip <b>"})),
         (
             ev(1, EventType.FINAL, status="failed", finish_reason="", error=ERROR, metrics={}),
             ("final", {"status": "failed", "finish_reason": "", "error": ERROR, "metrics": {}}),
@@ -85,7 +86,7 @@ def test_every_event_kind_is_decided() -> None:
         EventType.DELTA, EventType.BLOCK, EventType.TAIL, EventType.REPLACE,
         EventType.ANNOUNCE, EventType.ANNOUNCE_DONE, EventType.STATUS, EventType.USAGE,
         EventType.TOOL_START,
-        EventType.TOOL_RESULT, EventType.ERROR, EventType.FINAL,
+        EventType.TOOL_RESULT, EventType.ERROR, EventType.TITLE, EventType.FINAL,
         EventType.REASONING_DELTA, EventType.REASONING_BLOCK, EventType.REASONING_TAIL,
         EventType.REASONING_DONE,
     }  # fmt: skip

@@ -23,6 +23,8 @@ def test_other_user_gets_404_everywhere(owned, other_client):
     assert other_client.post(f"/m/{mid}/stop").status_code == 404
     assert other_client.post(f"/m/{mid}/retry").status_code == 404
     assert other_client.post(f"/m/{mid}/continue").status_code == 404
+    assert other_client.post(f"{page}share").status_code == 404
+    assert other_client.post(f"{page}share/revoke").status_code == 404
 
 
 def test_owner_sees_it(owned, client):
@@ -40,6 +42,11 @@ def test_anonymous_is_sent_to_login_or_404(owned, spool_server):
         assert r.status_code == 302
         assert "/accounts/login/" in r.headers["location"]
         assert anon.get(f"/m/{mid}/stream").status_code == 404
+        # The owner's share controls: to the login page, nothing shared.
+        token = anon.get("/accounts/login/").cookies["csrftoken"]
+        for url in (f"{page}share", f"{page}share/revoke"):
+            r = anon.post(url, data={"csrfmiddlewaretoken": token})
+            assert (r.status_code, "/accounts/login/" in r.headers["location"]) == (302, True)
 
 
 def test_post_without_csrf_token_is_refused(owned, client):

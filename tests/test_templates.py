@@ -106,6 +106,18 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
     assert "<mark>Hello</mark>" in outputs["search results"]
     outputs["delete confirmation"] = web.get(f"/c/{conversation.id}/delete").content.decode()
     outputs["settings page"] = web.get("/settings/").content.decode()
+    # Shared: the owner's controls with a link, then the page anyone with it sees.
+    web.post(f"/c/{conversation.id}/share")
+    owner_page = web.get(f"/c/{conversation.id}/?share=created").content.decode()
+    assert "Stop sharing" in owner_page, "the share controls were not rendered"
+    outputs["conversation page, shared"] = owner_page
+    token = conversation.share.token
+    outputs["shared page"] = anonymous.get(f"/s/{token}").content.decode()
+    # The active path: the question and its newest answer (live, nothing written yet).
+    assert '<div class="msg-text">Hi</div>' in outputs["shared page"]
+    outputs["title event"] = render_to_string(
+        "chat/_title_oob.html", {"conversation": conversation}
+    )
     outputs["settings page, refused"] = web.post("/settings/", {"read_aloud": "x"}).content.decode()
     # A live answer (no run owns it, but it is too new to count as a crash
     # leftover): the page renders it subscribed to its stream.

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from chatapp import conversations, export, live, selectors, services
+from chatapp import conversations, export, live, selectors, services, shares
 from chatapp.endpoints import REASONING_EFFORTS
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
@@ -62,6 +62,8 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
         "reasoning_efforts": REASONING_EFFORTS,
         # The read-aloud switch by the composer, and which announcements the page keeps.
         "read_aloud": selectors.preferences_for(user=user).read_aloud,
+        # The conversation's read-only link, if shared (its menu offers it).
+        "share": shares.share_of(conversation=conversation) if conversation else None,
         **extra,
     }
 
@@ -170,6 +172,11 @@ async def _conversation_page(
     context = await sync_to_async(_page_context)(
         user, conversation, messages=messages, live_message=live_message, **extra
     )
+    share = context["share"]
+    if share is not None:
+        path = reverse("shared_conversation", args=[share.token])
+        context["share_url"] = request.build_absolute_uri(path)
+    context["share_done"] = request.GET.get("share", "")
     return await arender(request, "chat/page.html", context, status=status)
 
 

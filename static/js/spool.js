@@ -354,6 +354,33 @@
     reachScrollers();
   });
 
+  // --- Copy link (a shared conversation's address) --------------------------
+  // The button exists only with this script. Without the clipboard API (or
+  // when it refuses) the address is selected and the user told to copy it.
+  document.querySelectorAll("button.copy-link").forEach(function (button) {
+    button.hidden = false;
+    // Its autofocus (a link just made) could not take while it was hidden.
+    if (button.hasAttribute("autofocus")) { button.focus(); }
+  });
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("button.copy-link");
+    if (!button) { return; }
+    var field = document.getElementById(button.dataset.copy);
+    if (!field) { return; }
+    function selectIt() {
+      field.focus();
+      field.select();
+      srStatus("The link is selected: press Control+C (Command+C on a Mac) to copy it.");
+    }
+    if (!navigator.clipboard) { selectIt(); return; }
+    navigator.clipboard.writeText(field.value).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      srStatus("Link copied.");
+      window.setTimeout(function () { button.textContent = label; }, COPIED_LABEL_MS);
+    }, selectIt);
+  });
+
   // --- Phones: the Conversations link becomes a button opening the list ----
   // Without this script the header link leads to the list page. With it the
   // same list opens as a modal dialog: showModal moves focus in and makes the

@@ -16,6 +16,10 @@ level: low 1, medium 2, high 3; medium when no effort is asked), then its
 answer, as a reasoning model served with a reasoning parser does. It does not
 think again to continue a prefill.
 
+Titles: asked with the title prompt (``streaming/runs/titles.py``), the demo
+model makes a title from the question itself (``demo_title``): its words
+without the asking ("how do I", "please", "show me a"…), capitalised.
+
 Prefill (Continue): when the messages end with an assistant message, the demo
 model continues that text, as servers that take a prefill do: it streams the
 rest of its answer from where the given text stops (mid-word included).
@@ -49,6 +53,7 @@ from streaming.providers.base import (
     ToolSpec,
     Usage,
 )
+from streaming.runs.titles import TITLE_INSTRUCTION
 
 # Words plus the whitespace before them: about one token each.
 _TOKEN = re.compile(r"\s*\S+|\s+")
@@ -130,6 +135,27 @@ That's all for now. What would you like to see?
 """
 
 
+# Words that ask rather than name: left out at the start of the demo's titles.
+_ASKING = frozenset(
+    {"a", "an", "the", "please", "can", "could", "would", "will", "you", "i", "me"}
+    | {"my", "we", "us", "do", "does", "did", "how", "what", "why", "is", "are", "was"}
+    | {"show", "tell", "give", "explain", "write", "make", "about", "some", "hi", "hello"}
+)
+_APOSTROPHES = "'\u2019"
+_WORD = re.compile(rf"[\w{_APOSTROPHES}+#.-]+")
+TITLE_WORDS = 6
+
+
+def demo_title(question: str) -> str:
+    """A title made from the question: its words from the first one that
+    names something ("How do I write a retry helper?" -> "Retry helper")."""
+    words = [w for w in (w.strip(".-" + _APOSTROPHES) for w in _WORD.findall(question)) if w]
+    start = next((i for i, w in enumerate(words) if w.lower() not in _ASKING), 0)
+    named = [w for w in words[start:] if w.lower() != "please"][:TITLE_WORDS]
+    title = " ".join(named) or "Demo conversation"
+    return title[0].upper() + title[1:]
+
+
 def _size(n: int) -> str:
     if n < 1024:
         return f"{n} bytes"
@@ -192,6 +218,11 @@ class DemoProvider:
     ) -> AsyncIterator[ProviderEvent]:
         question = next((m for m in reversed(messages) if m.role == "user"), None)
         prompt = question.content if question is not None else ""
+        if messages and messages[0].role == "system" and messages[0].content == TITLE_INSTRUCTION:
+            await asyncio.sleep(self._delay)
+            yield TextDelta(demo_title(prompt))
+            yield Finish("stop")
+            return
         prefill = messages[-1].content if messages and messages[-1].role == "assistant" else ""
         if messages and messages[-1].role == "tool":
             async for event in self._tool_answer(messages):

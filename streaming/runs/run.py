@@ -44,6 +44,7 @@ from streaming.runs.seam import Seam
 from streaming.runs.segments import SegmentedMarkdown
 from streaming.runs.spec import Budgets, CancelReason, RunSpec
 from streaming.runs.store import RunError, RunOutcome, RunStore
+from streaming.runs.titles import TitleRequest, settle
 from streaming.runs.tool_loop import TOOL_ROUNDS_REASON, ToolLoop
 from streaming.status import FinalStatus, RunStatus
 
@@ -107,6 +108,7 @@ class Run:
         )
         self._resumed_chars = 0  # text the run started from (Continue)
         self._resumed_blocks = 0
+        self._title: TitleRequest | None = None
         self._tools = ToolLoop(
             spec.tools,
             run_id=spec.run_id,
@@ -132,6 +134,12 @@ class Run:
                 await self._resume_frame(self._seam.head)
             await self._store.started(self.spec.run_id)
             self._clock.started_at = time.monotonic()
+            if self.spec.title is not None:
+                # Its own request, beside the answer: ready by the answer's end.
+                name = f"title-{self.spec.run_id}"
+                self._title = TitleRequest(
+                    self.spec.title, self._provider, model=self.spec.model, name=name
+                )
             messages = list(self.spec.messages)
             while True:  # one model turn per round; tool calls ask for another
                 turn_start = len(self._markdown.text)
@@ -399,6 +407,7 @@ class Run:
             )
             if self.spec.resume is not None:
                 metrics = self.spec.resume.earlier_metrics().then(metrics)
+            title = await settle(self._title, status)
             outcome = RunOutcome(
                 status,
                 content,
@@ -407,14 +416,21 @@ class Run:
                 error,
                 metrics,
                 self._tools.records(),
+                title,
                 reasoning=self._reasoning.text,
                 reasoning_html=self._reasoning.html,
             )
             try:
                 await self._store.finished(self.spec.run_id, outcome)
+                if title is not None:
+                    # Saved with the outcome (unless the owner named the
+                    # conversation): pages swap it in, before ``final``.
+                    await self._emit(EventType.TITLE, {"title": title})
             finally:
                 await self._emit(EventType.FINAL, outcome.as_data())
         finally:
+            if self._title is not None:
+                await self._title.cancel()  # a no-op once settled
             await self._log.close(self.spec.run_id)
 
     def _final_content(self, status: FinalStatus) -> tuple[str, str | None]:

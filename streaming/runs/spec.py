@@ -13,6 +13,7 @@ from typing import Literal
 from streaming.metrics import estimate_tokens
 from streaming.providers.base import ChatMessage, ReasoningEffort
 from streaming.runs.store import RunMetrics
+from streaming.runs.titles import TitleJob
 from streaming.tools.base import ToolRegistry
 
 # Stop saves ``stopped``; a detach (nobody watched) or a process shutdown
@@ -53,6 +54,8 @@ class RunSpec:
     accepted_at: float = field(default_factory=time.monotonic)
     max_tokens: int | None = None
     resume: Resume | None = None
+    # The first answer of a conversation also asks for its title (runs/titles.py).
+    title: TitleJob | None = None
     # The tools the model is offered (streaming/runs/tool_loop.py); None: none.
     tools: ToolRegistry | None = None
     # Asked of models configured as reasoning models; None sends nothing.

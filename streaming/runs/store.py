@@ -153,7 +153,8 @@ class ToolRecord:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    """The final state of a run."""
+    """The final state of a run. ``title``: the conversation's title the
+    model proposed (``RunSpec.title``), saved unless its owner has named it."""
 
     status: FinalStatus
     content: str
@@ -162,6 +163,7 @@ class RunOutcome:
     error: RunError | None = None
     metrics: RunMetrics = field(default_factory=RunMetrics)
     tool_calls: tuple[ToolRecord, ...] = ()
+    title: str | None = None
     # The model's thinking, kept apart from the answer (never sent back to it).
     reasoning: str = ""
     reasoning_html: str = ""

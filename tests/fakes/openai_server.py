@@ -13,6 +13,9 @@ Which script answers a ``POST /v1/chat/completions``:
 3. for a request that continues an answer (Continue: a user message holding
    the substring is followed by an assistant message, the partial answer),
    the first ``when_continuing(substring, script)`` rule, else
+   for a request whose first message is a system message holding the
+   substring, the first ``when_system(substring, script)`` rule (a request
+   with a prompt of its own, e.g. a title's; optionally only for a question), else
 4. the first ``when(substring, script)`` rule found in the last user message
    (a rule given ``times=n`` answers n requests, then steps aside), else
 5. the default script.
@@ -111,6 +114,8 @@ class _Rule:
     script: Script
     remaining: int | None
     continuing: bool = False
+    system: bool = False
+    question: str = ""  # system rules: and the last user message holds this
 
 
 class ClientHungUp(Exception):
@@ -228,6 +233,13 @@ class FakeOpenAIServer:
         with self._cond:
             self._rules.append(_Rule(substring, script, None, continuing=True))
 
+    def when_system(self, substring: str, script: Script, *, question: str = "") -> None:
+        """Answer with ``script`` a request whose first message is a system
+        message containing ``substring`` and whose last user message contains
+        ``question`` (by default, whatever it says)."""
+        with self._cond:
+            self._rules.append(_Rule(substring, script, None, system=True, question=question))
+
     def set_default(self, script: Script) -> None:
         with self._cond:
             self._default = script
@@ -253,9 +265,13 @@ class FakeOpenAIServer:
             for rule in self._rules:
                 if rule.continuing and _continues(messages or [], rule.substring):
                     return rule.script
+            system = _system_text(messages or [])
             text = last_text(body, role="user")
             for rule in self._rules:
-                if rule.continuing:
+                if rule.system and rule.substring in system and rule.question in text:
+                    return rule.script
+            for rule in self._rules:
+                if rule.continuing or rule.system:
                     continue
                 if rule.substring in text and rule.remaining != 0:
                     if rule.remaining is not None:
@@ -320,6 +336,14 @@ class FakeOpenAIServer:
             else:
                 record.finished_at = time.monotonic()
             self._cond.notify_all()
+
+
+def _system_text(messages: list[Any]) -> str:
+    """The text of the first message, if it is a system message."""
+    first = messages[0] if messages else None
+    if isinstance(first, dict) and first.get("role") == "system":
+        return content_text(first.get("content"))
+    return ""
 
 
 def _continues(messages: list[Any], substring: str) -> bool:

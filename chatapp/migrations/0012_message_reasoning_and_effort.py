@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chatapp', '0010_versions_from_flat_lists'),
+        ('chatapp', '0011_title_source_and_share'),
     ]
 
     operations = [

@@ -1,0 +1,79 @@
+"""Read-only links: the owner shares a snapshot of a conversation, and revokes it.
+
+A share copies the conversation as it is (the messages
+``selectors.conversation_messages`` shows, their rendered HTML) into its own
+row: what is written, edited or deleted afterwards never reaches the link.
+Its token is ``secrets.token_urlsafe(32)`` (256 random bits), the only key
+to it. Revoking deletes the row and its copy, so the link is a 404 at once;
+so is a link to a deleted conversation (``share_for_token``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+from chatapp import selectors
+from chatapp.models import Conversation, Message, Share
+from streaming.markdown import render_markdown
+
+TOKEN_BYTES = 32
+
+
+def _snapshot(conversation: Conversation) -> list[dict[str, Any]]:
+    """The transcript as plain values: user text (escaped when shown), answer
+    HTML (rendered and sanitised by the markdown renderer, as stored)."""
+    shown: list[dict[str, Any]] = []
+    for m in selectors.conversation_messages(conversation=conversation):
+        if m.role == Message.Role.USER:
+            shown.append({"role": "user", "text": m.content})
+            continue
+        if not m.content and m.is_live:
+            continue  # nothing written yet
+        # A live answer's stored HTML is empty: its saved text, rendered now.
+        html = m.html if m.html and not m.is_live else render_markdown(m.content)
+        shown.append({"role": "assistant", "html": html, "status": m.status, "model": m.model})
+    return shown
+
+
+@transaction.atomic
+def share_create(*, conversation: Conversation) -> Share:
+    """Share ``conversation`` as it is now; sharing again retakes the snapshot
+    behind the same link."""
+    now = timezone.now()
+    values = {
+        "title": conversation.title or "Untitled",
+        "messages": _snapshot(conversation),
+        "snapshot_at": now,
+    }
+    share = Share.objects.select_for_update().filter(conversation=conversation).first()
+    if share is None:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        return Share.objects.create(conversation=conversation, token=token, **values)
+    Share.objects.filter(id=share.id).update(**values)
+    share.refresh_from_db()
+    return share
+
+
+def share_revoke(*, conversation: Conversation) -> bool:
+    """Stop sharing: the link is a 404 from now on. False if it was not shared."""
+    deleted, _ = Share.objects.filter(conversation=conversation).delete()
+    return bool(deleted)
+
+
+def share_of(*, conversation: Conversation) -> Share | None:
+    """The conversation's live link, for its owner's page."""
+    return Share.objects.filter(conversation=conversation).first()
+
+
+def share_for_token(*, token: str) -> Share:
+    """The share behind a link, for anyone who has it; 404 once revoked or
+    once its conversation is deleted."""
+    try:
+        return Share.objects.get(token=token, conversation__deleted_at__isnull=True)
+    except Share.DoesNotExist:
+        raise Http404("No such link.") from None
