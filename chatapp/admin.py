@@ -70,6 +70,19 @@ class MessageAdmin(admin.ModelAdmin[Message]):
     fieldsets = (
         (None, {"fields": ("id", "conversation", "reply_to", "role", "status", "model")}),
         ("Content", {"fields": ("content",)}),
+        # The model's thinking, apart from its answer and collapsed: often long.
+        (
+            "Reasoning",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "reasoning",
+                    "reasoning_ms",
+                    "reasoning_tokens",
+                    "reasoning_tokens_estimated",
+                ),
+            },
+        ),
         ("Tool calls", {"fields": ("tool_call_table",)}),
         (
             "Outcome",
@@ -88,6 +101,7 @@ class MessageAdmin(admin.ModelAdmin[Message]):
             {
                 "fields": (
                     "ttft_ms",
+                    "answer_ttft_ms",
                     "provider_ttft_ms",
                     "duration_ms",
                     "prompt_tokens",

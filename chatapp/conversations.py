@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chatapp.attachments.store import delete_files, stored_names
+from chatapp.endpoints import REASONING_EFFORTS
 from chatapp.models import Conversation, Message
 from chatapp.runtime import get_manager
 from chatapp.services import SendError
@@ -33,6 +34,16 @@ def conversation_set_system_prompt(*, conversation: Conversation, text: str | No
             )
     conversation.system_prompt = text
     conversation.save(update_fields=["system_prompt", "updated_at"])
+
+
+def conversation_set_reasoning_effort(*, conversation: Conversation, effort: str) -> None:
+    """How hard a reasoning model thinks in this conversation ("": its default).
+    Later answers ask for it; a model not configured as a reasoning model is
+    never sent it (``endpoints.requested_effort``)."""
+    if effort and effort not in REASONING_EFFORTS:
+        raise SendError(f"Choose an effort of {', '.join(REASONING_EFFORTS)}, or the default.")
+    conversation.reasoning_effort = effort
+    conversation.save(update_fields=["reasoning_effort", "updated_at"])
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> None:

@@ -34,9 +34,11 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
+
+from streaming.providers.base import ReasoningEffort
 
 LEGACY_ENDPOINT = "default"
 _ENDPOINT_KEYS = {"name", "label", "base_url", "api_key_env", "models", "defaults"}
@@ -47,6 +49,7 @@ _MODEL_KEYS = {
     "include_usage",
     "tools",
     "vision",
+    "reasoning",
     "prefill",
     "prefill_style",
     "max_output_tokens",
@@ -58,7 +61,9 @@ _TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
 # How a server with ``prefill`` is told to continue the final assistant message
 # (streaming/providers/openai_compat.py, PrefillStyle).
 _PREFILL_STYLES = ("plain", "vllm", "prefix")
-_BOOL_OPTIONS = ("include_usage", "tools", "vision", "prefill")
+_BOOL_OPTIONS = ("include_usage", "tools", "vision", "reasoning", "prefill")
+# What a reasoning model's conversation may ask for (sent as ``reasoning_effort``).
+REASONING_EFFORTS = ("low", "medium", "high")
 _INT_OPTIONS = ("max_output_tokens", "context_window")
 
 
@@ -72,12 +77,16 @@ class ModelOptions:
     (``continue_final_message``), "prefix" (DeepSeek, Mistral);
     ``extra_body`` is merged into every request (``top_k``, ``chat_template_kwargs``…);
     ``max_tokens_field`` names the output cap's field (OpenAI's reasoning models
-    refuse ``max_tokens`` and want ``max_completion_tokens``).
+    refuse ``max_tokens`` and want ``max_completion_tokens``);
+    ``reasoning``: a reasoning model, whose conversations offer an effort
+    picker (low / medium / high) sent as ``reasoning_effort``. Any model's
+    reasoning is shown whether or not it is marked so.
     """
 
     include_usage: bool = True
     tools: bool = False
     vision: bool = False
+    reasoning: bool = False
     prefill: bool = False
     prefill_style: str = "plain"
     max_output_tokens: int | None = None
@@ -121,6 +130,14 @@ class Endpoint:
         return key
 
 
+def requested_effort(entry: ModelEntry, effort: str) -> ReasoningEffort | None:
+    """What a conversation's effort (``Conversation.reasoning_effort``) sends to
+    ``entry``: itself for a model configured as a reasoning model, else nothing."""
+    if not entry.options.reasoning or effort not in REASONING_EFFORTS:
+        return None
+    return cast(ReasoningEffort, effort)
+
+
 def parse(value: str, *, base_dir: Path | None = None) -> tuple[Endpoint, ...]:
     """``SPOOL_LLM_ENDPOINTS``: inline JSON, or the path of a .json or .toml file."""
     text = value.strip()
@@ -142,14 +159,30 @@ def parse(value: str, *, base_dir: Path | None = None) -> tuple[Endpoint, ...]:
 
 
 def legacy(
-    base_url: str, api_key: str, models: Sequence[str], tool_models: Sequence[str]
+    base_url: str,
+    api_key: str,
+    models: Sequence[str],
+    tool_models: Sequence[str],
+    reasoning_models: Sequence[str] = (),
 ) -> tuple[Endpoint, ...]:
-    """The endpoint the single-endpoint settings describe (none without a URL)."""
+    """The endpoint the single-endpoint settings describe (none without a URL).
+
+    ``tool_models`` and ``reasoning_models`` name which of ``models`` are offered
+    tools and the effort picker ("*": all of them)."""
     if not base_url or not models:
         return ()
-    every = "*" in tool_models
+
+    def named(m: str, names: Sequence[str]) -> bool:
+        return "*" in names or m in names
+
     entries = tuple(
-        ModelEntry(m, m, m, LEGACY_ENDPOINT, ModelOptions(tools=every or m in tool_models))
+        ModelEntry(
+            m,
+            m,
+            m,
+            LEGACY_ENDPOINT,
+            ModelOptions(tools=named(m, tool_models), reasoning=named(m, reasoning_models)),
+        )
         for m in models
     )
     return (Endpoint(LEGACY_ENDPOINT, "Models", base_url, "", entries, settings_key=api_key),)

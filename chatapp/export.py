@@ -84,7 +84,17 @@ def _markdown_message(message: Message) -> str:
     if files:
         body += "\n" + files
     error = f"\n\n> {message.error_message}" if message.error_message else ""
-    return f"\n{head}\n\n{_markdown_tools(message)}{body}{error}\n"
+    return f"\n{head}\n\n{_markdown_reasoning(message)}{_markdown_tools(message)}{body}{error}\n"
+
+
+def _markdown_reasoning(message: Message) -> str:
+    """The thinking as a quote before the answer, so it reads apart from it."""
+    if not message.reasoning.strip():
+        return ""
+    took = f" ({message.reasoning_seconds} s)" if message.reasoning_ms is not None else ""
+    lines = [f"> **Thinking**{took}", ">"]
+    lines += [f"> {line}".rstrip() for line in message.reasoning.strip().splitlines()]
+    return "\n".join(lines) + "\n\n"
 
 
 def _markdown_tools(message: Message) -> str:
@@ -152,6 +162,7 @@ def _message_data(message: Message) -> dict[str, Any]:
                 else None
             ),
             prompt_dropped=message.prompt_dropped,
+            reasoning=message.reasoning or None,
             tool_calls=message.tool_calls or [],
             metrics={name: getattr(message, name) for name in METRICS},
         )

@@ -2,11 +2,16 @@
 
 | log event | JSON event | data |
 |-----------|------------|------|
-| (connect) | snapshot | ``{text}`` (+ ``tool_calls``, if any): replaces what the client holds |
+| (connect) | snapshot | ``{text}`` (+ ``reasoning``, ``tool_calls``, if any): replaces what
+  the client holds |
 | delta     | delta    | ``{text}``: appended to the answer |
-| replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold) |
-| status    | status   | ``{state}`` |
-| usage     | usage    | ``{prompt_tokens, completion_tokens}``: the rounds' sum so far |
+| reasoning_delta | reasoning | ``{text}``: appended to the reasoning, never the answer |
+| reasoning_done | reasoning_done | ``{duration_ms}``: the thinking is over |
+| replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold, with its
+  ``reasoning`` and ``tool_calls``) |
+| status    | status   | ``{state}`` (``thinking`` when the reasoning starts) |
+| usage     | usage    | ``{prompt_tokens, completion_tokens}`` (+ ``reasoning_tokens``): the
+  rounds' sum so far |
 | tool_start | tool_start | ``{id, name, arguments}``: a call the model made |
 | tool_result | tool_result | ``{id, name, ok, result, error, duration_ms}`` |
 | error     | error    | ``{code, message, retryable, retry_after}`` |
@@ -45,6 +50,7 @@ from streaming.events import (
     Event,
     EventType,
     FinalData,
+    ReasoningDoneData,
     ReplaceData,
     StatusData,
     TitleData,
@@ -94,23 +100,35 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
         case EventType.DELTA:
             text = cast(DeltaData, event.data)["text"]
             return ("delta", {"text": text}) if text else None
+        case EventType.REASONING_DELTA:
+            thought = cast(DeltaData, event.data)["text"]
+            return ("reasoning", {"text": thought}) if thought else None
+        case EventType.REASONING_DONE:
+            took = cast(ReasoningDoneData, event.data)["duration_ms"]
+            return "reasoning_done", {"duration_ms": took}
         case EventType.REPLACE:
             replace = cast(ReplaceData, event.data)
             # Without text it re-renders the same text: nothing for programs.
             if "text" not in replace:
                 return None
             calls = replace.get("tool_calls", [])
-            return "snapshot", {"text": replace["text"]} | (
-                {"tool_calls": [_call(call) for call in calls]} if calls else {}
+            thought = replace["reasoning"]["text"] if "reasoning" in replace else ""
+            return "snapshot", (
+                {"text": replace["text"]}
+                | ({"reasoning": thought} if thought else {})
+                | ({"tool_calls": [_call(call) for call in calls]} if calls else {})
             )
         case EventType.STATUS:
             return "status", {"state": cast(StatusData, event.data)["state"]}
         case EventType.USAGE:
             usage = cast(UsageData, event.data)
-            return "usage", {
+            counted: dict[str, Any] = {
                 "prompt_tokens": usage["prompt_tokens"],
                 "completion_tokens": usage["completion_tokens"],
             }
+            if usage.get("reasoning_tokens") is not None:  # said only by reasoning models
+                counted["reasoning_tokens"] = usage.get("reasoning_tokens")
+            return "usage", counted
         case EventType.ERROR:
             return "error", _error(cast(ErrorData, event.data))
         case EventType.TITLE:
@@ -141,7 +159,14 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
                 "error": None if error is None else _error(error),
                 "metrics": final["metrics"],
             }
-        case EventType.BLOCK | EventType.TAIL | EventType.ANNOUNCE | EventType.ANNOUNCE_DONE:
+        case (
+            EventType.BLOCK
+            | EventType.TAIL
+            | EventType.ANNOUNCE
+            | EventType.ANNOUNCE_DONE
+            | EventType.REASONING_BLOCK
+            | EventType.REASONING_TAIL
+        ):
             return None  # the page's business
         case _:
             assert_never(event.type)
@@ -172,11 +197,19 @@ def project(event: Event, run: tuple[UUID, datetime | None], wire: Wire) -> byte
 
 
 def snapshot(
-    text: str, offset: int, wire: Wire, tool_calls: Sequence[Mapping[str, Any]] = ()
+    text: str,
+    offset: int,
+    wire: Wire,
+    tool_calls: Sequence[Mapping[str, Any]] = (),
+    *,
+    reasoning: str = "",
 ) -> bytes:
-    """The answer so far; with its tool calls so far when it made any (each as
-    ``tool_start`` and, once finished, ``tool_result`` would have told it)."""
+    """The answer so far; the reasoning when the model thought, its tool calls
+    so far when it made any (each as ``tool_start`` and, once finished,
+    ``tool_result`` would have told it)."""
     data: dict[str, Any] = {"text": text}
+    if reasoning:
+        data["reasoning"] = reasoning
     if tool_calls:
         data["tool_calls"] = [_call(call) for call in tool_calls]
     return wire.encode("snapshot", data, offset)
@@ -192,7 +225,9 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
 
     For a run the log no longer holds (finished long ago, or its process died).
     """
-    frames = [snapshot(message.content, offset, wire, _stored_calls(message))]
+    frames = [
+        snapshot(message.content, offset, wire, _stored_calls(message), reasoning=message.reasoning)
+    ]
     error = _stored_error(message)
     if error is not None:
         frames.append(wire.encode("error", error, offset))
@@ -208,6 +243,10 @@ def from_message(message: Message, offset: int, wire: Wire) -> bytes:
             "output_tokens": message.output_tokens,
             "output_tokens_estimated": message.output_tokens_estimated,
             "tokens_per_s": message.tokens_per_s,
+            "answer_ttft_ms": message.answer_ttft_ms,
+            "reasoning_ms": message.reasoning_ms,
+            "reasoning_tokens": message.reasoning_tokens,
+            "reasoning_tokens_estimated": message.reasoning_tokens_estimated,
         },
     }
     frames.append(wire.encode("final", final, offset))

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from chatapp import processes, selectors, services
 from chatapp.models import Message
+from chatapp.projection import thinking_for_s, thought_for
 from chatapp.runtime import get_manager
 from streaming.eventlog.base import Liveness
 from streaming.snapshot import Snapshot, fold
@@ -75,6 +76,11 @@ async def aprepare_messages(messages: list[Message]) -> Message | None:
         if snapshot is not None and snapshot.final is None:
             message.live_blocks = snapshot.blocks_html
             message.live_tail = snapshot.tail_html
+            thought = snapshot.reasoning
+            message.live_reasoning = thought
+            message.live_thinking_s = thinking_for_s(thought)
+            if thought.done:
+                message.live_reasoning_label = thought_for(thought.duration_ms)
         if snapshot is not None and snapshot.final is not None:
             await message.arefresh_from_db()
         if message.is_live:

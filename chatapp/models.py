@@ -15,6 +15,8 @@ from django.db import models
 
 from chatapp.retry import RetryOffer, continue_offered, offer_for
 from chatapp.status_text import StatusLine, status_line
+from streaming.runs.reasoning import seconds_text
+from streaming.snapshot import Reasoning
 from streaming.status import LIVE_STATUSES, RunStatus
 
 if TYPE_CHECKING:
@@ -42,6 +44,13 @@ class Conversation(models.Model):
     # None: the default (SPOOL_SYSTEM_PROMPT); "": none at all. The two mean
     # different things, hence a nullable text field.
     system_prompt = models.TextField(null=True, blank=True)  # noqa: DJ001
+    # Asked of a reasoning model (SPOOL_LLM_REASONING_MODELS) with every answer;
+    # "": the model's default, and nothing is sent.
+    reasoning_effort = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("low", "Low"), ("medium", "Medium"), ("high", "High")],
+    )
     # Pinned conversations are listed first, most recently pinned on top.
     pinned_at = models.DateTimeField(null=True, blank=True)
     # Deleted: gone for its owner at once (404), restorable for a few seconds
@@ -97,6 +106,12 @@ class Message(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     html = models.TextField(blank=True, help_text="Rendered, sanitised HTML of content.")
+    # A reasoning model's thinking, apart from the answer: shown collapsed,
+    # never sent back to the model (streaming/runs/reasoning.py).
+    reasoning = models.TextField(blank=True)
+    reasoning_html = models.TextField(
+        blank=True, help_text="Rendered, sanitised HTML of reasoning."
+    )
     status = models.CharField(
         max_length=16,
         choices=[(status.value, status.label) for status in RunStatus],
@@ -128,7 +143,15 @@ class Message(models.Model):
     recent_continues = models.PositiveIntegerField(default=0)
 
     # Metrics (milliseconds unless named otherwise).
-    ttft_ms = models.FloatField(null=True, blank=True, help_text="Send to first token shown.")
+    ttft_ms = models.FloatField(
+        null=True, blank=True, help_text="Send to first token shown (reasoning or answer)."
+    )
+    answer_ttft_ms = models.FloatField(
+        null=True, blank=True, help_text="Send to first answer token shown."
+    )
+    reasoning_ms = models.FloatField(null=True, blank=True, help_text="Time spent thinking.")
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens_estimated = models.BooleanField(default=False)
     provider_ttft_ms = models.FloatField(null=True, blank=True)
     duration_ms = models.FloatField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -149,6 +172,10 @@ class Message(models.Model):
     # chatapp.live from the run's event log for the page render.
     live_blocks: str = ""
     live_tail: str = ""
+    # Transient: the live reasoning (blocks, tail, seconds thought so far, done).
+    live_reasoning: Reasoning = Reasoning()
+    live_reasoning_label: str = "Thinking…"
+    live_thinking_s: int = 0  # seconds thought so far, when the page was rendered
     # Transient: the page shows nothing of the answer yet and its stream replays
     # the run from its first event, announcements included (see
     # views.pages.conversation_detail: the page the first send lands on).
@@ -181,6 +208,11 @@ class Message(models.Model):
     @property
     def is_assistant(self) -> bool:
         return self.role == self.Role.ASSISTANT
+
+    @property
+    def reasoning_seconds(self) -> int:
+        """Whole seconds thought, for "Thought for N s"."""
+        return seconds_text(self.reasoning_ms)
 
     @property
     def retry_offer(self) -> RetryOffer:

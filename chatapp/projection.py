@@ -15,6 +15,15 @@
 | tool_start | tool     | the running chip, appended to ``.blocks`` (static/js/spool.js) |
 | tool_result | tool + status | the finished chip in its place; ``#sr-status`` says it once |
 | final     | status + done | ``#sr-status``; the footer (and composer, out of band) |
+| status thinking | status + reasoning-start | ``#sr-status``; the disclosure shown, counting |
+| reasoning_block | reasoning-block | ``.reasoning-body .blocks`` (beforeend) |
+| ... replace | reasoning-blocks + tail | ``.reasoning-body`` (a whole re-render) |
+| reasoning_tail | reasoning-tail | ``.reasoning-body .tail`` (innerHTML) |
+| reasoning_done | reasoning-label + status | the summary ("Thought for N s"); ``#sr-status`` |
+
+The reasoning (streaming/runs/reasoning.py) goes into its own collapsed
+``<details>``, never into a live region: screen readers hear "Thinking…" and
+"Thought for N seconds." once each, never the thoughts themselves.
 
 Block and tail HTML was rendered once by the run. Each event is projected
 once per process too: the SSE bytes are kept (by run, i.e. message and when
@@ -30,6 +39,7 @@ Only a snapshot is built per subscriber: it depends on when one connects.
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
@@ -45,19 +55,24 @@ from chatapp.status_text import status_text
 from chatapp.tree import versions_of
 from streaming import sse
 from streaming.events import (
+    THINKING,
     AnnounceData,
     BlockData,
     ErrorData,
     Event,
     EventType,
     FinalData,
+    ReasoningBlockData,
+    ReasoningDoneData,
     ReplaceData,
     StatusData,
     TailData,
+    TailHtml,
     ToolResultData,
     ToolStartData,
 )
-from streaming.snapshot import Snapshot
+from streaming.runs.reasoning import seconds_text
+from streaming.snapshot import Reasoning, Snapshot
 
 # The browser drops SSE events whose data is empty, so "nothing" is one space.
 EMPTY = " "
@@ -75,7 +90,44 @@ def reset_frames(blocks_html: str, tail_html: str, offset: int | None) -> bytes:
 
 
 def snapshot_frame(snapshot: Snapshot) -> bytes:
-    return reset_frames(snapshot.blocks_html, snapshot.tail_html, snapshot.offset)
+    return reasoning_frames(snapshot.reasoning) + reset_frames(
+        snapshot.blocks_html, snapshot.tail_html, snapshot.offset
+    )
+
+
+def reasoning_frames(reasoning: Reasoning, *, now: float | None = None) -> bytes:
+    """The reasoning as it is (a snapshot, a compacted log's replace); nothing
+    when the model has not thought. Silent: no live region is touched."""
+    if not reasoning.started:
+        return b""
+    frames = sse.frame(reasoning.blocks_html or EMPTY, event="reasoning-blocks")
+    frames += sse.frame(reasoning.tail_html or EMPTY, event="reasoning-tail")
+    if reasoning.done:
+        return frames + sse.frame(thought_for(reasoning.duration_ms), event="reasoning-label")
+    return frames + sse.frame(str(thinking_for_s(reasoning, now)), event="reasoning-start")
+
+
+def stored_reasoning(message: Message) -> Reasoning:
+    """A finished message's reasoning, as a snapshot holds a live one's."""
+    if not message.reasoning:
+        return Reasoning()
+    html, text = message.reasoning_html, message.reasoning
+    return Reasoning(html, "", text, None, message.reasoning_ms, done=True)
+
+
+def thought_for(duration_ms: float | None, *, unit: str = "s") -> str:
+    """The summary once the thinking is over: "Thought for 12 s"."""
+    seconds = seconds_text(duration_ms)
+    if unit == "s":
+        return f"Thought for {seconds} s"
+    return f"Thought for {seconds} second{'' if seconds == 1 else 's'}."
+
+
+def thinking_for_s(reasoning: Reasoning, now: float | None = None) -> int:
+    """Whole seconds the model has been thinking (the page counts on from it)."""
+    if reasoning.since is None:
+        return 0
+    return max(0, int((now if now is not None else time.time()) - reasoning.since))
 
 
 def _done_html(message_id: UUID) -> str:
@@ -176,14 +228,35 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             return [sse.frame(tail["html"] or EMPTY, event="tail", id=offset)]
         case EventType.REPLACE:
             replace = cast(ReplaceData, event.data)
-            # A compacted log's replace keeps the tail apart (streaming/snapshot.py).
-            return [reset_frames(replace["html"], replace.get("tail", ""), offset)]
+            # A compacted log's replace keeps the tail apart (streaming/snapshot.py),
+            # and the reasoning folded with it.
+            thought = replace.get("reasoning")
+            frames = reasoning_frames(Reasoning.from_data(thought)) if thought else b""
+            return [frames + reset_frames(replace["html"], replace.get("tail", ""), offset)]
+        case EventType.REASONING_BLOCK:
+            block = cast(ReasoningBlockData, event.data)
+            if block.get("replace"):
+                blocks = sse.frame(block["html"] or EMPTY, event="reasoning-blocks")
+                return [blocks + sse.frame(EMPTY, event="reasoning-tail", id=offset)]
+            return [sse.frame(block["html"], event="reasoning-block", id=offset)]
+        case EventType.REASONING_TAIL:
+            html = cast(TailHtml, event.data)["html"]
+            return [sse.frame(html or EMPTY, event="reasoning-tail", id=offset)]
+        case EventType.REASONING_DONE:
+            took = cast(ReasoningDoneData, event.data)["duration_ms"]
+            label = sse.frame(thought_for(took), event="reasoning-label")
+            return [label + sse.frame(thought_for(took, unit="seconds"), event="status", id=offset)]
         case EventType.ANNOUNCE | EventType.ANNOUNCE_DONE:
             said = cast(AnnounceData, event.data)
             name = "announce" if event.type is EventType.ANNOUNCE else "announce-done"
             return [sse.frame(format_html("<p>{}</p>", said["text"]), event=name, id=offset)]
         case EventType.STATUS:
-            text = status_text(cast(StatusData, event.data)["state"])
+            state = cast(StatusData, event.data)["state"]
+            text = status_text(state)
+            if state == THINKING:
+                # The disclosure appears and counts from 0; "Thinking…" is said once.
+                counting = sse.frame("0", event="reasoning-start")
+                return [counting + sse.frame(text, event="status", id=offset)]
             return [sse.frame(text, event="status", id=offset)] if text else []
         case EventType.ERROR:
             what = cast(ErrorData, event.data)["message"]
@@ -207,7 +280,7 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             # Only the last frame carries the id: a cut between the two
             # replays both rather than losing ``done``.
             return [sse.frame(text, event="status"), await done_frame(message, offset)]
-        case EventType.DELTA | EventType.USAGE:
+        case EventType.DELTA | EventType.REASONING_DELTA | EventType.USAGE:
             # The JSON projection's business. The id still advances on the
             # next HTML event.
             return []

@@ -106,7 +106,8 @@ def continue_offered(message: Message) -> bool:
     return (
         message.is_assistant
         and message.status in CONTINUABLE
-        and bool(message.content.strip())
+        # Stopped while thinking: Continue starts the answer afresh.
+        and bool(message.content.strip() or message.reasoning.strip())
         and message.reply_to_id is not None
     )
 

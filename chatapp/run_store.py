@@ -52,6 +52,10 @@ _PK = Message._meta.pk
 _CHECKPOINT_AT = Message._meta.get_field("checkpoint_at")
 _LIVE = sorted(str(status) for status in Message.LIVE_STATUSES)  # plain str, not the enum
 _CHECKPOINT_SQL: dict[str, str] = {}  # by database vendor
+# What a checkpoint writes: the answer so far and the thinking so far.
+Checkpoint = tuple[str, str]
+# Left as stored by a run that did not think.
+_REASONING_METRICS = ("reasoning_ms", "reasoning_tokens", "reasoning_tokens_estimated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +85,7 @@ class DjangoRunStore:
         )
         # Touched by the event loop (checkpoint) and the store thread (batches).
         self._lock = threading.Lock()
-        self._pending: dict[uuid.UUID, str] = {}
+        self._pending: dict[uuid.UUID, Checkpoint] = {}
         self._batch_queued = False
         self._batches = 0
         self._written = 0
@@ -89,10 +93,10 @@ class DjangoRunStore:
     async def started(self, run_id: str) -> None:
         await self.thread.run(partial(_started, self.using, uuid.UUID(run_id)))
 
-    async def checkpoint(self, run_id: str, *, content: str) -> None:
+    async def checkpoint(self, run_id: str, *, content: str, reasoning: str = "") -> None:
         key = uuid.UUID(run_id)  # a bad id fails its run here, not every later batch
         with self._lock:
-            self._pending[key] = content
+            self._pending[key] = (content, reasoning)
             if self._batch_queued:
                 return  # the queued batch will take it
             self._batch_queued = True
@@ -160,7 +164,7 @@ def _started(using: str, run_id: uuid.UUID) -> None:
     )
 
 
-def _write_checkpoints(using: str, batch: dict[uuid.UUID, str]) -> int:
+def _write_checkpoints(using: str, batch: dict[uuid.UUID, Checkpoint]) -> int:
     """The batch in one transaction, as one ``executemany`` of a single-row UPDATE
     of live rows. Returns the rows updated.
 
@@ -173,8 +177,8 @@ def _write_checkpoints(using: str, batch: dict[uuid.UUID, str]) -> int:
     sql = _checkpoint_sql(connection)
     now = _CHECKPOINT_AT.get_db_prep_value(timezone.now(), connection)
     rows = [
-        (content, now, now, _PK.get_db_prep_value(key, connection), *_LIVE)
-        for key, content in batch.items()
+        (content, reasoning, reasoning, now, now, _PK.get_db_prep_value(key, connection), *_LIVE)
+        for key, (content, reasoning) in batch.items()
     ]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
@@ -188,6 +192,9 @@ def _checkpoint_sql(connection: BaseDatabaseWrapper) -> str:
         live = ", ".join(["%s"] * len(_LIVE))
         sql = _CHECKPOINT_SQL[connection.vendor] = (
             f"UPDATE {q(Message._meta.db_table)} SET {q(_column('content'))} = %s,"
+            # No thinking yet (or none in a Continue): what is stored stays.
+            f" {q(_column('reasoning'))} = CASE WHEN %s = '' THEN"
+            f" {q(_column('reasoning'))} ELSE %s END,"
             f" {q(_column('checkpoint_at'))} = %s, {q(_column('updated_at'))} = %s"
             f" WHERE {q(_column('id'))} = %s AND {q(_column('status'))} IN ({live})"
         )
@@ -211,17 +218,25 @@ def _finished(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
 
 def _save_outcome(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
     now = timezone.now()
-    m = outcome.metrics
+    metrics = outcome.metrics.as_dict()  # each metric under its own field name
+    thought: dict[str, object] = {}
+    if outcome.reasoning:
+        thought = {"reasoning": outcome.reasoning, "reasoning_html": outcome.reasoning_html}
+    else:
+        # A run that did not think (a Continue) keeps the thinking stored before it.
+        for name in _REASONING_METRICS:
+            metrics.pop(name)
     Message.objects.using(using).filter(id=run_id).update(
         status=outcome.status,
         content=outcome.content,
         html=outcome.html,
+        **thought,
         finish_reason=outcome.finish_reason,
         error_code=outcome.error.code if outcome.error else "",
         error_message=outcome.error.message if outcome.error else "",
         error_retryable=outcome.error.retryable if outcome.error else True,
         retry_after_at=_retry_after_at(outcome.error, now),
-        **m.as_dict(),  # each metric under its own field name
+        **metrics,
         tool_calls=[call.as_dict() for call in outcome.tool_calls],
         checkpoint_at=now,
         completed_at=now,

@@ -27,6 +27,7 @@ from streaming.tools import ToolRegistry, builtin_tools
 
 DEMO_ENDPOINT = "demo"
 DEMO_LABEL = "Demo (offline)"
+DEMO_THINKING_LABEL = "Demo, thinking (offline)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ def catalogue() -> Catalogue:
             settings.SPOOL_LLM_API_KEY,
             settings.SPOOL_LLM_MODELS,
             settings.SPOOL_LLM_TOOL_MODELS,
+            settings.SPOOL_LLM_REASONING_MODELS,
         )
     demo = ModelEntry(
         settings.SPOOL_DEMO_MODEL,
@@ -67,8 +69,16 @@ def catalogue() -> Catalogue:
         # The demo model streams whatever it is given: tools, images, a prefill.
         ModelOptions(tools=True, vision=True, prefill=True),
     )
+    # The same demo model, thinking before every answer: reasoning without a key.
+    thinking = ModelEntry(
+        settings.SPOOL_DEMO_REASONING_MODEL,
+        settings.SPOOL_DEMO_REASONING_MODEL,
+        DEMO_THINKING_LABEL,
+        DEMO_ENDPOINT,
+        ModelOptions(tools=True, vision=True, prefill=True, reasoning=True),
+    )
     groups = [ModelGroup(e.label, e.models) for e in configured]
-    groups.append(ModelGroup("Offline", (demo,)))
+    groups.append(ModelGroup("Offline", (demo, thinking)))
     models = {m.id: m for group in groups for m in group.models}
     return Catalogue({e.name: e for e in configured}, models, tuple(groups))
 
@@ -91,13 +101,22 @@ def model_entry(model_id: str) -> ModelEntry:
     return entry
 
 
+def is_reasoning_model(model_id: str) -> bool:
+    """A model offered the effort picker (``reasoning`` in its options)."""
+    entry = catalogue().get(model_id)
+    return entry is not None and entry.options.reasoning
+
+
 def provider_for(model_id: str) -> Provider:
     """The provider for an offered model; ``LookupError`` for an unknown one."""
     entry = model_entry(model_id)
     if entry.endpoint == DEMO_ENDPOINT:
         from streaming.providers.demo import DemoProvider
 
-        return DemoProvider(token_delay=settings.SPOOL_DEMO_TOKEN_DELAY_S)
+        return DemoProvider(
+            token_delay=settings.SPOOL_DEMO_TOKEN_DELAY_S,
+            always_think=entry.options.reasoning,
+        )
     return _openai_provider(model_id)
 
 

@@ -33,6 +33,7 @@ from chatapp.attachments.prompt import (
 )
 from chatapp.attachments.store import attachments_save, files_removed_on_failure
 from chatapp.context_budget import estimate_tokens, part_tokens, prompt_budget
+from chatapp.endpoints import requested_effort
 from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for, tools_for
 from chatapp.titles import first_words, title_job
@@ -336,10 +337,12 @@ def _earlier_metrics(answer: Message) -> RunMetrics:
 
 def message_mark_interrupted(*, message: Message) -> None:
     """A live message whose run is gone (server restart): keep what was saved."""
-    content = Message.objects.values_list("content", flat=True).get(id=message.id)
+    content, reasoning = Message.objects.values_list("content", "reasoning").get(id=message.id)
     updated = Message.objects.filter(id=message.id, status__in=Message.LIVE_STATUSES).update(
         status=Message.Status.INTERRUPTED,
         html=render_markdown(content),
+        # The thinking as last checkpointed, kept apart like a finished run's.
+        reasoning_html=render_markdown(reasoning) if reasoning else "",
         error_code="interrupted",
         error_message="The server restarted while this answer was being written. "
         "The saved part is kept: Continue finishes it, Retry writes a new answer.",
@@ -375,11 +378,16 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         max_tokens=entry.options.max_output_tokens,
         title=title_job(conversation=sent.conversation, answer=answer),
         tools=tools_for(answer.model),
+        reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )
 
 
 def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
     answer = sent.assistant_message
+    if not answer.content.strip():
+        # Stopped while it was still thinking: no answer to continue, so a
+        # fresh one (its new thinking replaces the old when it ends).
+        return _run_spec(sent, accepted_at)
     entry = model_entry(answer.model)
     return RunSpec(
         run_id=str(answer.id),
@@ -392,6 +400,7 @@ def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
         resume=Resume(
             text=answer.content, metrics=_earlier_metrics(answer), verbatim=entry.options.prefill
         ),
+        reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )
 
 
@@ -413,7 +422,7 @@ async def committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _run
         raise SendError(SHUTTING_DOWN, status=503)
     # One thread hop for the transaction and the prompt read after it.
     sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at, spec_for)
-    if spec.resume is not None:
+    if spec_for is _continue_spec:
         # Continue runs again under the message's id: its previous run must be
         # over (it is saved, but may still be closing its log) and its log
         # gone, so the new one starts at offset 1.

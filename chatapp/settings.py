@@ -249,7 +249,11 @@ SPOOL_LLM_API_KEY = os.environ.get("SPOOL_LLM_API_KEY", "")
 SPOOL_LLM_MODELS = env_list("SPOOL_LLM_MODELS", "gpt-4o-mini" if SPOOL_LLM_BASE_URL else "")
 # Which of SPOOL_LLM_MODELS are offered tools ("*": all of them).
 SPOOL_LLM_TOOL_MODELS = env_list("SPOOL_LLM_TOOL_MODELS", "")
+# Which of SPOOL_LLM_MODELS are reasoning models, offered the effort picker ("*": all).
+SPOOL_LLM_REASONING_MODELS = env_list("SPOOL_LLM_REASONING_MODELS", "")
 SPOOL_DEMO_MODEL = "demo"
+# The demo model that always thinks first (the plain one thinks when asked to "think").
+SPOOL_DEMO_REASONING_MODEL = "demo-thinking"
 # The picker's preselected model; unset: the first one offered (the demo model
 # when no server is configured).
 SPOOL_DEFAULT_MODEL = os.environ.get("SPOOL_DEFAULT_MODEL", "")

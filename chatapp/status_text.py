@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from streaming.events import GENERATING
+from streaming.events import GENERATING, THINKING
 from streaming.runs.tool_loop import MAX_TOOL_ROUNDS, TOOL_ROUNDS_REASON
 from streaming.status import RunStatus
 
 # Said once per transition (docs/accessibility.md, Status and alerts).
 STATUS_TEXT: Final[dict[str, str]] = {
     GENERATING: "Generating answer…",
+    THINKING: "Thinking…",  # a reasoning model's first thought
     RunStatus.COMPLETE: "Answer complete.",
     RunStatus.STOPPED: "Stopped. The partial answer is kept.",
     RunStatus.INTERRUPTED: "Answer interrupted. Partial answer kept.",
@@ -35,7 +36,8 @@ TRUNCATED_TEXT: Final[dict[str, str]] = {
 
 
 def status_text(status: str, finish_reason: str = "") -> str:
-    """The words for ``status`` (a RunStatus or ``generating``); "" when it has none."""
+    """The words for ``status`` (a RunStatus, ``generating`` or ``thinking``); "" when
+    it has none."""
     if status == RunStatus.TRUNCATED:
         return TRUNCATED_TEXT.get(finish_reason, STATUS_TEXT[RunStatus.TRUNCATED])
     return STATUS_TEXT.get(status, "")

@@ -4,7 +4,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from chatapp.views import accounts, attachments, events, pages, settings, shares, stream, versions
+from chatapp.views import (
+    accounts,
+    attachments,
+    effort,
+    events,
+    pages,
+    settings,
+    shares,
+    stream,
+    versions,
+)
 
 urlpatterns = [
     path("", pages.home, name="home"),
@@ -13,6 +23,7 @@ urlpatterns = [
     path("search", pages.search, name="search"),
     path("c/<uuid:conversation_id>/", pages.conversation_detail, name="conversation"),
     path("c/<uuid:conversation_id>/messages", pages.message_send, name="message_send"),
+    path("c/<uuid:conversation_id>/effort", effort.conversation_effort, name="conversation_effort"),
     path(
         "c/<uuid:conversation_id>/instructions",
         pages.conversation_instructions,

@@ -42,6 +42,11 @@ class EventType(StrEnum):
     REPLACE = "replace"  # ReplaceData
     ANNOUNCE = "announce"  # AnnounceData
     ANNOUNCE_DONE = "announce_done"  # AnnounceData
+    # A reasoning model's thinking, apart from the answer (streaming/runs/reasoning.py).
+    REASONING_DELTA = "reasoning_delta"  # DeltaData
+    REASONING_BLOCK = "reasoning_block"  # ReasoningBlockData
+    REASONING_TAIL = "reasoning_tail"  # TailHtml
+    REASONING_DONE = "reasoning_done"  # ReasoningDoneData: once
     STATUS = "status"  # StatusData
     USAGE = "usage"  # UsageData
     TOOL_START = "tool_start"  # ToolStartData (streaming/runs/tool_loop.py)
@@ -100,6 +105,8 @@ class ReplaceData(TypedDict):
     tail: NotRequired[str]
     text: NotRequired[str]
     tool_calls: NotRequired[list[ToolCallState]]
+    # A compacted log's: the thinking folded with the answer, reset with it.
+    reasoning: NotRequired[ReasoningState]
 
 
 class AnnounceData(TypedDict):
@@ -113,13 +120,48 @@ class AnnounceData(TypedDict):
 GENERATING: Final = "generating"
 
 
+# The first thought of a reasoning model: "Thinking…" (not a run status either).
+THINKING: Final = "thinking"
+
+
 class StatusData(TypedDict):
-    state: Literal[RunStatus.STREAMING, "generating"]
+    """``since`` only with ``thinking``: wall-clock seconds (``time.time()``) when
+    the thinking began, so a page rendered later can count on from it."""
+
+    state: Literal[RunStatus.STREAMING, "generating", "thinking"]
+    since: NotRequired[float]
+
+
+class ReasoningBlockData(TypedDict):
+    """A finished block of the thinking, appended once; with ``replace``: the
+    whole thinking re-rendered (late link references), replacing its blocks
+    and tail."""
+
+    html: str
+    replace: NotRequired[bool]
+
+
+class ReasoningDoneData(TypedDict):
+    """The thinking is over: the answer's first words arrived, or the run ended."""
+
+    duration_ms: float | None
+
+
+class ReasoningState(TypedDict):
+    """The thinking as a compacted log's ``replace`` carries it (``streaming/snapshot.py``)."""
+
+    html: str  # its finished blocks
+    tail: str
+    text: str
+    since: float | None
+    duration_ms: float | None
+    done: bool
 
 
 class UsageData(TypedDict):
     prompt_tokens: int | None
-    completion_tokens: int | None
+    completion_tokens: int | None  # the reasoning's included, as servers count them
+    reasoning_tokens: NotRequired[int | None]
 
 
 class ToolStartData(TypedDict):
@@ -206,6 +248,8 @@ EventData = (
     | TailData
     | ReplaceData
     | AnnounceData
+    | ReasoningBlockData
+    | ReasoningDoneData
     | StatusData
     | UsageData
     | ToolStartData
@@ -230,6 +274,20 @@ class Emit(Protocol):
     @overload
     async def __call__(
         self, type: Literal[EventType.ANNOUNCE, EventType.ANNOUNCE_DONE], data: AnnounceData, /
+    ) -> int: ...
+    @overload
+    async def __call__(
+        self, type: Literal[EventType.REASONING_DELTA], data: DeltaData, /
+    ) -> int: ...
+    @overload
+    async def __call__(
+        self, type: Literal[EventType.REASONING_BLOCK], data: ReasoningBlockData, /
+    ) -> int: ...
+    @overload
+    async def __call__(self, type: Literal[EventType.REASONING_TAIL], data: TailHtml, /) -> int: ...
+    @overload
+    async def __call__(
+        self, type: Literal[EventType.REASONING_DONE], data: ReasoningDoneData, /
     ) -> int: ...
     @overload
     async def __call__(self, type: Literal[EventType.STATUS], data: StatusData, /) -> int: ...

@@ -9,17 +9,20 @@ to keep (``streaming/eventlog/memory.py``): what a late reader needs, not
 every frame.
 
 The fold keeps the answer's text beside its HTML (the deltas joined, reset
-by a ``replace`` that carries ``text``): the JSON stream
+by a ``replace`` that carries ``text``), and the reasoning apart from the
+answer (its own blocks, tail and text, and whether the model is still
+thinking), reset by a ``replace`` that carries ``reasoning``: the JSON stream
 (``chatapp/json_projection.py``) starts a subscriber from it, and a folded
 ``replace`` carries it, so the text so far survives compaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from streaming.events import Event, EventType, ReplaceData, ToolCallState
+from streaming.events import Event, EventType, ReasoningState, ReplaceData, ToolCallState
 from streaming.markdown.ops import apply_ops
 
 # The events that change what the answer shows (the rest only tell about it).
@@ -30,8 +33,55 @@ CONTENT: Final = frozenset(
         EventType.REPLACE,
         EventType.TOOL_START,
         EventType.TOOL_RESULT,
+        EventType.REASONING_BLOCK,
+        EventType.REASONING_TAIL,
+        EventType.REASONING_DONE,
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """The model's thinking as a page shows it (streaming/runs/reasoning.py).
+
+    ``since``: wall-clock seconds when the thinking began; ``duration_ms``:
+    None while the model still thinks."""
+
+    blocks_html: str = ""
+    tail_html: str = ""
+    text: str = ""
+    since: float | None = None
+    duration_ms: float | None = None
+    done: bool = False
+
+    @property
+    def html(self) -> str:
+        return self.blocks_html + self.tail_html
+
+    @property
+    def started(self) -> bool:
+        return self.since is not None or self.done or bool(self.text)
+
+    def as_data(self) -> ReasoningState:
+        return {
+            "html": self.blocks_html,
+            "tail": self.tail_html,
+            "text": self.text,
+            "since": self.since,
+            "duration_ms": self.duration_ms,
+            "done": self.done,
+        }
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Reasoning:
+        return cls(
+            data.get("html", ""),
+            data.get("tail", ""),
+            data.get("text", ""),
+            data.get("since"),
+            data.get("duration_ms"),
+            bool(data.get("done", False)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +94,7 @@ class Snapshot:
     # The tool calls so far, in order: {chip, id, name, arguments} and, once
     # finished, {ok, result, error, duration_ms} (the JSON stream's snapshot).
     tool_calls: tuple[ToolCallState, ...] = ()
+    reasoning: Reasoning = Reasoning()
 
     @property
     def html(self) -> str:
@@ -56,7 +107,10 @@ def fold(events: list[Event]) -> Snapshot:
     text: list[str] = []
     calls: dict[str, ToolCallState] = {}  # by chip: unique in the run
     final: Event | None = None
+    thought = _ReasoningFold()
     for event in events:
+        if thought.apply(event):
+            continue
         if event.type is EventType.DELTA:
             text.append(event.data["text"])
         elif event.type is EventType.BLOCK:
@@ -100,7 +154,62 @@ def fold(events: list[Event]) -> Snapshot:
         elif event.type is EventType.FINAL:
             final = event
     offset = events[-1].offset if events else 0
-    return Snapshot("".join(blocks), tail, offset, final, "".join(text), tuple(calls.values()))
+    return Snapshot(
+        "".join(blocks),
+        tail,
+        offset,
+        final,
+        "".join(text),
+        tuple(calls.values()),
+        thought.result(),
+    )
+
+
+class _ReasoningFold:
+    """The reasoning events folded apart from the answer's."""
+
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self.tail = ""
+        self.text: list[str] = []
+        self.since: float | None = None
+        self.duration_ms: float | None = None
+        self.done = False
+
+    def apply(self, event: Event) -> bool:
+        """Fold ``event`` in if it is about the reasoning; True when it was only that."""
+        data = event.data
+        match event.type:
+            case EventType.REASONING_DELTA:
+                self.text.append(data["text"])
+            case EventType.REASONING_BLOCK if data.get("replace"):
+                self.blocks, self.tail = [data["html"]], ""
+            case EventType.REASONING_BLOCK:
+                self.blocks.append(data["html"])
+            case EventType.REASONING_TAIL:
+                self.tail = data["html"]
+            case EventType.REASONING_DONE:
+                self.done, self.duration_ms = True, data.get("duration_ms")
+            case EventType.STATUS if data.get("state") == "thinking":
+                self.since = data.get("since")
+            case EventType.REPLACE if "reasoning" in data:
+                kept = Reasoning.from_data(data["reasoning"])
+                self.blocks, self.tail, self.text = [kept.blocks_html], kept.tail_html, [kept.text]
+                self.since, self.duration_ms, self.done = kept.since, kept.duration_ms, kept.done
+                return False  # the answer's part of the replace is folded too
+            case _:
+                return False
+        return event.type is not EventType.STATUS
+
+    def result(self) -> Reasoning:
+        return Reasoning(
+            "".join(self.blocks),
+            self.tail,
+            "".join(self.text),
+            self.since,
+            self.duration_ms,
+            self.done,
+        )
 
 
 def _chip_finished(blocks: list[str], running: str, finished: str) -> list[str]:
@@ -132,6 +241,8 @@ def compact(events: list[Event]) -> list[Event]:
     data: ReplaceData = {"html": head.html, "text": head.text}
     if head.tool_calls:
         data["tool_calls"] = list(head.tool_calls)
+    if head.reasoning.started:
+        data["reasoning"] = head.reasoning.as_data()
     return [Event(head.offset, EventType.REPLACE, dict(data)), *events[last + 1 :]]
 
 
@@ -150,4 +261,6 @@ def compact_prefix(events: list[Event], count: int) -> list[Event]:
     data: ReplaceData = {"html": head.blocks_html, "tail": head.tail_html, "text": head.text}
     if head.tool_calls:
         data["tool_calls"] = list(head.tool_calls)
+    if head.reasoning.started:
+        data["reasoning"] = head.reasoning.as_data()
     return [Event(events[count - 1].offset, EventType.REPLACE, dict(data)), *events[count:]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -71,6 +73,29 @@ def test_non_staff_cannot_open_admin(transcript) -> None:
     c.force_login(User.objects.get(username="grace"))
     r = c.get("/admin/chatapp/conversation/")
     assert r.status_code == 302
+
+
+def test_message_detail_shows_the_reasoning_apart_and_collapsed(admin_client: Client) -> None:
+    owner = User.objects.create_user("lovelace", password="pw-1-ada")
+    conv = Conversation.objects.create(user=owner, model="demo-thinking", title="Thinking")
+    answer = Message.objects.create(
+        conversation=conv, role="assistant", model="demo-thinking", content="Even.",
+        reasoning="Seven plus one is eight.", reasoning_ms=2100.0, reasoning_tokens=9,
+        answer_ttft_ms=2300.5,
+    )  # fmt: skip
+    text = admin_client.get(f"/admin/chatapp/message/{answer.id}/change/").content.decode()
+    # A collapsed fieldset of its own (Django draws it as <details>), apart from "Content".
+    collapsed = re.search(
+        r'<fieldset class="module aligned collapse"[^>]*>\s*<details><summary>\s*'
+        r"<h2[^>]*>Reasoning</h2>(.*?)</fieldset>",
+        text,
+        re.DOTALL,
+    )
+    assert collapsed is not None
+    assert "Seven plus one is eight." in collapsed.group(1)
+    assert "2100.0" in collapsed.group(1)
+    assert "Seven plus one is eight." not in text[: collapsed.start()]
+    assert "2300.5" in text  # the time to the first answer token, with the metrics
 
 
 def test_message_detail_shows_its_tool_calls_escaped(admin_client: Client, transcript) -> None:

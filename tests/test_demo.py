@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
-from streaming.providers.base import ChatMessage, Finish, ProviderEvent, TextDelta, Usage
+from streaming.providers.base import (
+    ChatMessage,
+    Finish,
+    ProviderEvent,
+    ReasoningDelta,
+    ReasoningEffort,
+    TextDelta,
+    Usage,
+)
 from streaming.providers.demo import BENCH_PARAGRAPH_WORDS, DemoProvider, bench_words
 
 
@@ -115,6 +123,42 @@ async def test_a_truncated_bench_answer_is_continued() -> None:
     assert first.split()[-1] == "w25"
     rest = await _answer([question, ChatMessage("assistant", first)])
     assert (first + rest).split() == [f"w{k}" for k in range(1, 61)]
+
+
+async def _thought(
+    provider: DemoProvider,
+    messages: list[ChatMessage],
+    effort: ReasoningEffort | None = None,
+) -> tuple[str, str, Usage]:
+    stream = provider.stream(messages=messages, model="demo", reasoning_effort=effort)
+    events = [event async for event in stream]
+    thought = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    answer = "".join(e.text for e in events if isinstance(e, TextDelta))
+    usage = next(e for e in events if isinstance(e, Usage))
+    return thought, answer, usage
+
+
+async def test_the_demo_model_thinks_when_asked_to_and_only_then() -> None:
+    demo = DemoProvider(token_delay=0)
+    thought, answer, usage = await _thought(demo, [ChatMessage("user", "Think, then say hi")])
+    assert thought.count("\n\n") == 1  # medium effort: two paragraphs
+    assert answer.startswith("## Hello from the demo model")
+    assert usage.reasoning_tokens is not None
+    assert usage.completion_tokens is not None
+    assert usage.completion_tokens > usage.reasoning_tokens  # the thinking's counted in
+    plain, _, plain_usage = await _thought(demo, [ChatMessage("user", "say hi, thinking aside")])
+    assert (plain, plain_usage.reasoning_tokens) == ("", None)
+
+
+async def test_the_thinking_demo_model_always_thinks_as_hard_as_asked() -> None:
+    thinking = DemoProvider(token_delay=0, always_think=True)
+    question = [ChatMessage("user", "hi")]
+    low, _, _ = await _thought(thinking, question, "low")
+    high, _, _ = await _thought(thinking, question, "high")
+    assert (low.count("\n\n"), high.count("\n\n")) == (0, 2)
+    # Continuing an answer (a prefill) is no time to think again.
+    again, _, _ = await _thought(thinking, [*question, ChatMessage("assistant", "## Hel")])
+    assert again == ""
 
 
 async def test_the_demo_model_lists_the_attachments_it_received() -> None:

@@ -74,7 +74,7 @@ def test_the_picker_lists_models_by_endpoint(client: SpoolClient) -> None:
     assert [(label, re.findall(r'value="([^"]+)"', body)) for label, body in groups] == [
         ("This machine", ["qwen3:8b"]),
         ("Cloud", ["mini"]),
-        ("Offline", ["demo"]),
+        ("Offline", ["demo", "demo-thinking"]),
     ]
     assert re.search(r'<option value="mini" selected>gpt-4o-mini</option>', page)
     assert "sk-cloud" not in page

@@ -142,3 +142,30 @@ async def test_exports_belong_to_the_owner() -> None:
         assert (await mallory.get(f"/c/{c.id}/export.{fmt}")).status_code == 404
         assert (await AsyncClient().get(f"/c/{c.id}/export.{fmt}")).status_code == 302
     assert (await (await _signed_in("ada")).get(f"/c/{c.id}/export.html")).status_code == 404
+
+
+def _thinking() -> Conversation:
+    user = User.objects.create_user("turing", password="pw-for-tests-1")
+    c = Conversation.objects.create(user=user, model="demo-thinking", title="Think")
+    q = Message.objects.create(conversation=c, role="user", content="Odd or even?")
+    Message.objects.create(
+        conversation=c, role="assistant", reply_to=q, model="demo-thinking",
+        status="complete", content="Even.", reasoning="7 + 1 = 8.\n\n8 is even.",
+        reasoning_ms=2100.0, reasoning_tokens=9,
+    )  # fmt: skip
+    return c
+
+
+async def test_exports_keep_the_reasoning_apart_from_the_answer() -> None:
+    c = await sync_to_async(_thinking)()
+    client = await _signed_in("turing")
+    markdown = "md"  # the extension, spelled apart from a file name
+    _, _, body, _ = await _download(client, f"/c/{c.id}/export.{markdown}")
+    assert body.decode().endswith(
+        "\n## Assistant (demo-thinking)\n\n"
+        "> **Thinking** (2 s)\n>\n> 7 + 1 = 8.\n>\n> 8 is even.\n\nEven.\n"
+    )
+    _, _, body, _ = await _download(client, f"/c/{c.id}/export.json")
+    answer = json.loads(body)["messages"][1]
+    assert (answer["content"], answer["reasoning"]) == ("Even.", "7 + 1 = 8.\n\n8 is even.")
+    assert (answer["metrics"]["reasoning_ms"], answer["metrics"]["reasoning_tokens"]) == (2100.0, 9)

@@ -54,6 +54,26 @@ ERROR = {"code": "rate_limit", "message": "Wait.", "retryable": True, "retry_aft
         (ev(1, EventType.TAIL, ops=[[1, "b"]]), None),
         (ev(1, EventType.ANNOUNCE, text="a"), None),
         (ev(1, EventType.ANNOUNCE_DONE, text="a"), None),
+        (ev(1, EventType.REASONING_DELTA, text="Hm."), ("reasoning", {"text": "Hm."})),
+        (ev(1, EventType.REASONING_DELTA, text=""), None),
+        (ev(1, EventType.REASONING_BLOCK, html="<p>Hm.</p>"), None),
+        (ev(1, EventType.REASONING_TAIL, html="<p>Hm</p>"), None),
+        (
+            ev(1, EventType.REASONING_DONE, duration_ms=1234.5),
+            ("reasoning_done", {"duration_ms": 1234.5}),
+        ),
+        (
+            ev(1, EventType.STATUS, state="thinking", since=1.0),
+            ("status", {"state": "thinking"}),
+        ),
+        (
+            ev(1, EventType.USAGE, prompt_tokens=3, completion_tokens=5, reasoning_tokens=2),
+            ("usage", {"prompt_tokens": 3, "completion_tokens": 5, "reasoning_tokens": 2}),
+        ),
+        (
+            ev(1, EventType.REPLACE, html="<p>a</p>", text="a", reasoning={"text": "Hm."}),
+            ("snapshot", {"text": "a", "reasoning": "Hm."}),
+        ),
     ],
 )
 def test_what_programs_get_for_each_log_event(event: Event, expected: object) -> None:
@@ -67,6 +87,8 @@ def test_every_event_kind_is_decided() -> None:
         EventType.ANNOUNCE, EventType.ANNOUNCE_DONE, EventType.STATUS, EventType.USAGE,
         EventType.TOOL_START,
         EventType.TOOL_RESULT, EventType.ERROR, EventType.TITLE, EventType.FINAL,
+        EventType.REASONING_DELTA, EventType.REASONING_BLOCK, EventType.REASONING_TAIL,
+        EventType.REASONING_DONE,
     }  # fmt: skip
     assert set(EventType) == known
 

@@ -580,3 +580,60 @@ async def test_without_a_prefill_style_no_flag_is_sent(
     body = openai_server.chat_requests[0].body
     assert body["messages"][-1] == {"role": "assistant", "content": "one, two,"}
     assert "continue_final_message" not in body
+
+
+async def test_reasoning_text_is_read_too(provider, openai_server):
+    openai_server.enqueue(Script.reasoning_then_text("Mull.", "Done.", field="reasoning_text"))
+
+    events, _ = await collect(provider)
+
+    assert (reasoning_of(events), text_of(events)) == ("Mull.", "Done.")
+
+
+async def test_a_server_sending_two_reasoning_fields_is_read_once(provider, openai_server):
+    openai_server.enqueue(
+        Script.reasoning_then_text(
+            "Step one, step two.", "Two steps.", field="reasoning", also="reasoning_content"
+        )
+    )
+
+    events, _ = await collect(provider)
+
+    assert reasoning_of(events) == "Step one, step two."
+    assert text_of(events) == "Two steps."
+
+
+async def test_text_held_back_is_flushed_when_the_stream_breaks(provider, openai_server):
+    """ "</thi" may be the start of the closing tag: held back, then kept as
+    reasoning when the connection drops, before the error."""
+    openai_server.enqueue(
+        Script.text("<think>cut off mid </thi", chunk_size=30, finish=None).then_abrupt_close()
+    )
+
+    events, error = await collect(provider)
+
+    assert error is not None
+    assert error.code == "stream_broken"
+    assert reasoning_of(events) == "cut off mid </thi"
+    assert text_of(events) == ""
+
+
+async def test_reasoning_tokens_come_from_the_usage_details(provider, openai_server):
+    openai_server.enqueue(Script.reasoning_then_text("Hm.", "Yes.", reasoning_tokens=5))
+
+    events, _ = await collect(provider)
+
+    usage = next(e for e in events if isinstance(e, Usage))
+    assert (usage.completion_tokens, usage.reasoning_tokens) == (2, 5)  # as the server said
+
+
+async def test_reasoning_effort_is_sent_only_when_asked(provider, openai_server):
+    openai_server.enqueue(Script.text("a"))
+    openai_server.enqueue(Script.text("b"))
+
+    await collect(provider, reasoning_effort="high")
+    await collect(provider)
+
+    first, second = openai_server.chat_requests[-2:]
+    assert first.body["reasoning_effort"] == "high"
+    assert "reasoning_effort" not in second.body

@@ -19,7 +19,13 @@ from chatapp.models import Conversation, Message
 from chatapp.run_store import DjangoRunStore
 from streaming.eventlog.memory import MemoryEventLog
 from streaming.events import Event, EventType
-from streaming.providers.base import ChatMessage, ProviderEvent, TextDelta, ToolSpec
+from streaming.providers.base import (
+    ChatMessage,
+    ProviderEvent,
+    ReasoningEffort,
+    TextDelta,
+    ToolSpec,
+)
 from streaming.providers.errors import MAX_SHOWN_RETRY_AFTER_S
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs import Budgets, RunManager, RunSpec
@@ -301,6 +307,7 @@ class Exploding:
         model: str,
         tools: Sequence[ToolSpec] = (),
         max_tokens: int | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
     ) -> AsyncIterator[ProviderEvent]:
         yield TextDelta("before the bug ")
         raise RuntimeError("a bug, not a provider error")

@@ -92,7 +92,7 @@ def test_single_endpoint_settings_give_one_group_and_the_demo(
     groups = runtime.catalogue().groups
     assert [(g.label, [m.id for m in g.models]) for g in groups] == [
         ("Models", [MODEL]),
-        ("Offline", ["demo"]),
+        ("Offline", ["demo", "demo-thinking"]),
     ]
     assert runtime.default_model() == MODEL
     assert isinstance(runtime.provider_for("demo"), DemoProvider)
@@ -100,9 +100,9 @@ def test_single_endpoint_settings_give_one_group_and_the_demo(
         runtime.provider_for("gpt-9")
 
 
-def test_no_server_configured_offers_the_demo_only() -> None:
+def test_no_server_configured_offers_the_demo_models_only() -> None:
     with override_settings(SPOOL_LLM_ENDPOINTS="", SPOOL_LLM_BASE_URL="", SPOOL_DEFAULT_MODEL=""):
-        assert list(runtime.catalogue().models) == ["demo"]
+        assert list(runtime.catalogue().models) == ["demo", "demo-thinking"]
         assert runtime.default_model() == "demo"
     with override_settings(SPOOL_LLM_ENDPOINTS="", SPOOL_DEFAULT_MODEL="gone"):
         assert runtime.default_model() in runtime.catalogue().models

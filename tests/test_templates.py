@@ -127,6 +127,18 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
     # Both read-aloud modes have a listener; static/js/spool.js keeps one.
     assert 'sse-swap="announce" hx-target="#sr-answer"' in page
     assert 'sse-swap="announce-done" hx-target="#sr-answer"' in page
+    # A reasoning model's conversation: the effort picker, a stored reasoning collapsed.
+    thinking = Conversation.objects.create(user=user, model="demo-thinking", title="Thinking")
+    asked = Message.objects.create(conversation=thinking, role="user", content="Why?")
+    Message.objects.create(
+        conversation=thinking, reply_to=asked, role="assistant", content="Because.",
+        html="<p>Because.</p>", reasoning="Hm.", reasoning_html="<p>Hm.</p>",
+        reasoning_ms=2400.0, model="demo-thinking",
+    )  # fmt: skip
+    page = web.get(f"/c/{thinking.id}/").content.decode()
+    assert '<span class="reasoning-label">Thought for 2 s</span>' in page
+    assert 'id="reasoning-effort"' in page
+    outputs["conversation page, reasoning model"] = page
     htmx = {"HX-Request": "true"}
     error = web.post(f"/c/{conversation.id}/messages", {"text": " "}, headers=htmx)
     assert error.status_code == 422

@@ -88,7 +88,13 @@ async def _events(message: Message, after: int | None, wire: Wire) -> AsyncItera
         after = None
     first = wire.opening
     if after is None:
-        first += json_projection.snapshot(snapshot.text, snapshot.offset, wire, snapshot.tool_calls)
+        first += json_projection.snapshot(
+            snapshot.text,
+            snapshot.offset,
+            wire,
+            snapshot.tool_calls,
+            reasoning=snapshot.reasoning.text,
+        )
         after = snapshot.offset
     final = snapshot.final
     if final is not None and after >= final.offset:

@@ -16,13 +16,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from chatapp import conversations, export, live, selectors, services, shares
+from chatapp.endpoints import REASONING_EFFORTS
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
-from chatapp.runtime import catalogue, default_model
+from chatapp.runtime import catalogue, default_model, is_reasoning_model
 from chatapp.search import search as search_conversations
 from chatapp.selectors import ConversationGroup
 from chatapp.views import attachments
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
+from streaming.snapshot import Reasoning
 from streaming.sse import parse_last_event_id
 
 # The session remembers, for one page load, the answer the first send started:
@@ -55,6 +57,9 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
         "default_model": default_model(),
         "max_chars": settings.SPOOL_MAX_MESSAGE_CHARS,
         "system_prompt": services.system_prompt_of(conversation) if conversation else "",
+        # The effort picker, for a model configured as a reasoning model.
+        "reasoning_model": conversation is not None and is_reasoning_model(conversation.model),
+        "reasoning_efforts": REASONING_EFFORTS,
         # The read-aloud switch by the composer, and which announcements the page keeps.
         "read_aloud": selectors.preferences_for(user=user).read_aloud,
         # The conversation's read-only link, if shared (its menu offers it).
@@ -140,7 +145,10 @@ async def conversation_detail(
         user=user, conversation_id=conversation_id
     )
     saved = request.GET.get("instructions") == "saved"
-    return await _conversation_page(request, user, conversation, instructions_saved=saved)
+    effort_saved = request.GET.get("effort") == "saved"
+    return await _conversation_page(
+        request, user, conversation, instructions_saved=saved, effort_saved=effort_saved
+    )
 
 
 async def _conversation_page(
@@ -159,6 +167,7 @@ async def _conversation_page(
         # Whatever the run wrote before this page connects has not been heard
         # yet (a snapshot would show it silently): the stream replays it all.
         live_message.live_blocks = live_message.live_tail = ""
+        live_message.live_reasoning = Reasoning()
         live_message.replay_stream = True
     context = await sync_to_async(_page_context)(
         user, conversation, messages=messages, live_message=live_message, **extra

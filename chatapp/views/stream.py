@@ -27,7 +27,14 @@ from django.views.decorators.http import require_GET
 from chatapp import selectors
 from chatapp.live import areconcile
 from chatapp.models import Message
-from chatapp.projection import done_frame, project, reset_frames, snapshot_frame
+from chatapp.projection import (
+    done_frame,
+    project,
+    reasoning_frames,
+    reset_frames,
+    snapshot_frame,
+    stored_reasoning,
+)
 from chatapp.runtime import get_manager
 from chatapp.stream_accounting import accounting
 from chatapp.views.common import request_user
@@ -117,7 +124,8 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
             yield sse.retry() + sse.comment("starting")
             return
         # Finished and gone from the log: the database holds the whole answer.
-        yield sse.retry() + snapshot_frame(Snapshot(message.html, "", 0, None))
+        stored = Snapshot(message.html, "", 0, None, reasoning=stored_reasoning(message))
+        yield sse.retry() + snapshot_frame(stored)
         yield await done_frame(message, None)
         return
     if after is not None and after > snapshot.offset:
@@ -153,5 +161,5 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
     # log, owner crashed) or was closed early. The database has what was saved.
     await areconcile(message)
     await message.arefresh_from_db()
-    yield reset_frames(message.html, "", after)
+    yield reasoning_frames(stored_reasoning(message)) + reset_frames(message.html, "", after)
     yield await done_frame(message, after)

@@ -102,6 +102,67 @@
     }
   });
 
+  // --- Reasoning: the disclosure appears, counts seconds, then says how long --
+  // The thinking streams into a collapsed <details> (templates/chat/_reasoning.html).
+  // Any reasoning event shows it; reasoning-start (data: seconds thought so far)
+  // starts the count beside "Thinking…"; reasoning-label ("Thought for N s")
+  // ends it. The count is aria-hidden: a ticking number is never read out.
+  var REASONING_EVENTS = {
+    "reasoning-start": true, "reasoning-block": true, "reasoning-blocks": true,
+    "reasoning-tail": true, "reasoning-label": true
+  };
+  var thinkingTimer = null;
+  function reasoningOf(elt) {
+    var article = elt.closest("article.msg");
+    return article && article.querySelector("details.reasoning");
+  }
+  function startThinking(details, seconds) {
+    details.dataset.thinking = String(seconds);
+    details.spoolSince = Date.now() - seconds * 1000;
+    paintThinking();
+    if (thinkingTimer === null) { thinkingTimer = window.setInterval(paintThinking, 1000); }
+  }
+  function paintThinking() {
+    var live = document.querySelectorAll("details.reasoning[data-thinking]");
+    if (live.length === 0 && thinkingTimer !== null) {
+      window.clearInterval(thinkingTimer);
+      thinkingTimer = null;
+    }
+    live.forEach(function (details) {
+      if (details.spoolSince === undefined) {
+        details.spoolSince = Date.now() - Number(details.dataset.thinking || 0) * 1000;
+      }
+      var elapsed = details.querySelector(".reasoning-elapsed");
+      var seconds = Math.max(0, Math.floor((Date.now() - details.spoolSince) / 1000));
+      if (elapsed) { elapsed.textContent = seconds + " s"; }
+    });
+  }
+  function stopThinking(details) {
+    delete details.dataset.thinking;
+    var elapsed = details.querySelector(".reasoning-elapsed");
+    if (elapsed) { elapsed.textContent = ""; }
+  }
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var name = evt.target.getAttribute("sse-swap");
+    if (!REASONING_EVENTS[name]) { return; }
+    var details = reasoningOf(evt.target);
+    if (!details) { return; }
+    details.hidden = false;
+    if (name === "reasoning-start") {
+      evt.preventDefault();  // nothing to swap: its data is the seconds so far
+      startThinking(details, Number(evt.detail.data) || 0);
+      noteSeen(evt.target, evt.detail);
+    } else if (name === "reasoning-label") {
+      stopThinking(details);
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.querySelector("details.reasoning[data-thinking]")) {
+      paintThinking();
+      thinkingTimer = window.setInterval(paintThinking, 1000);
+    }
+  });
+
   // --- tail-append: grow the live tail instead of replacing it --------------
   // Data is JSON [[depth, html], ...]: append html as the last children of the
   // element reached from .tail by following lastElementChild depth times

@@ -12,6 +12,9 @@ A provider turns a list of chat messages into an async stream of
 - Failures are raised as ``ProviderError`` with a stable ``code`` and a message
   a user can act on; anything else escaping a provider is a bug and is reported
   as ``code="internal"`` by the run.
+- Reasoning (a thinking model's thoughts) comes as ``ReasoningDelta``, never
+  inside ``TextDelta``; ``reasoning_effort`` asks a reasoning model for more
+  or less of it (None: the server's default, and nothing is sent).
 - Tool-call arguments are delivered whole (``ToolCall.arguments`` parsed), never
   as fragments; a provider buffers them until the model finishes the call.
   Arguments that are not a JSON object stay the text the model sent: the
@@ -122,7 +125,8 @@ class ToolCall:
 @dataclass(frozen=True, slots=True)
 class Usage:
     prompt_tokens: int | None
-    completion_tokens: int | None
+    completion_tokens: int | None  # the reasoning's included, as servers count them
+    reasoning_tokens: int | None = None  # usage.completion_tokens_details, when sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,9 @@ class Finish:
 
     reason: str
 
+
+# Reasoning efforts a model configured as a reasoning model may be asked for.
+ReasoningEffort = Literal["low", "medium", "high"]
 
 ProviderEvent = TextDelta | ReasoningDelta | ToolCall | Usage | Finish
 
@@ -177,4 +184,5 @@ class Provider(Protocol):
         model: str,
         tools: Sequence[ToolSpec] = (),
         max_tokens: int | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
     ) -> AsyncIterator[ProviderEvent]: ...

@@ -9,6 +9,13 @@ in a prompt makes it fail halfway, to show how failures keep partial answers.
 N numbered words ``w1 w2 …``, a new paragraph every ``BENCH_PARAGRAPH_WORDS``
 words, on an absolute schedule (see ``bench_words``).
 
+Reasoning: asked to "think" (the word in the prompt), or built with
+``always_think`` (the "demo-thinking" model of the picker), it thinks first:
+a few sentences streamed as ``ReasoningDelta`` (one paragraph per effort
+level: low 1, medium 2, high 3; medium when no effort is asked), then its
+answer, as a reasoning model served with a reasoning parser does. It does not
+think again to continue a prefill.
+
 Titles: asked with the title prompt (``streaming/runs/titles.py``), the demo
 model makes a title from the question itself (``demo_title``): its words
 without the asking ("how do I", "please", "show me a"…), capitalised.
@@ -39,6 +46,8 @@ from streaming.providers.base import (
     ImagePart,
     ProviderError,
     ProviderEvent,
+    ReasoningDelta,
+    ReasoningEffort,
     TextDelta,
     ToolCall,
     ToolSpec,
@@ -49,6 +58,17 @@ from streaming.runs.titles import TITLE_INSTRUCTION
 # Words plus the whitespace before them: about one token each.
 _TOKEN = re.compile(r"\s*\S+|\s+")
 _BENCH = re.compile(r"\[bench:(\d+)\]")
+_THINK = re.compile(r"\bthink\b", re.IGNORECASE)
+# What the demo model thinks, a paragraph per effort level.
+_THOUGHTS = (
+    "The user wants to see how I think before I answer. I will look at the "
+    "question first, then decide what kind of answer fits it.",
+    "A short overview is the safest choice: it shows **markdown** rendering and "
+    "points at what else can be tried. Code or a table would only fit if asked.",
+    "Let me double-check: nothing in the question needs a calculation, so no tool "
+    "is called. I will keep the answer friendly and to the point.",
+)
+_EFFORT_PARAGRAPHS = {"low": 1, "medium": 2, "high": 3}
 # Paragraphs as long as a real answer's, so blocks freeze as they would.
 BENCH_PARAGRAPH_WORDS = 40
 # An arithmetic expression in a question: numbers joined by operators
@@ -183,8 +203,9 @@ def _pick_answer(prompt: str) -> str:
 class DemoProvider:
     name = "demo"
 
-    def __init__(self, *, token_delay: float = 0.03) -> None:
+    def __init__(self, *, token_delay: float = 0.03, always_think: bool = False) -> None:
         self._delay = token_delay
+        self._always_think = always_think
 
     async def stream(
         self,
@@ -193,6 +214,7 @@ class DemoProvider:
         model: str,
         tools: Sequence[ToolSpec] = (),
         max_tokens: int | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
     ) -> AsyncIterator[ProviderEvent]:
         question = next((m for m in reversed(messages) if m.role == "user"), None)
         prompt = question.content if question is not None else ""
@@ -222,6 +244,13 @@ class DemoProvider:
         fail_at = len(tokens) // 2 if "[demo:fail]" in prompt else None
         # A model thinks a moment before its first token.
         await asyncio.sleep(self._delay * 5)
+        thought: list[str] = []
+        if not prefill and (self._always_think or _THINK.search(prompt)):
+            paragraphs = _THOUGHTS[: _EFFORT_PARAGRAPHS[reasoning_effort or "medium"]]
+            thought = _TOKEN.findall("\n\n".join(paragraphs))
+            for token in thought:
+                yield ReasoningDelta(token)
+                await asyncio.sleep(self._delay)
         index = -1  # nothing left to say after a prefill of the whole answer
         for index, token in enumerate(tokens):
             if index == fail_at:
@@ -239,7 +268,9 @@ class DemoProvider:
         else:
             yield Finish("stop")
         prompt_tokens = sum(len(_TOKEN.findall(m.content)) for m in messages)
-        yield Usage(prompt_tokens=prompt_tokens, completion_tokens=min(len(tokens), index + 1))
+        # As servers count them: the reasoning's tokens are output tokens too.
+        answered = min(len(tokens), index + 1)
+        yield Usage(prompt_tokens, answered + len(thought), len(thought) if thought else None)
 
     async def _call_calculator(
         self, expression: str, messages: Sequence[ChatMessage]

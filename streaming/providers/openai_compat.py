@@ -13,9 +13,12 @@ Contract of ``stream()``, beyond ``base.Provider``:
 - A server that stalls mid-stream is not judged here: the consumer's clock
   is (the run's idle timeout, ``SPOOL_IDLE_TIMEOUT_S``, the same for every
   provider), and it closes the iterator.
-- Reasoning is read from ``delta.reasoning_content``, ``delta.reasoning`` or a
-  leading ``<think>…</think>`` in the content (tags may be cut across chunks),
-  and never mixed into ``TextDelta``.
+- Reasoning is read from ``delta.reasoning_content``, ``delta.reasoning``,
+  ``delta.reasoning_text`` (one of them per stream, never two) or a leading
+  ``<think>…</think>`` in the content (tags may be cut across chunks), and
+  never mixed into ``TextDelta``: ``think.ReasoningParser``. Text it holds
+  back is released before a broken stream's ``ProviderError``, not only at
+  the finish.
 - Tool-call arguments are buffered by index and parsed when the turn finishes
   with ``tool_calls`` (or with ``stop`` while calls are pending, as some
   servers do); then the finish reason is reported as ``tool_calls``.
@@ -61,13 +64,14 @@ from streaming.providers.base import (
     FilePart,
     Finish,
     ImagePart,
+    ProviderError,
     ProviderEvent,
-    ReasoningDelta,
-    TextDelta,
+    ReasoningEffort,
     ToolCall,
     ToolSpec,
     Usage,
 )
+from streaming.providers.think import ReasoningParser
 
 logger = logging.getLogger(__name__)
 
@@ -82,14 +86,12 @@ DEFAULT_TIMEOUT_S = 120.0
 TAIL_GRACE_S = 5.0
 # The SDK refuses an empty key; keyless local servers (Ollama, llama.cpp) ignore it.
 PLACEHOLDER_API_KEY = "not-needed"
-_REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 # How a server is told to continue a final assistant message: "plain" needs
 # nothing (llama.cpp, Ollama), "vllm" its continue_final_message flag (its chat
 # template would otherwise close the turn), "prefix" the message's
 # ``"prefix": true`` (DeepSeek, Mistral).
 PrefillStyle = Literal["plain", "vllm", "prefix"]
-_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 
 
 class OpenAICompatProvider:
@@ -132,8 +134,9 @@ class OpenAICompatProvider:
         model: str,
         tools: Sequence[ToolSpec] = (),
         max_tokens: int | None = None,
+        reasoning_effort: ReasoningEffort | None = None,
     ) -> AsyncIterator[ProviderEvent]:
-        return self._stream(list(messages), model, list(tools), max_tokens)
+        return self._stream(list(messages), model, list(tools), max_tokens, reasoning_effort)
 
     async def aclose(self) -> None:
         """Close the pooled connections (on shutdown; the provider stays usable)."""
@@ -159,7 +162,12 @@ class OpenAICompatProvider:
         return self._client
 
     async def _stream(
-        self, messages: list[ChatMessage], model: str, tools: list[ToolSpec], max_tokens: int | None
+        self,
+        messages: list[ChatMessage],
+        model: str,
+        tools: list[ToolSpec],
+        max_tokens: int | None,
+        reasoning_effort: ReasoningEffort | None = None,
     ) -> AsyncIterator[ProviderEvent]:
         client = self._client_for_loop()
         extra: dict[str, Any] = {}
@@ -169,6 +177,9 @@ class OpenAICompatProvider:
             # ``max_tokens`` by default: every compatible server knows it (OpenAI's
             # reasoning models alone want ``max_completion_tokens``).
             extra[self._max_tokens_field] = max_tokens
+        if reasoning_effort is not None:
+            # Chat Completions' own field (OpenAI, vLLM, Ollama, OpenRouter).
+            extra["reasoning_effort"] = reasoning_effort
         extra_body = dict(self._extra_body or {})
         params = [_message_param(m) for m in messages]
         if messages and messages[-1].role == "assistant" and self.prefill is not None:
@@ -198,27 +209,34 @@ class OpenAICompatProvider:
             raise errors.from_openai_error(exc, model=model, streaming=False) from exc
 
         turn = _Turn()
-        async with chunks:  # closes the HTTP response on every exit, cancel included
-            while True:
-                finished = turn.finish_reason is not None
-                try:
-                    # Before the finish reason a stall is the run's to time out.
-                    async with asyncio.timeout(TAIL_GRACE_S if finished else None):
-                        chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    break
-                except TimeoutError:
-                    break  # only after the finish reason: usage and [DONE] are late
-                except openai.OpenAIError as exc:
-                    if finished:
+        try:
+            async with chunks:  # closes the HTTP response on every exit, cancel included
+                while True:
+                    finished = turn.finish_reason is not None
+                    try:
+                        # Before the finish reason a stall is the run's to time out.
+                        async with asyncio.timeout(TAIL_GRACE_S if finished else None):
+                            chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
                         break
-                    raise errors.from_openai_error(exc, model=model, streaming=True) from exc
-                except ValueError as exc:  # a chunk that is not JSON
-                    raise errors.broken_stream(f"undecodable chunk: {exc}") from exc
-                for event in turn.feed(chunk):
-                    yield event
-        if turn.finish_reason is None:
-            raise errors.broken_stream("stream ended without a finish_reason")
+                    except TimeoutError:
+                        break  # only after the finish reason: usage and [DONE] are late
+                    except openai.OpenAIError as exc:
+                        if finished:
+                            break
+                        raise errors.from_openai_error(exc, model=model, streaming=True) from exc
+                    except ValueError as exc:  # a chunk that is not JSON
+                        raise errors.broken_stream(f"undecodable chunk: {exc}") from exc
+                    for event in turn.feed(chunk):
+                        yield event
+            if turn.finish_reason is None:
+                raise errors.broken_stream("stream ended without a finish_reason")
+        except ProviderError:
+            # A broken stream: what the reasoning parser held back was received,
+            # so it is kept (an unclosed <think> as reasoning) before the error.
+            for event in turn.flush():
+                yield event
+            raise
         yield Finish(turn.finish_reason)
 
     async def _create(
@@ -249,7 +267,7 @@ class _Turn:
 
     finish_reason: str | None = None
     tool_calls: dict[int, _PendingToolCall] = field(default_factory=dict)
-    think: _ThinkSplitter = field(default_factory=lambda: _ThinkSplitter())
+    reasoning: ReasoningParser = field(default_factory=ReasoningParser)
 
     def feed(self, chunk: ChatCompletionChunk) -> list[ProviderEvent]:
         events: list[ProviderEvent] = []
@@ -257,13 +275,7 @@ class _Turn:
             if choice.index != 0:
                 continue  # we never ask for n > 1
             delta = choice.delta
-            extra = delta.model_extra or {}
-            for name in _REASONING_FIELDS:
-                if isinstance(text := extra.get(name), str) and text:
-                    events.append(ReasoningDelta(text))
-                    break  # some servers send both fields with the same text
-            if delta.content:
-                events.extend(self.think.feed(delta.content))
+            events.extend(self.reasoning.feed(delta.model_extra or {}, delta.content))
             for part in delta.tool_calls or ():
                 pending = self.tool_calls.setdefault(part.index, _PendingToolCall())
                 pending.id = part.id or pending.id
@@ -273,11 +285,17 @@ class _Turn:
             if choice.finish_reason is not None:
                 events.extend(self._finish(choice.finish_reason))
         if chunk.usage is not None:
-            events.append(Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens))
+            details = chunk.usage.completion_tokens_details
+            thought = details.reasoning_tokens if details is not None else None
+            events.append(Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, thought))
         return events
 
+    def flush(self) -> list[ProviderEvent]:
+        """Text the reasoning parser holds back, released (the stream ended or broke)."""
+        return self.reasoning.flush()
+
     def _finish(self, reason: str) -> list[ProviderEvent]:
-        events = self.think.flush()
+        events = self.reasoning.flush()
         if self.tool_calls and reason in ("tool_calls", "stop"):
             reason = "tool_calls"
             events.extend(_parse_tool_call(i, c) for i, c in sorted(self.tool_calls.items()))
@@ -298,64 +316,6 @@ def _parse_tool_call(index: int, call: _PendingToolCall) -> ToolCall:
     # Not a JSON object: kept as sent, so the run can tell the model what was wrong.
     kept = arguments if isinstance(arguments, dict) else raw
     return ToolCall(call.id or f"call_{index}", call.name, kept)
-
-
-class _ThinkSplitter:
-    """Routes a leading ``<think>…</think>`` in the content to reasoning.
-
-    Either tag may arrive cut across chunks, so a possible tag prefix is held
-    back until the next chunk decides it; ``flush()`` releases what is held.
-    Whitespace between ``</think>`` and the answer is dropped.
-    """
-
-    def __init__(self) -> None:
-        # start → thinking → after_think → answer, or start → answer
-        self._state = "start"
-        self._held = ""
-
-    def feed(self, text: str) -> list[ProviderEvent]:
-        if self._state == "answer":
-            return [TextDelta(text)]
-        if self._state == "after_think":
-            text = text.lstrip()
-            if not text:
-                return []
-            self._state = "answer"
-            return [TextDelta(text)]
-        self._held += text
-        if self._state == "start":
-            stripped = self._held.lstrip()
-            if _THINK_OPEN.startswith(stripped):
-                return []  # only whitespace or a tag prefix so far
-            if not stripped.startswith(_THINK_OPEN):
-                self._state = "answer"
-                return self._release(TextDelta)
-            self._state, self._held = "thinking", stripped[len(_THINK_OPEN) :]
-        end = self._held.find(_THINK_CLOSE)
-        if end >= 0:
-            thought, rest = self._held[:end], self._held[end + len(_THINK_CLOSE) :]
-            self._state, self._held = "after_think", ""
-            return ([ReasoningDelta(thought)] if thought else []) + self.feed(rest)
-        keep = len(self._held) - _partial_tag_suffix(self._held, _THINK_CLOSE)
-        thought, self._held = self._held[:keep], self._held[keep:]
-        return [ReasoningDelta(thought)] if thought else []
-
-    def flush(self) -> list[ProviderEvent]:
-        kind = ReasoningDelta if self._state == "thinking" else TextDelta
-        self._state = "answer"
-        return self._release(kind)
-
-    def _release(self, kind: type[TextDelta] | type[ReasoningDelta]) -> list[ProviderEvent]:
-        held, self._held = self._held, ""
-        return [kind(held)] if held else []
-
-
-def _partial_tag_suffix(text: str, tag: str) -> int:
-    """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
-    for size in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:size]):
-            return size
-    return 0
 
 
 def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:

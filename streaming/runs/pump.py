@@ -53,6 +53,7 @@ def added(before: Usage | None, usage: Usage) -> Usage:
     return Usage(
         _sum(before.prompt_tokens, usage.prompt_tokens),
         _sum(before.completion_tokens, usage.completion_tokens),
+        _sum(before.reasoning_tokens, usage.reasoning_tokens),
     )
 
 

@@ -39,6 +39,7 @@ from streaming.providers.base import (
     Usage,
 )
 from streaming.runs.pump import End, Queue, added, close_pump, pump_events
+from streaming.runs.reasoning import ReasoningTrack
 from streaming.runs.seam import Seam
 from streaming.runs.segments import SegmentedMarkdown
 from streaming.runs.spec import Budgets, CancelReason, RunSpec
@@ -115,6 +116,7 @@ class Run:
             markdown=self._markdown,
             before_chip=self._close_text,
         )
+        self._reasoning = ReasoningTrack(self._emit)  # the thinking, apart from the answer
 
     async def execute(self) -> None:
         """Run to the end; never raises (a cancellation is recorded, not propagated)."""
@@ -146,6 +148,7 @@ class Run:
                     model=self.spec.model,
                     tools=self._tools.specs,
                     max_tokens=self.spec.max_tokens or self._budgets.max_output_tokens,
+                    **_effort(self.spec),
                 )
                 pump = asyncio.create_task(
                     pump_events(stream, queue), name=f"pump-{self.spec.run_id}"
@@ -197,7 +200,7 @@ class Run:
                     await self._emit(EventType.STATUS, {"state": GENERATING})
                 notice_at = None
             waits = [wall_deadline - now, last_event_at + self._budgets.idle_timeout_s - now]
-            if self._pending:
+            if self._pending or self._reasoning.pending:
                 waits.append(next_frame_at - now)
             if notice_at is not None:
                 waits.append(notice_at - now)
@@ -205,8 +208,8 @@ class Run:
                 item = await asyncio.wait_for(queue.get(), max(MIN_WAIT_S, min(waits)))
             except TimeoutError:
                 now = time.monotonic()
-                if self._pending and now >= next_frame_at:
-                    await self._frame()
+                if (self._pending or self._reasoning.pending) and now >= next_frame_at:
+                    await self._frames()
                     next_frame_at = now + FRAME_INTERVAL_S
                 elif notice_at is not None and now >= notice_at:
                     continue  # said at the top of the loop
@@ -230,12 +233,21 @@ class Run:
                 # Output, not the server's bookkeeping (usage, finish): the
                 # model's time to first token.
                 self._clock.provider_first_at = time.monotonic()
-            if isinstance(item, TextDelta):
+            if isinstance(item, ReasoningDelta):
+                notice_at = None  # "Thinking…" is said instead of "Generating answer…"
+                await self._reasoning.add(item.text)
+                self._chars += len(item.text)  # servers count thinking as output too
+                if time.monotonic() >= next_frame_at:
+                    await self._frames()
+                    next_frame_at = time.monotonic() + FRAME_INTERVAL_S
+            elif isinstance(item, TextDelta):
+                if self._reasoning.thinking and item.text.strip():
+                    await self._reasoning.end()  # the answer starts: "Thought for N s"
                 # A continuation's start may repeat the answer: held back until known.
                 self._pending += item.text if self._seam is None else self._seam.feed(item.text)
                 self._chars += len(item.text)
                 if self._pending and time.monotonic() >= next_frame_at:
-                    await self._frame()
+                    await self._frames()
                     next_frame_at = time.monotonic() + FRAME_INTERVAL_S
                 # A running count: re-measuring the whole text per token is quadratic.
                 if self._chars / CHARS_PER_TOKEN > self._budgets.max_output_tokens:
@@ -251,6 +263,7 @@ class Run:
                     {
                         "prompt_tokens": usage.prompt_tokens,
                         "completion_tokens": usage.completion_tokens,
+                        "reasoning_tokens": usage.reasoning_tokens,
                     },
                 )
             elif isinstance(item, Finish):
@@ -299,9 +312,19 @@ class Run:
         now = time.monotonic()
         if self._spoken and now - self._last_announce >= ANNOUNCE_INTERVAL_S:
             await self._announce()
+
+    async def _frames(self) -> None:
+        """The pending reasoning's frame, then the answer's, then a checkpoint when due."""
+        await self._reasoning.frame()
+        if self._pending:
+            await self._frame()
+        now = time.monotonic()
         if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+            # While the model thinks too: the row shows a live run's progress.
             self._last_checkpoint = now
-            await self._store.checkpoint(self.spec.run_id, content=self._markdown.text)
+            await self._store.checkpoint(
+                self.spec.run_id, content=self._markdown.text, reasoning=self._reasoning.text
+            )
 
     async def _close_text(self) -> None:
         """Before a tool chip: the text so far is sent and its last block
@@ -338,6 +361,10 @@ class Run:
         try:
             if self._seam is not None:
                 self._pending += self._seam.flush()
+            # A Stop or a failure while thinking keeps the thoughts received.
+            await self._reasoning.end()
+            await self._reasoning.finish()
+            self._clock.reasoning_frame_at = self._reasoning.first_frame_at
             if self._pending:
                 await self._frame()
             content, html = self._final_content(status)
@@ -374,6 +401,9 @@ class Run:
                 text=content[self._resumed_chars :],
                 prompt_tokens=usage.prompt_tokens if usage else None,
                 completion_tokens=usage.completion_tokens if usage else None,
+                reasoning=self._reasoning.text,
+                reasoning_tokens=usage.reasoning_tokens if usage else None,
+                reasoning_ms=self._reasoning.duration_ms,
             )
             if self.spec.resume is not None:
                 metrics = self.spec.resume.earlier_metrics().then(metrics)
@@ -387,6 +417,8 @@ class Run:
                 metrics,
                 self._tools.records(),
                 title,
+                reasoning=self._reasoning.text,
+                reasoning_html=self._reasoning.html,
             )
             try:
                 await self._store.finished(self.spec.run_id, outcome)
@@ -429,3 +461,9 @@ class Run:
         offset = await self._log.append(self.spec.run_id, type, cast(dict[str, Any], data))
         self.opened.set()
         return offset
+
+
+def _effort(spec: RunSpec) -> dict[str, Any]:
+    """``reasoning_effort`` only when asked: providers without the option take no such
+    argument."""
+    return {"reasoning_effort": spec.reasoning_effort} if spec.reasoning_effort else {}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from streaming.metrics import estimate_tokens
-from streaming.providers.base import ChatMessage
+from streaming.providers.base import ChatMessage, ReasoningEffort
 from streaming.runs.store import RunMetrics
 from streaming.runs.titles import TitleJob
 from streaming.tools.base import ToolRegistry
@@ -58,6 +58,8 @@ class RunSpec:
     title: TitleJob | None = None
     # The tools the model is offered (streaming/runs/tool_loop.py); None: none.
     tools: ToolRegistry | None = None
+    # Asked of models configured as reasoning models; None sends nothing.
+    reasoning_effort: ReasoningEffort | None = None
 
 
 @dataclass(frozen=True, slots=True)

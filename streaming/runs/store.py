@@ -26,6 +26,12 @@ class RunMetrics:
     output_tokens: int | None = None
     output_tokens_estimated: bool = False
     tokens_per_s: float | None = None
+    # Send to the first *answer* token shown (``ttft_ms`` counts any output,
+    # reasoning included); the reasoning's duration and tokens.
+    answer_ttft_ms: float | None = None
+    reasoning_ms: float | None = None
+    reasoning_tokens: int | None = None
+    reasoning_tokens_estimated: bool = False
 
     def then(self, later: RunMetrics) -> RunMetrics:
         """One answer's metrics when ``later`` continued it (Continue).
@@ -47,6 +53,14 @@ class RunMetrics:
             output_tokens=tokens,
             output_tokens_estimated=self.output_tokens_estimated or later.output_tokens_estimated,
             tokens_per_s=_rate(self, later, tokens),
+            answer_ttft_ms=(
+                self.answer_ttft_ms if self.answer_ttft_ms is not None else later.answer_ttft_ms
+            ),
+            reasoning_ms=_add(self.reasoning_ms, later.reasoning_ms),
+            reasoning_tokens=_add(self.reasoning_tokens, later.reasoning_tokens),
+            reasoning_tokens_estimated=(
+                self.reasoning_tokens_estimated or later.reasoning_tokens_estimated
+            ),
         )
 
     def as_dict(self) -> dict[str, float | int | bool | None]:
@@ -58,6 +72,10 @@ class RunMetrics:
             "output_tokens": self.output_tokens,
             "output_tokens_estimated": self.output_tokens_estimated,
             "tokens_per_s": self.tokens_per_s,
+            "answer_ttft_ms": self.answer_ttft_ms,
+            "reasoning_ms": self.reasoning_ms,
+            "reasoning_tokens": self.reasoning_tokens,
+            "reasoning_tokens_estimated": self.reasoning_tokens_estimated,
         }
 
 
@@ -146,6 +164,9 @@ class RunOutcome:
     metrics: RunMetrics = field(default_factory=RunMetrics)
     tool_calls: tuple[ToolRecord, ...] = ()
     title: str | None = None
+    # The model's thinking, kept apart from the answer (never sent back to it).
+    reasoning: str = ""
+    reasoning_html: str = ""
 
     def as_data(self) -> FinalData:
         """The ``final`` event's payload."""
@@ -161,8 +182,8 @@ class RunStore(Protocol):
     async def started(self, run_id: str) -> None:
         """The run owns the message now: status ``streaming``."""
 
-    async def checkpoint(self, run_id: str, *, content: str) -> None:
-        """Save the partial content so a crash loses at most one interval.
+    async def checkpoint(self, run_id: str, *, content: str, reasoning: str = "") -> None:
+        """Save the partial content (and reasoning) so a crash loses at most one interval.
 
         Returns without waiting for the write; never raises a database error
         (a failed write is the store's to log and retry)."""

@@ -81,12 +81,15 @@ class Continuation:
 
 @dataclass(frozen=True, slots=True)
 class Reasoning:
-    """Stream ``text`` as ``delta.<field>`` (``reasoning_content`` or ``reasoning``)."""
+    """Stream ``text`` as ``delta.<field>`` (``reasoning_content``, ``reasoning`` or
+    ``reasoning_text``); ``also``: a second field sent with the same text in every
+    chunk, as some servers do (a client must read one of them only)."""
 
     text: str
     chunk_size: int = DEFAULT_CHUNK_SIZE
     delay: float = 0.0
     field: str = "reasoning_content"
+    also: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,8 @@ class UsageChunk:
 
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    # ``completion_tokens_details.reasoning_tokens``, as reasoning models report them.
+    reasoning_tokens: int | None = None
 
 
 DEFAULT_STREAM_ERROR = "The server had an error while processing your request."
@@ -262,11 +267,40 @@ class Script:
         text: str,
         *,
         field: str = "reasoning_content",
+        also: str = "",
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         delay: float = 0.0,
+        reasoning_tokens: int | None = None,
+        name: str = "reasoning",
     ) -> Script:
-        steps = (Reasoning(reasoning, chunk_size, delay, field), Text(text, chunk_size, delay))
-        return cls(steps, name="reasoning").then_finish("stop")
+        """Thinking in a delta field, then the answer; ``reasoning_tokens``
+        reported in the usage when given."""
+        steps = (
+            Reasoning(reasoning, chunk_size, delay, field, also),
+            Text(text, chunk_size, delay),
+        )
+        # As a real server counts them: the thinking's tokens are output tokens too.
+        completion = max(1, round(len(reasoning + text) / 4))
+        return cls(steps, name=name).then(
+            Finish("stop"), UsageChunk(11, completion, reasoning_tokens=reasoning_tokens)
+        )
+
+    @classmethod
+    def think_tags(
+        cls,
+        reasoning: str,
+        text: str,
+        *,
+        chunk_size: int = 3,
+        delay: float = 0.0,
+        close: bool = True,
+        name: str = "think_tags",
+    ) -> Script:
+        """A model served without a reasoning parser: ``<think>…</think>`` at the
+        start of the content, cut across chunks (``chunk_size`` 3: ``<th`` +
+        ``ink`` + ``>``…). ``close=False``: the stream ends while still thinking."""
+        content = f"<think>{reasoning}</think>{text}" if close else f"<think>{reasoning}"
+        return cls((Text(content, chunk_size, delay),), name=name).then_finish("stop")
 
     @classmethod
     def tool_call(
@@ -390,6 +424,21 @@ KEYWORD_SCRIPTS: dict[str, Script] = {
     "[tool-bad-json]": Script.tool_call("calculator", '{"expression": "2^').named("tool_bad_json"),
     "[tool-unknown]": Script.tool_call("weather", {"city": "Paris"}).named("tool_unknown"),
     "[reasoning]": Script.reasoning_then_text("Let me think step by step.", "The answer is 42."),
+    # Long enough to watch: ~1.5 s of thinking in two paragraphs, then the answer.
+    "[think]": Script.reasoning_then_text(
+        "First I **compare** the two options carefully, one step at a time.\n\n"
+        "Then I check the arithmetic: six times seven makes forty-two, as expected.",
+        "The answer is **42**.\n\nIt follows from the comparison.",
+        field="reasoning",
+        chunk_size=4,
+        delay=0.04,
+        name="think",
+    ),
+    # Thinks, then hangs while still thinking: for Stop during reasoning.
+    "[think-stall]": Script(
+        (Reasoning("Still weighing the options, step by step.", 4, 0.02, "reasoning"),),
+        name="think_stall",
+    ).then_stall(60),
 }
 
 
@@ -427,6 +476,9 @@ class ChunkFactory:
             "completion_tokens": step.completion_tokens,
             "total_tokens": step.prompt_tokens + step.completion_tokens,
         }
+        if step.reasoning_tokens is not None:
+            details = {"reasoning_tokens": step.reasoning_tokens}
+            chunk["usage"]["completion_tokens_details"] = details
         return chunk
 
 
@@ -436,8 +488,10 @@ def step_events(step: Any, chunks: ChunkFactory) -> Iterator[tuple[float, dict[s
         raise TypeError("a Continuation step is resolved against its request first")
     if isinstance(step, Text | Reasoning):
         key = "content" if isinstance(step, Text) else step.field
+        also = step.also if isinstance(step, Reasoning) else ""
         for i, piece in enumerate(_split(step.text, step.chunk_size)):
-            yield (step.delay if i else 0.0), chunks.make({key: piece})
+            delta = {key: piece, also: piece} if also else {key: piece}
+            yield (step.delay if i else 0.0), chunks.make(delta)
     elif isinstance(step, ToolCallDelta):
         head = {"index": step.index, "id": step.id, "type": "function"}
         head["function"] = {"name": step.name, "arguments": ""}

@@ -1,0 +1,114 @@
+"""A run's reasoning: the model's thinking, streamed apart from the answer.
+
+The run hands every ``ReasoningDelta`` to its ``ReasoningTrack``, which
+frames it exactly as the answer is framed (the run's frame pacing decides
+when), with a renderer of its own so its blocks never mix with the answer's:
+
+- ``status {state: "thinking", since}`` once, when the first thought arrives
+  (``since``: wall-clock seconds, so a page rendered later can show how long
+  the model has been thinking);
+- ``reasoning_delta {text}``, ``reasoning_block {html}``, ``reasoning_tail
+  {html}`` per frame, like ``delta``/``block``/``tail``;
+- ``reasoning_done {duration_ms}`` once, when the answer's first words arrive
+  or, with no answer at all, when the run ends (Stop, failure, the model
+  only thought). A model that thinks again in a later tool round streams
+  into the same disclosure (its duration is the first thinking's);
+- at the end, the last blocks and tail, rendered without repairs.
+
+The events share the log's offsets with the answer's, so resume and
+snapshot rules are the same (``streaming/snapshot.py`` folds them apart).
+A reasoning tail is sent whole each frame (no ops): reasoning is shown
+collapsed, so the page does not paint it as it grows.
+"""
+
+from __future__ import annotations
+
+import time
+
+from streaming.events import THINKING, Emit, EventType
+from streaming.markdown import StreamingMarkdown
+
+
+class ReasoningTrack:
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+        self._markdown = StreamingMarkdown()
+        self.pending = ""  # received, not yet framed
+        self._last_tail: str | None = None
+        self.first_at: float | None = None  # first thought received (monotonic)
+        self.first_frame_at: float | None = None  # first thought handed to subscribers
+        self.ended_at: float | None = None  # the answer began, or the run ended
+        self.html = ""  # set by finish(): the whole reasoning's HTML
+
+    @property
+    def started(self) -> bool:
+        return self.first_at is not None
+
+    @property
+    def thinking(self) -> bool:
+        """Thoughts arrived and no answer yet: the page says "Thinking…"."""
+        return self.first_at is not None and self.ended_at is None
+
+    @property
+    def text(self) -> str:
+        return self._markdown.text
+
+    @property
+    def duration_ms(self) -> float | None:
+        if self.first_at is None or self.ended_at is None:
+            return None
+        return round((self.ended_at - self.first_at) * 1000, 1)
+
+    async def add(self, text: str) -> None:
+        """A thought received; framed by ``frame()`` when the run's pacing says."""
+        if not text:
+            return
+        if self.first_at is None:
+            self.first_at = time.monotonic()
+            await self._emit(EventType.STATUS, {"state": THINKING, "since": time.time()})
+        self.pending += text
+
+    async def frame(self) -> None:
+        if not self.pending:
+            return
+        delta, self.pending = self.pending, ""
+        start = len(self._markdown.text)
+        frame = self._markdown.feed(delta)
+        await self._emit(EventType.REASONING_DELTA, {"text": self._markdown.text[start:]})
+        if self.first_frame_at is None:
+            self.first_frame_at = time.monotonic()
+        for html in frame.new_blocks:
+            await self._emit(EventType.REASONING_BLOCK, {"html": html})
+        if frame.new_blocks or frame.tail != self._last_tail:
+            self._last_tail = frame.tail
+            await self._emit(EventType.REASONING_TAIL, {"html": frame.tail})
+
+    async def end(self) -> None:
+        """The thinking is over (the answer starts, or the run ends): frame what
+        is left and say how long it took. Once; thoughts of a later tool round
+        still stream into the same disclosure."""
+        if self.first_at is None or self.ended_at is not None:
+            return
+        self.ended_at = time.monotonic()
+        await self.frame()
+        await self._emit(EventType.REASONING_DONE, {"duration_ms": self.duration_ms})
+
+    async def finish(self) -> None:
+        """The run ends: the rest rendered, without repairs (``html`` is then whole)."""
+        if self.first_at is None:
+            return
+        await self.frame()
+        final = self._markdown.finish()
+        if final.replace is not None:
+            await self._emit(EventType.REASONING_BLOCK, {"html": final.replace, "replace": True})
+        else:
+            for html in final.new_blocks:
+                await self._emit(EventType.REASONING_BLOCK, {"html": html})
+            if final.tail != self._last_tail:
+                await self._emit(EventType.REASONING_TAIL, {"html": final.tail})
+        self.html = self._markdown.html
+
+
+def seconds_text(duration_ms: float | None) -> int:
+    """Whole seconds for "Thought for N s" (at least 1: "0 s" reads as nothing)."""
+    return max(1, round((duration_ms or 0) / 1000))
