@@ -15,6 +15,9 @@ A model offered tools (``RunSpec.tools``) is streamed in rounds: a turn that
 calls tools is answered by ``tool_loop.ToolLoop`` and the model streamed
 again with the results, the text of every round rendered into one answer
 with the calls' chips between (``segments.SegmentedMarkdown``).
+
+What a frame holds, what is read out and how a stopped answer is clamped
+live in ``frames.AnswerFrames``; the run decides when frames are due.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from typing import Any, cast
 
 from streaming.eventlog.base import EventLog
 from streaming.events import GENERATING, Emit, EventData, EventType
-from streaming.markdown import speech_for_answer
 from streaming.metrics import CHARS_PER_TOKEN, RunClock
 from streaming.providers import errors
 from streaming.providers.base import (
@@ -38,10 +40,10 @@ from streaming.providers.base import (
     ToolCall,
     Usage,
 )
+from streaming.runs.frames import AnswerFrames
 from streaming.runs.pump import End, Queue, added, close_pump, pump_events
 from streaming.runs.reasoning import ReasoningTrack
 from streaming.runs.seam import Seam
-from streaming.runs.segments import SegmentedMarkdown
 from streaming.runs.spec import Budgets, CancelReason, RunSpec
 from streaming.runs.store import RunError, RunOutcome, RunStore
 from streaming.runs.titles import TitleRequest, settle
@@ -54,9 +56,6 @@ logger = logging.getLogger(__name__)
 FRAME_INTERVAL_S = 0.05
 # A crash loses at most this much of the answer; more often would load the DB.
 CHECKPOINT_INTERVAL_S = 1.0
-# Screen readers get whole blocks, at most this often: bursts of updates merge or
-# drop (docs/accessibility.md, Announcements).
-ANNOUNCE_INTERVAL_S = 2.5
 # "Generating answer…" is said only when the first block takes longer than this;
 # a quick first block speaks for itself (docs/accessibility.md, Status and alerts).
 GENERATING_NOTICE_S = 1.0
@@ -85,16 +84,9 @@ class Run:
         self._log = log
         self._store = store
         self._budgets = budgets
-        self._markdown = SegmentedMarkdown()
         self._clock = RunClock(accepted_at=spec.accepted_at)
-        self._pending = ""  # provider text not yet framed
         self._chars = 0  # answer characters received, for the output-token budget
-        self._marks: list[tuple[int, int]] = []  # (delta event offset, text length after it)
-        self._spoken: list[str] = []  # finished blocks not yet announced
-        self._answer_speech: list[str] = []  # every finished block's speech, for ANNOUNCE_DONE
-        self._last_announce = 0.0
         self._last_checkpoint = 0.0
-        self._last_tail: str | None = None
         self._usage: Usage | None = None
         self._finish_reason = ""
         self.cancel_reason: CancelReason | None = None
@@ -103,18 +95,17 @@ class Run:
         self.opened = asyncio.Event()  # set once the log holds the run's first event
         # Every event goes through here: mypy checks each kind's payload (events.Emit).
         self._emit: Emit = self._append
+        self._answer = AnswerFrames(self._emit, self._clock)
         self._seam = (
             None if spec.resume is None else Seam(spec.resume.text, verbatim=spec.resume.verbatim)
         )
-        self._resumed_chars = 0  # text the run started from (Continue)
-        self._resumed_blocks = 0
         self._title: TitleRequest | None = None
         self._tools = ToolLoop(
             spec.tools,
             run_id=spec.run_id,
             emit=self._emit,
-            markdown=self._markdown,
-            before_chip=self._close_text,
+            markdown=self._answer.markdown,
+            before_chip=self._answer.close_text,
         )
         self._reasoning = ReasoningTrack(self._emit)  # the thinking, apart from the answer
 
@@ -131,7 +122,7 @@ class Run:
             await self._emit(EventType.STATUS, {"state": RunStatus.STREAMING})
             if self._seam is not None:
                 # Before the first wait: a page that subscribes at once finds it.
-                await self._resume_frame(self._seam.head)
+                await self._answer.resume(self._seam.head)
             await self._store.started(self.spec.run_id)
             self._clock.started_at = time.monotonic()
             if self.spec.title is not None:
@@ -142,7 +133,7 @@ class Run:
                 )
             messages = list(self.spec.messages)
             while True:  # one model turn per round; tool calls ask for another
-                turn_start = len(self._markdown.text)
+                turn_start = len(self._answer.markdown.text)
                 stream = self._provider.stream(
                     messages=messages,
                     model=self.spec.model,
@@ -161,7 +152,7 @@ class Run:
                 if self._tools.capped:
                     status, self._finish_reason = RunStatus.TRUNCATED, TOOL_ROUNDS_REASON
                     break
-                turn_text = self._markdown.text[turn_start:].strip()
+                turn_text = self._answer.markdown.text[turn_start:].strip()
                 messages += await self._tools.finish_turn(turn_text)
                 queue = asyncio.Queue()
         except asyncio.CancelledError:
@@ -194,13 +185,13 @@ class Run:
         next_frame_at = 0.0
         while True:
             now = time.monotonic()
-            new_blocks = self._markdown.block_count - self._resumed_blocks
+            new_blocks = self._answer.markdown.block_count - self._answer.resumed_blocks
             if notice_at is not None and (new_blocks or now >= notice_at):
                 if not new_blocks:
                     await self._emit(EventType.STATUS, {"state": GENERATING})
                 notice_at = None
             waits = [wall_deadline - now, last_event_at + self._budgets.idle_timeout_s - now]
-            if self._pending or self._reasoning.pending:
+            if self._answer.pending or self._reasoning.pending:
                 waits.append(next_frame_at - now)
             if notice_at is not None:
                 waits.append(notice_at - now)
@@ -208,7 +199,7 @@ class Run:
                 item = await asyncio.wait_for(queue.get(), max(MIN_WAIT_S, min(waits)))
             except TimeoutError:
                 now = time.monotonic()
-                if (self._pending or self._reasoning.pending) and now >= next_frame_at:
+                if (self._answer.pending or self._reasoning.pending) and now >= next_frame_at:
                     await self._frames()
                     next_frame_at = now + FRAME_INTERVAL_S
                 elif notice_at is not None and now >= notice_at:
@@ -223,7 +214,7 @@ class Run:
             last_event_at = time.monotonic()
             if isinstance(item, End):
                 if self._seam is not None:
-                    self._pending += self._seam.flush()
+                    self._answer.pending += self._seam.flush()
                 if self._finish_reason == "length":
                     return RunStatus.TRUNCATED
                 return RunStatus.COMPLETE
@@ -244,9 +235,11 @@ class Run:
                 if self._reasoning.thinking and item.text.strip():
                     await self._reasoning.end()  # the answer starts: "Thought for N s"
                 # A continuation's start may repeat the answer: held back until known.
-                self._pending += item.text if self._seam is None else self._seam.feed(item.text)
+                self._answer.pending += (
+                    item.text if self._seam is None else self._seam.feed(item.text)
+                )
                 self._chars += len(item.text)
-                if self._pending and time.monotonic() >= next_frame_at:
+                if self._answer.pending and time.monotonic() >= next_frame_at:
                     await self._frames()
                     next_frame_at = time.monotonic() + FRAME_INTERVAL_S
                 # A running count: re-measuring the whole text per token is quadratic.
@@ -269,90 +262,18 @@ class Run:
             elif isinstance(item, Finish):
                 self._finish_reason = item.reason
 
-    async def _resume_frame(self, head: str) -> None:
-        """The stored partial answer as the run's first frame (Continue).
-
-        Rendered by the run's own renderer, so the blocks and the tail that
-        follow continue it; sent as one delta (a program rebuilding the text
-        from deltas gets it whole) with its blocks and tail, neither announced
-        (the user has read it) nor counted in this part's time to first token.
-        """
-        frame = self._markdown.feed(head)
-        offset = await self._emit(EventType.DELTA, {"text": head})
-        self._resumed_chars = len(self._markdown.text)
-        self._marks.append((offset, self._resumed_chars))
-        for html in frame.new_blocks:
-            await self._emit(EventType.BLOCK, {"html": html})
-        self._last_tail = frame.tail
-        await self._emit(EventType.TAIL, {"html": frame.tail})
-        self._resumed_blocks = self._markdown.block_count
-
-    async def _frame(self) -> None:
-        """Turn pending text into one frame: delta, finished blocks, the tail."""
-        delta, self._pending = self._pending, ""
-        start = len(self._markdown.text)
-        frame = self._markdown.feed(delta)
-        # The text as the renderer keeps it (and the run stores it: "\r\n" made
-        # "\n"), so the deltas join to exactly the saved content.
-        offset = await self._emit(EventType.DELTA, {"text": self._markdown.text[start:]})
-        self._marks.append((offset, len(self._markdown.text)))
-        if self._clock.first_frame_at is None:
-            self._clock.first_frame_at = time.monotonic()
-        for html in frame.new_blocks:
-            await self._emit(EventType.BLOCK, {"html": html})
-        self._hear(frame.spoken)
-        if frame.new_blocks or frame.tail != self._last_tail:
-            # Ops grow the tail the page shows; after new blocks the page's
-            # tail no longer matches, so the whole tail is sent. An event
-            # carries one or the other, never both: a growing code block
-            # would otherwise keep a copy of itself per frame in the log.
-            ops = None if frame.new_blocks else frame.tail_ops
-            self._last_tail = frame.tail
-            await self._emit(EventType.TAIL, {"ops": ops} if ops else {"html": frame.tail})
-        now = time.monotonic()
-        if self._spoken and now - self._last_announce >= ANNOUNCE_INTERVAL_S:
-            await self._announce()
-
     async def _frames(self) -> None:
         """The pending reasoning's frame, then the answer's, then a checkpoint when due."""
         await self._reasoning.frame()
-        if self._pending:
-            await self._frame()
+        if self._answer.pending:
+            await self._answer.frame()
         now = time.monotonic()
         if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
             # While the model thinks too: the row shows a live run's progress.
             self._last_checkpoint = now
             await self._store.checkpoint(
-                self.spec.run_id, content=self._markdown.text, reasoning=self._reasoning.text
+                self.spec.run_id, content=self._answer.markdown.text, reasoning=self._reasoning.text
             )
-
-    async def _close_text(self) -> None:
-        """Before a tool chip: the text so far is sent and its last block
-        finished, so the chip comes after it and later text below it."""
-        if self._pending:
-            await self._frame()
-        frame = self._markdown.close_segment()
-        if frame is None:
-            return
-        self._hear(frame.spoken)
-        if frame.replace is not None:
-            await self._emit(EventType.REPLACE, {"html": frame.replace})
-        else:
-            # Emptied first: the page never shows the last block twice.
-            await self._emit(EventType.TAIL, {"html": ""})
-            for html in [*frame.new_blocks, *([frame.tail] if frame.tail else [])]:
-                await self._emit(EventType.BLOCK, {"html": html})
-        self._last_tail = ""
-
-    def _hear(self, spoken: list[str]) -> None:
-        heard = [text for text in spoken if text]
-        self._spoken.extend(heard)
-        self._answer_speech.extend(heard)
-
-    async def _announce(self) -> None:
-        self._last_announce = time.monotonic()
-        text, self._spoken = " ".join(self._spoken), []
-        await self._emit(EventType.ANNOUNCE, {"text": text})
 
     async def _finalize(self, status: FinalStatus, error: RunError | None) -> None:
         # From here on the manager no longer cancels this task (see
@@ -360,45 +281,22 @@ class Run:
         self.finalizing = True
         try:
             if self._seam is not None:
-                self._pending += self._seam.flush()
+                self._answer.pending += self._seam.flush()
             # A Stop or a failure while thinking keeps the thoughts received.
             await self._reasoning.end()
             await self._reasoning.finish()
             self._clock.reasoning_frame_at = self._reasoning.first_frame_at
-            if self._pending:
-                await self._frame()
-            content, html = self._final_content(status)
-            final = self._markdown.finish()
-            self._hear(final.spoken)
-            if html is not None:
-                # Clamped: the text shrank too, and the JSON stream says so.
-                await self._emit(EventType.REPLACE, {"html": html, "text": content})
-            elif final.replace is not None:
-                html = final.replace
-                await self._emit(EventType.REPLACE, {"html": html})
-            else:
-                for block in final.new_blocks:
-                    await self._emit(EventType.BLOCK, {"html": block})
-                if final.tail != self._last_tail:
-                    await self._emit(EventType.TAIL, {"html": final.tail})
-                html = self._markdown.html
-            if status is RunStatus.STOPPED:
-                # The user pressed Stop: after "Stopped" nothing more is read out.
-                self._spoken.clear()
-                self._answer_speech.clear()
-            if self._spoken:
-                await self._announce()
-            if self._answer_speech:
-                # Both read-aloud modes are in the log, so every subscriber
-                # shares one projection; each page keeps the one its user chose.
-                text = speech_for_answer(self._answer_speech)
-                await self._emit(EventType.ANNOUNCE_DONE, {"text": text})
+            content, html = await self._answer.finish(
+                stopped=status is RunStatus.STOPPED,
+                seen_offset=self.seen_offset,
+                resume=self.spec.resume,
+            )
             if error is not None:
                 await self._emit(EventType.ERROR, error.as_data())
             self._clock.ended_at = time.monotonic()
             usage = self._usage
             metrics = self._clock.metrics(
-                text=content[self._resumed_chars :],
+                text=content[self._answer.resumed_chars :],
                 prompt_tokens=usage.prompt_tokens if usage else None,
                 completion_tokens=usage.completion_tokens if usage else None,
                 reasoning=self._reasoning.text,
@@ -432,29 +330,6 @@ class Run:
             if self._title is not None:
                 await self._title.cancel()  # a no-op once settled
             await self._log.close(self.spec.run_id)
-
-    def _final_content(self, status: FinalStatus) -> tuple[str, str | None]:
-        """The content to keep, and replacement HTML when it differs from what was sent.
-
-        On Stop the answer is clamped to what the user's page had applied
-        (``seen_offset``): text still in flight when they pressed Stop is not kept.
-        """
-        text = self._markdown.text
-        if status is not RunStatus.STOPPED or self.seen_offset is None:
-            return text, None
-        # A continued answer keeps at least what it started from.
-        seen = self._resumed_chars
-        for offset, length in self._marks:
-            if offset > self.seen_offset:
-                break
-            seen = length
-        if seen >= len(text):
-            return text, None
-        if self.spec.resume is not None and seen <= self._resumed_chars:
-            clamped = self.spec.resume.text  # nothing new seen: as stored, to the last space
-            return clamped, self._markdown.render(clamped)
-        clamped = text[:seen]
-        return clamped, self._markdown.render(clamped)
 
     async def _append(self, type: EventType, data: EventData) -> int:
         # A log keeps payloads as JSON objects: the typed dict as it is.
