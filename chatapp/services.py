@@ -1,4 +1,9 @@
-"""Writes: the only code that changes conversations and messages.
+"""Writes: sends and Stop, and what the other writes of messages share.
+
+With ``continuation.py`` (Continue), ``versions.py`` (Regenerate, Edit &
+resend) and ``conversations.py``, the only code that changes conversations
+and messages. Here: the checks a send passes, and ``committed_then_run``,
+which starts the answer's run once its rows are saved.
 
 Named ``<entity>_<action>`` with keyword-only arguments. Sync functions run in
 one transaction each; the async ``a…`` wrappers used by the views also start the
@@ -12,17 +17,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
-from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from chatapp import retry, selectors, tree
+from chatapp import selectors, tree
 from chatapp.attachments.errors import AttachmentError
 from chatapp.attachments.prepare import Prepared
 from chatapp.attachments.prompt import (
@@ -38,22 +40,11 @@ from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for, tools_for
 from chatapp.titles import first_words, title_job
 from streaming.markdown import render_markdown
-from streaming.providers.base import ChatMessage
-from streaming.runs import Resume, RunMetrics, RunSpec, ShuttingDown
+from streaming.runs import RunSpec, ShuttingDown
 
 # SPOOL_MAX_SENDS_PER_MINUTE counts the sends of this many seconds.
 SEND_WINDOW_S = 60
 
-
-# Continue without a prefill: the partial answer is the last assistant turn,
-# then this. Models often start over anyway; the run trims what they repeat
-# (streaming/runs/seam.py).
-CONTINUE_INSTRUCTION = (
-    "Your previous answer was cut off. Continue it from exactly where it stopped, "
-    "even in the middle of a word, a list, a table or a code block. Do not repeat "
-    "what you already wrote, do not start over and do not comment on the "
-    "interruption: write only the rest."
-)
 
 # A send while the process stops: the next process (or this one, restarted)
 # takes it, so the user only has to send again.
@@ -100,12 +91,12 @@ def _clean_text(text: str, *, files: Sequence[Prepared] = ()) -> str:
     return text
 
 
-def _check_model(model: str) -> None:
+def check_model(model: str) -> None:
     if catalogue().get(model) is None:
         raise SendError(f"The model “{model}” is not available. Pick another model.")
 
 
-def _check_capacity(user: User) -> None:
+def check_capacity(user: User) -> None:
     sends = selectors.recent_send_count(user=user, seconds=SEND_WINDOW_S)
     if sends >= settings.SPOOL_MAX_SENDS_PER_MINUTE:
         raise SendError(
@@ -127,7 +118,7 @@ def system_prompt_of(conversation: Conversation) -> str:
     return str(settings.SPOOL_SYSTEM_PROMPT)
 
 
-def _budget(model: str) -> int:
+def model_budget(model: str) -> int:
     options = model_entry(model).options
     return prompt_budget(
         context_window=options.context_window or settings.SPOOL_DEFAULT_CONTEXT_WINDOW,
@@ -149,7 +140,7 @@ def _check_fits(
     """Refuse, before anything is written, a message the model could not read
     even with every earlier turn left out, its attachments included: ``files``
     are a send's prepared files, or the stored question a Retry answers."""
-    budget = _budget(model)
+    budget = model_budget(model)
     needed = (estimate_tokens(system) if system else 0) + estimate_tokens(text)
     parts = stored_parts(files) if isinstance(files, Message) else prepared_parts(files)
     needed += sum(part_tokens(p) for p in parts)
@@ -168,10 +159,10 @@ def conversation_start(
     """A new conversation and its first exchange; ``files`` (prepared by
     ``chatapp.attachments.prepare``) are stored on the user message."""
     text = _clean_text(text, files=files)
-    _check_model(model)
+    check_model(model)
     _check_attachments(model, files)
     _check_fits(model, str(settings.SPOOL_SYSTEM_PROMPT), text, files)
-    _check_capacity(user)
+    check_capacity(user)
     title = first_words(text or ", ".join(f.name for f in files))
     conversation = Conversation.objects.create(user=user, model=model, title=title)
     return _add_exchange(conversation, text, files)
@@ -201,9 +192,9 @@ def check_question(
     else:
         text = _clean_text(text, files=files)
         _check_attachments(conversation.model, files)
-    _check_model(conversation.model)
+    check_model(conversation.model)
     _check_fits(conversation.model, system_prompt_of(conversation), text, files)
-    _check_capacity(conversation.user)
+    check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
         raise BusyError(f"Wait for the current answer to finish, or stop it, then {then}.")
     return text
@@ -241,100 +232,6 @@ def new_answer(conversation: Conversation, *, reply_to: Message) -> Message:
     return answer
 
 
-@transaction.atomic
-def message_continue(*, message: Message) -> Sent:
-    """Stream more into a stopped, interrupted or cut-short answer (the same message).
-
-    Counts as a send for the per-minute limit and takes a live-answer slot;
-    refused (``SendError``) like a send, and while the answer is not one
-    Continue is offered for (``chatapp.retry.continue_refusal``). The row
-    turns ``pending`` in one conditional update, so of two Continues only one
-    starts a run.
-    """
-    if (reason := retry.continue_refusal(message)) is not None:
-        raise SendError(reason)
-    conversation = message.conversation
-    _check_model(message.model)
-    _check_continue_fits(message)
-    _check_capacity(conversation.user)
-    if selectors.conversation_has_live_answer(conversation=conversation):
-        raise BusyError("Wait for the current answer to finish, or stop it, then continue.")
-    now = timezone.now()
-    # checkpoint_at: a live row with an old checkpoint and no run yet would
-    # pass for a crash leftover (chatapp/live.py) before the run starts.
-    chained = Q(continued_at__gte=now - timedelta(seconds=SEND_WINDOW_S))
-    taken = Message.objects.filter(id=message.id, status=message.status).update(
-        status=Message.Status.PENDING,
-        continued_at=now,
-        recent_continues=Case(When(chained, then=F("recent_continues") + 1), default=Value(1)),
-        checkpoint_at=now,
-        updated_at=now,
-    )
-    if not taken:
-        raise SendError("This answer is already being continued.")
-    conversation.save(update_fields=["updated_at"])
-    message.refresh_from_db()
-    return Sent(conversation, None, message)
-
-
-def _continuation_turns(answer: Message, *, prefill: bool) -> list[ChatMessage]:
-    """What follows the question: the partial answer as the last assistant
-    turn (without its trailing whitespace, which some servers refuse in a
-    prefill) and, when the server takes no prefill, the instruction."""
-    turns = [ChatMessage("assistant", answer.content.rstrip())]
-    if not prefill:
-        turns.append(ChatMessage("user", CONTINUE_INSTRUCTION))
-    return turns
-
-
-def _continuation_tokens(answer: Message) -> int:
-    prefill = model_entry(answer.model).options.prefill
-    return sum(estimate_tokens(t.content) for t in _continuation_turns(answer, prefill=prefill))
-
-
-def _check_continue_fits(answer: Message) -> None:
-    """Refuse a Continue the model could not read even with every earlier
-    turn left out: the question and the partial answer must fit."""
-    assert answer.reply_to is not None  # continue_refusal checked it
-    system = system_prompt_of(answer.conversation)
-    budget = _budget(answer.model)
-    needed = (
-        (estimate_tokens(system) if system else 0)
-        + estimate_tokens(answer.reply_to.content)
-        + sum(part_tokens(p) for p in stored_parts(answer.reply_to))
-        + _continuation_tokens(answer)
-    )
-    if needed > budget:
-        raise SendError(
-            f"This answer is too long to continue with this model: about {needed:,} tokens "
-            f"with its question, and the model reads {budget:,}. Retry for a new answer, "
-            "or ask for the rest in a new message."
-        )
-
-
-def continue_prompt(*, answer: Message) -> list[ChatMessage]:
-    """What the model sees to continue ``answer``: the conversation up to the
-    question, fitted to the model's context with room left for the partial
-    answer, then the continuation turns (``_continuation_turns``)."""
-    prefill = model_entry(answer.model).options.prefill
-    fitted = selectors.prompt_for(
-        answer=answer,
-        system=system_prompt_of(answer.conversation),
-        budget=_budget(answer.model) - _continuation_tokens(answer),
-        images=accepts_images(model_entry(answer.model)),
-    )
-    if fitted.dropped != answer.prompt_dropped:
-        Message.objects.filter(id=answer.id).update(prompt_dropped=fitted.dropped)
-        answer.prompt_dropped = fitted.dropped
-    return [*fitted.messages, *_continuation_turns(answer, prefill=prefill)]
-
-
-def _earlier_metrics(answer: Message) -> RunMetrics:
-    """The stored parts' metrics (none for a crash leftover: the run estimates its tokens)."""
-    # The message stores each metric under the metric's own name.
-    return RunMetrics(**{f.name: getattr(answer, f.name) for f in dataclass_fields(RunMetrics)})
-
-
 def message_mark_interrupted(*, message: Message) -> None:
     """A live message whose run is gone (server restart): keep what was saved."""
     content, reasoning = Message.objects.values_list("content", "reasoning").get(id=message.id)
@@ -352,15 +249,15 @@ def message_mark_interrupted(*, message: Message) -> None:
         message.refresh_from_db()
 
 
-def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
+def run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     answer = sent.assistant_message
-    # Checked before the write (_check_model, _check_fits): the model is
+    # Checked before the write (check_model, _check_fits): the model is
     # offered and the message answered fits its context.
     entry = model_entry(answer.model)
     fitted = selectors.prompt_for(
         answer=answer,
         system=system_prompt_of(sent.conversation),
-        budget=_budget(answer.model),
+        budget=model_budget(answer.model),
         images=accepts_images(entry),
     )
     if fitted.dropped:
@@ -382,28 +279,6 @@ def _run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     )
 
 
-def _continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
-    answer = sent.assistant_message
-    if not answer.content.strip():
-        # Stopped while it was still thinking: no answer to continue, so a
-        # fresh one (its new thinking replaces the old when it ends).
-        return _run_spec(sent, accepted_at)
-    entry = model_entry(answer.model)
-    return RunSpec(
-        run_id=str(answer.id),
-        user_id=sent.conversation.user_id,
-        model=entry.name,
-        messages=continue_prompt(answer=answer),
-        correlation_id=answer.correlation_id,
-        accepted_at=accepted_at,
-        max_tokens=entry.options.max_output_tokens,
-        resume=Resume(
-            text=answer.content, metrics=_earlier_metrics(answer), verbatim=entry.options.prefill
-        ),
-        reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
-    )
-
-
 SpecFor = Callable[[Sent, float], RunSpec]
 
 
@@ -414,7 +289,11 @@ def _write_then_spec(
     return sent, spec_for(sent, accepted_at)
 
 
-async def committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _run_spec) -> Sent:
+async def committed_then_run(
+    write: Callable[[], Sent], spec_for: SpecFor = run_spec, *, rerun: bool = False
+) -> Sent:
+    """Write (``write``, one transaction), then start the answer's run from
+    ``spec_for``'s spec; ``rerun``: the answer ran before under its id (Continue)."""
     accepted_at = time.monotonic()
     manager = get_manager()
     if manager.closing:
@@ -422,7 +301,7 @@ async def committed_then_run(write: Callable[[], Sent], spec_for: SpecFor = _run
         raise SendError(SHUTTING_DOWN, status=503)
     # One thread hop for the transaction and the prompt read after it.
     sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at, spec_for)
-    if spec_for is _continue_spec:
+    if rerun:
         # Continue runs again under the message's id: its previous run must be
         # over (it is saved, but may still be closing its log) and its log
         # gone, so the new one starts at offset 1.
@@ -469,10 +348,6 @@ async def amessage_send(
     return await committed_then_run(
         lambda: message_send(conversation=conversation, text=text, files=files, after=after)
     )
-
-
-async def amessage_continue(*, message: Message) -> Sent:
-    return await committed_then_run(lambda: message_continue(message=message), _continue_spec)
 
 
 async def amessage_stop(*, message: Message, seen_offset: int | None) -> bool:

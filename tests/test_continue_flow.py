@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chatapp.services import CONTINUE_INSTRUCTION
+from chatapp.continuation import CONTINUE_INSTRUCTION
 from streaming.markdown import render_markdown
 from streaming.metrics import estimate_tokens
 from tests.conftest import FAKE_MODEL, spool_env

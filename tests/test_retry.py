@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone
 
-from chatapp import retry, services, versions
+from chatapp import continuation, retry, services, versions
 from chatapp.models import Conversation, Message
 from streaming.providers import errors
 
@@ -196,13 +196,13 @@ def test_continue_is_not_offered_for_other_answers(user: User, status: str, cont
     assert "/continue" not in footer(message)
     assert retry.continue_refusal(message) is not None
     with pytest.raises(services.SendError) as refused:
-        services.message_continue(message=message)
+        continuation.message_continue(message=message)
     assert refused.value.message == retry.continue_refusal(message)
 
 
 def test_continue_turns_the_same_answer_pending_once(user: User) -> None:
     message = failed_answer(user, status="stopped", error_code="", content="Half")
-    sent = services.message_continue(message=message)
+    sent = continuation.message_continue(message=message)
     assert sent.assistant_message.id == message.id
     assert sent.user_message is None
     message.refresh_from_db()
@@ -212,6 +212,6 @@ def test_continue_turns_the_same_answer_pending_once(user: User) -> None:
     stale = Message.objects.get(id=message.id)
     stale.status = "stopped"  # a second Continue from a page that still shows the button
     with pytest.raises(services.BusyError):
-        services.message_continue(message=stale)
+        continuation.message_continue(message=stale)
     message.refresh_from_db()
     assert message.recent_continues == 1

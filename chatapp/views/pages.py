@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from chatapp import conversations, export, live, selectors, services, shares
+from chatapp import continuation, conversations, export, live, selectors, services, shares
 from chatapp.endpoints import REASONING_EFFORTS
 from chatapp.live import aprepare_messages
 from chatapp.models import Conversation
@@ -338,7 +338,7 @@ async def message_continue(
     """
     message = await selectors.amessage_for_user(user=user, message_id=message_id)
     try:
-        sent = await live.asend(lambda: services.amessage_continue(message=message), user)
+        sent = await live.asend(lambda: continuation.amessage_continue(message=message), user)
     except services.SendError as exc:
         return await _send_error(request, message.conversation, user, "", exc)
     if not request.htmx:
