@@ -178,7 +178,9 @@ class Message(models.Model):
     live_thinking_s: int = 0  # seconds thought so far, when the page was rendered
     # Transient: the page shows nothing of the answer yet and its stream replays
     # the run from its first event, announcements included (see
-    # views.pages.conversation_detail: the page the first send lands on).
+    # views.pages.conversation_detail: the page the first send lands on). It
+    # is shown streaming even if the run ended before the page was rendered
+    # (a fast answer to a regenerate): the replay ends with its "done".
     replay_stream: bool = False
     # Transient: where this message stands among its versions (chatapp/tree.py),
     # set for the messages of the path a page shows; None when it has no others.

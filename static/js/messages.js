@@ -89,7 +89,11 @@
     if (evt.key !== "Escape") { return; }
     var target = evt.target;
     var box = target.closest && target.closest(".copy-fallback");
-    var edit = target.closest && target.closest("article.is-editing");
+    // By the form, not the article's is-editing class: htmx puts a swapped
+    // element's new attributes on it only at the settle, 20 ms after the
+    // edit box has taken focus.
+    var form = target.closest && target.closest("form.edit-form");
+    var edit = form && form.closest("article");
     if (!box && !edit) { return; }
     evt.preventDefault();
     evt.stopPropagation();
@@ -100,7 +104,11 @@
       return;
     }
     var cancel = edit.querySelector(".edit-cancel");
-    if (cancel) { cancel.click(); }
+    if (!cancel) { return; }
+    // Bound now, should htmx not have processed the new content yet: a plain
+    // click would follow the link to a #fragment of this page (nothing happens).
+    if (window.htmx) { window.htmx.process(cancel); }
+    cancel.click();
   }, true);
 
   // --- Focus across the swaps of the transcript ----------------------------
@@ -140,6 +148,11 @@
       target = document.querySelector(wanted.selector);
     }
     if (!target) { return; }
+    // htmx binds swapped-in content only at the settle: a key pressed on the
+    // focused control before then would act as the plain, scriptless form or
+    // link (a page load). Bound now, it acts through htmx at once.
+    var scope = target.closest("article") || target;
+    if (window.htmx) { window.htmx.process(scope); }
     target.focus();
     if (target.tagName === "TEXTAREA") {
       // The caret at the end of the question, ready to change it.

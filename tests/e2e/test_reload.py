@@ -95,7 +95,9 @@ def test_reload_at_40_percent_continues_and_ends_as_a_fresh_load(
     sign_up(page, spool_server.url, f"browser-reload-{uuid.uuid4().hex[:6]}")
     page.get_by_label("Model").select_option(FAKE_MODEL)
     answer = ask(page, f"{key} tell me about the river")
-    expect(answer.locator(".blocks")).to_contain_text(f"Part {RELOAD_AT}:", timeout=15_000)
+    expect(answer.locator(".msg-body .blocks")).to_contain_text(
+        f"Part {RELOAD_AT}:", timeout=15_000
+    )
 
     shown = flat(answer.locator(".msg-body").inner_text())
     screenshot(page, "reload-before.png")

@@ -157,7 +157,7 @@ def test_a_reload_and_a_second_tab_announce_only_what_finishes_after_they_open(
         live = page.locator("article.msg-assistant").last
         # Opened while the answer is still being written, with the intro on screen.
         expect(live).to_have_attribute("aria-busy", "true")
-        expect(live.locator(".blocks")).to_contain_text(INTRO)
+        expect(live.locator(".msg-body .blocks")).to_contain_text(INTRO)
     for page in (second, first):
         live = page.locator("article.msg-assistant").last
         expect(live.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
