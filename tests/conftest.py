@@ -58,10 +58,6 @@ def spool_env(fake_llm: FakeOpenAIServer, **extra: str) -> dict[str, str]:
         "SPOOL_DEMO_TOKEN_DELAY_S": "0.002",
         "SPOOL_IDLE_TIMEOUT_S": "3",
         "SPOOL_DETACH_GRACE_S": "30",
-        # No title request beside first answers: tests of this shared server
-        # count and match the fake's requests by their question, which a title
-        # request repeats. tests/test_titles*.py run servers with titles on.
-        "SPOOL_TITLES": "0",
         **extra,
     }
 

@@ -44,9 +44,6 @@ def spool(
         "SPOOL_LLM_BASE_URL": server.base_url,
         "SPOOL_LLM_MODELS": MODEL,
         "SPOOL_LLM_TOOL_MODELS": "*",
-        # A first answer's title is a request of its own with the same question:
-        # these tests count the tool rounds' requests only.
-        "SPOOL_TITLES": "0",
     }
     with run_daphne(tmp, env) as daphne:
         yield daphne

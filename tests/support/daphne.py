@@ -79,6 +79,10 @@ def run_daphne(tmp: Path, env: Mapping[str, str]) -> Iterator[DaphneServer]:
         # Teardown's SIGTERM must not wait out the 10 s default for a run a
         # test left going (tests/test_shutdown.py sets its own).
         "SPOOL_SHUTDOWN_GRACE_S": "1",
+        # No title request beside first answers: tests count and read the fake
+        # model's requests, and a title request racing the answer's would be
+        # read in its place. Tests of titles turn them on.
+        "SPOOL_TITLES": "0",
         **env,
     }
     if "DATABASE_URL" not in env:
