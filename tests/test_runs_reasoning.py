@@ -12,6 +12,7 @@ from chatapp.models import Message
 from streaming.events import Event, EventType
 from streaming.metrics import RunClock
 from streaming.providers.openai_compat import OpenAICompatProvider
+from streaming.runs.spec import Budgets
 from streaming.snapshot import compact, compact_prefix, fold
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Reasoning, Script
@@ -131,6 +132,40 @@ async def test_a_broken_stream_while_thinking_keeps_the_thoughts(
     msg = await saved(run_id)
     assert (msg.status, msg.error_code) == ("failed", "stream_broken")
     assert (msg.reasoning, msg.content) == ("half a thought </thi", "")
+
+
+async def test_an_idle_timeout_while_a_tag_is_half_received_keeps_every_character(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    """The server stalls after "</thi": the parser holds those characters for
+    the next chunk, which never comes; the run gives up and takes them."""
+    openai_server.enqueue(
+        Script.text("<think>half a thought </thi", chunk_size=5, finish=None).then_stall(10)
+    )
+    budgets = Budgets(idle_timeout_s=0.5, wall_clock_s=30, max_output_tokens=4000)
+    m = manager(budgets=budgets)
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert (msg.status, msg.error_code) == ("failed", "timeout")
+    assert (msg.reasoning, msg.content) == ("half a thought </thi", "")
+    assert joined(events, EventType.REASONING_DELTA) == msg.reasoning
+    assert openai_server.wait_for_hangup(2.0).hung_up_at is not None
+
+
+async def test_a_stop_while_a_tag_is_half_received_keeps_only_what_was_shown(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    openai_server.enqueue(
+        Script.text("<think>half a thought </thi", chunk_size=5, finish=None).then_stall(10)
+    )
+    m = manager()
+    m.start(spec(run_id), OpenAICompatProvider(openai_server.base_url, "k"))
+    await asyncio.sleep(0.5)
+    assert await m.stop(run_id)
+    await all_events(m, run_id)
+    msg = await saved(run_id)
+    assert (msg.status, msg.reasoning) == ("stopped", "half a thought ")
 
 
 def test_tokens_per_second_count_the_thinking_and_its_time() -> None:

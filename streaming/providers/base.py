@@ -12,6 +12,10 @@ A provider turns a list of chat messages into an async stream of
 - Failures are raised as ``ProviderError`` with a stable ``code`` and a message
   a user can act on; anything else escaping a provider is a bug and is reported
   as ``code="internal"`` by the run.
+- A stream that holds received text back (a ``</think`` tag cut across
+  chunks) may offer ``release()`` (``HoldsBack``): the run takes that text when
+  it closes the stream before its end (idle timeout, wall clock, detach), so
+  nothing received is lost.
 - Reasoning (a thinking model's thoughts) comes as ``ReasoningDelta``, never
   inside ``TextDelta``; ``reasoning_effort`` asks a reasoning model for more
   or less of it (None: the server's default, and nothing is sent).
@@ -30,7 +34,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -186,3 +190,13 @@ class Provider(Protocol):
         max_tokens: int | None = None,
         reasoning_effort: ReasoningEffort | None = None,
     ) -> AsyncIterator[ProviderEvent]: ...
+
+
+@runtime_checkable
+class HoldsBack(Protocol):
+    """A provider stream that may hold received text back until the next chunk
+    decides it (a possible ``</think>`` tag)."""
+
+    def release(self) -> list[ProviderEvent]:
+        """What is held, as events (an unclosed ``<think>`` is reasoning); then nothing."""
+        ...

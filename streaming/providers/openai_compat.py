@@ -18,7 +18,8 @@ Contract of ``stream()``, beyond ``base.Provider``:
   ``<think>…</think>`` in the content (tags may be cut across chunks), and
   never mixed into ``TextDelta``: ``think.ReasoningParser``. Text it holds
   back is released before a broken stream's ``ProviderError``, not only at
-  the finish.
+  the finish, and by ``release()`` (``HoldsBack``) when the run closes the
+  stream first (its idle timeout).
 - Tool-call arguments are buffered by index and parsed when the turn finishes
   with ``tool_calls`` (or with ``stop`` while calls are pending, as some
   servers do); then the finish reason is reported as ``tool_calls``.
@@ -43,7 +44,7 @@ import asyncio
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, assert_never, cast
 
@@ -136,7 +137,10 @@ class OpenAICompatProvider:
         max_tokens: int | None = None,
         reasoning_effort: ReasoningEffort | None = None,
     ) -> AsyncIterator[ProviderEvent]:
-        return self._stream(list(messages), model, list(tools), max_tokens, reasoning_effort)
+        turn = _Turn()
+        effort = reasoning_effort
+        events = self._stream(turn, list(messages), model, list(tools), max_tokens, effort)
+        return _TurnStream(turn, events)
 
     async def aclose(self) -> None:
         """Close the pooled connections (on shutdown; the provider stays usable)."""
@@ -163,12 +167,13 @@ class OpenAICompatProvider:
 
     async def _stream(
         self,
+        turn: _Turn,
         messages: list[ChatMessage],
         model: str,
         tools: list[ToolSpec],
         max_tokens: int | None,
         reasoning_effort: ReasoningEffort | None = None,
-    ) -> AsyncIterator[ProviderEvent]:
+    ) -> AsyncGenerator[ProviderEvent]:
         client = self._client_for_loop()
         extra: dict[str, Any] = {}
         if tools:
@@ -208,7 +213,6 @@ class OpenAICompatProvider:
         except openai.OpenAIError as exc:
             raise errors.from_openai_error(exc, model=model, streaming=False) from exc
 
-        turn = _Turn()
         try:
             async with chunks:  # closes the HTTP response on every exit, cancel included
                 while True:
@@ -252,6 +256,28 @@ class OpenAICompatProvider:
             model=model, messages=params, stream=True, **extra
         )
         return stream
+
+
+class _TurnStream:
+    """One request's events, whose turn stays reachable after the run closes
+    the stream: ``release()`` gives up the text its reasoning parser holds
+    (a cancelled generator can no longer yield it)."""
+
+    def __init__(self, turn: _Turn, events: AsyncGenerator[ProviderEvent]) -> None:
+        self._turn = turn
+        self._events = events
+
+    def __aiter__(self) -> _TurnStream:
+        return self
+
+    async def __anext__(self) -> ProviderEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+    def release(self) -> list[ProviderEvent]:
+        return self._turn.flush()
 
 
 @dataclass

@@ -15,8 +15,9 @@ reasoning and the reasoning never holds answer:
   a possible tag prefix is held back until the next chunk decides it.
 - ``flush()`` releases what is held: an unclosed ``<think>`` is reasoning
   (the model was cut off while thinking), anything else is answer. The
-  provider flushes at the finish *and* when the stream breaks, so no held
-  text is ever lost.
+  provider flushes at the finish *and* when the stream breaks, and the run
+  takes it when it closes the stream first (``HoldsBack``), so no held text
+  is ever lost.
 """
 
 from __future__ import annotations

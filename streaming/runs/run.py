@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from streaming.eventlog.base import EventLog
@@ -33,8 +34,10 @@ from streaming.metrics import CHARS_PER_TOKEN, RunClock
 from streaming.providers import errors
 from streaming.providers.base import (
     Finish,
+    HoldsBack,
     Provider,
     ProviderError,
+    ProviderEvent,
     ReasoningDelta,
     TextDelta,
     ToolCall,
@@ -115,6 +118,7 @@ class Run:
         error: RunError | None = None
         queue: Queue = asyncio.Queue()
         pump: asyncio.Task[None] | None = None
+        stream: AsyncIterator[ProviderEvent] | None = None
         try:
             # The log first: the task takes its first step before the request
             # that started it has answered, so a page that subscribes right
@@ -147,6 +151,7 @@ class Run:
                 status = await self._consume(queue)
                 await close_pump(pump)
                 pump = None
+                await self._take_held(stream)  # the wall clock may have cut it short
                 if status is not RunStatus.COMPLETE or not self._tools.turn_called:
                     break
                 if self._tools.capped:
@@ -175,6 +180,8 @@ class Run:
         finally:
             if pump is not None:
                 await close_pump(pump)  # the upstream server sees the hang-up now
+                if status is not RunStatus.STOPPED:  # a Stop keeps what was shown
+                    await self._take_held(stream)
             await self._tools.aclose()
         await self._finalize(status, error)
 
@@ -234,10 +241,7 @@ class Run:
             elif isinstance(item, TextDelta):
                 if self._reasoning.thinking and item.text.strip():
                     await self._reasoning.end()  # the answer starts: "Thought for N s"
-                # A continuation's start may repeat the answer: held back until known.
-                self._answer.pending += (
-                    item.text if self._seam is None else self._seam.feed(item.text)
-                )
+                self._take_answer(item.text)
                 self._chars += len(item.text)
                 if self._answer.pending and time.monotonic() >= next_frame_at:
                     await self._frames()
@@ -261,6 +265,22 @@ class Run:
                 )
             elif isinstance(item, Finish):
                 self._finish_reason = item.reason
+
+    async def _take_held(self, stream: AsyncIterator[ProviderEvent] | None) -> None:
+        """Text the provider held back when its stream was closed before the
+        end (half a ``</think`` tag when the idle timeout fired): received, so
+        kept, and framed with the rest at the finish."""
+        if not isinstance(stream, HoldsBack):
+            return
+        for event in stream.release():
+            if isinstance(event, ReasoningDelta):
+                await self._reasoning.add(event.text)
+            elif isinstance(event, TextDelta):
+                self._take_answer(event.text)
+
+    def _take_answer(self, text: str) -> None:
+        # A continuation's start may repeat the answer: held back until known.
+        self._answer.pending += text if self._seam is None else self._seam.feed(text)
 
     async def _frames(self) -> None:
         """The pending reasoning's frame, then the answer's, then a checkpoint when due."""
