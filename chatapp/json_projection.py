@@ -6,7 +6,7 @@
   the client holds |
 | delta     | delta    | ``{text}``: appended to the answer |
 | reasoning_delta | reasoning | ``{text}``: appended to the reasoning, never the answer |
-| reasoning_done | reasoning_done | ``{duration_ms}``: the thinking is over |
+| reasoning_done | reasoning_done | ``{duration_ms, again?}``: a thinking period is over |
 | replace with ``text`` | snapshot | ``{text}`` (a Stop's clamp, a compacted log's fold, with its
   ``reasoning`` and ``tool_calls``) |
 | status    | status   | ``{state}`` (``thinking`` when the reasoning starts) |
@@ -104,8 +104,9 @@ def payload(event: Event) -> tuple[str, dict[str, Any]] | None:
             thought = cast(DeltaData, event.data)["text"]
             return ("reasoning", {"text": thought}) if thought else None
         case EventType.REASONING_DONE:
-            took = cast(ReasoningDoneData, event.data)["duration_ms"]
-            return "reasoning_done", {"duration_ms": took}
+            done = cast(ReasoningDoneData, event.data)
+            again = {"again": True} if done.get("again") else {}
+            return "reasoning_done", {"duration_ms": done["duration_ms"]} | again
         case EventType.REPLACE:
             replace = cast(ReplaceData, event.data)
             # Without text it re-renders the same text: nothing for programs.

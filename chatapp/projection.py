@@ -20,6 +20,7 @@
 | ... replace | reasoning-blocks + tail | ``.reasoning-body`` (a whole re-render) |
 | reasoning_tail | reasoning-tail | ``.reasoning-body .tail`` (innerHTML) |
 | reasoning_done | reasoning-label + status | the summary ("Thought for N s"); ``#sr-status`` |
+| ... again | reasoning-label | a later round's thinking: the summary's sum, unsaid |
 
 The reasoning (streaming/runs/reasoning.py) goes into its own collapsed
 ``<details>``, never into a live region: screen readers hear "Thinking…" and
@@ -243,7 +244,11 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             html = cast(TailHtml, event.data)["html"]
             return [sse.frame(html or EMPTY, event="reasoning-tail", id=offset)]
         case EventType.REASONING_DONE:
-            took = cast(ReasoningDoneData, event.data)["duration_ms"]
+            done = cast(ReasoningDoneData, event.data)
+            took = done["duration_ms"]
+            if done.get("again"):
+                # A later round's thinking: the summary's sum grows, unsaid.
+                return [sse.frame(thought_for(took), event="reasoning-label", id=offset)]
             label = sse.frame(thought_for(took), event="reasoning-label")
             return [label + sse.frame(thought_for(took, unit="seconds"), event="status", id=offset)]
         case EventType.ANNOUNCE | EventType.ANNOUNCE_DONE:

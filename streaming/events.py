@@ -46,7 +46,7 @@ class EventType(StrEnum):
     REASONING_DELTA = "reasoning_delta"  # DeltaData
     REASONING_BLOCK = "reasoning_block"  # ReasoningBlockData
     REASONING_TAIL = "reasoning_tail"  # TailHtml
-    REASONING_DONE = "reasoning_done"  # ReasoningDoneData: once
+    REASONING_DONE = "reasoning_done"  # ReasoningDoneData: per thinking period
     STATUS = "status"  # StatusData
     USAGE = "usage"  # UsageData
     TOOL_START = "tool_start"  # ToolStartData (streaming/runs/tool_loop.py)
@@ -142,9 +142,13 @@ class ReasoningBlockData(TypedDict):
 
 
 class ReasoningDoneData(TypedDict):
-    """The thinking is over: the answer's first words arrived, or the run ended."""
+    """The thinking is over: the answer's first words arrived, the model called
+    a tool, or the run ended. ``again``: a later tool round thought once more,
+    and ``duration_ms`` is every period's sum (pages update the summary, say
+    nothing new)."""
 
     duration_ms: float | None
+    again: NotRequired[bool]
 
 
 class ReasoningState(TypedDict):

@@ -63,6 +63,10 @@ ERROR = {"code": "rate_limit", "message": "Wait.", "retryable": True, "retry_aft
             ("reasoning_done", {"duration_ms": 1234.5}),
         ),
         (
+            ev(1, EventType.REASONING_DONE, duration_ms=2000.0, again=True),
+            ("reasoning_done", {"duration_ms": 2000.0, "again": True}),
+        ),
+        (
             ev(1, EventType.STATUS, state="thinking", since=1.0),
             ("status", {"state": "thinking"}),
         ),

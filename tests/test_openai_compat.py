@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,6 +13,7 @@ from streaming.providers import openai_compat
 from streaming.providers.base import (
     ChatMessage,
     Finish,
+    HoldsBack,
     ProviderError,
     ProviderEvent,
     ReasoningDelta,
@@ -468,7 +469,8 @@ async def test_cancelling_the_consumer_hangs_up_upstream_at_once(provider, opena
 async def test_aclose_mid_stream_hangs_up(provider, openai_server):
     openai_server.enqueue(Script.text("word " * 200, chunk_size=5, delay=0.02))
     stream = provider.stream(messages=PROMPT, model="fake-model")
-    assert isinstance(stream, AsyncGenerator)  # so the run can aclose() it
+    closable: object = stream
+    assert isinstance(closable, HoldsBack)  # the run takes held text after closing it
     assert isinstance(await anext(stream), TextDelta)
 
     await stream.aclose()

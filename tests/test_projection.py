@@ -131,6 +131,18 @@ async def test_a_compacted_logs_replace_resets_blocks_and_tail() -> None:
     ]
 
 
+async def test_the_thinking_is_said_once_and_a_later_rounds_only_updates_the_summary() -> None:
+    first = Event(5, EventType.REASONING_DONE, {"duration_ms": 2100.0})
+    assert await projection.project(first, _message()) == [
+        b"event: reasoning-label\ndata: Thought for 2 s\n\n"
+        b"id: 5\nevent: status\ndata: Thought for 2 seconds.\n\n"
+    ]
+    again = Event(9, EventType.REASONING_DONE, {"duration_ms": 3900.0, "again": True})
+    assert await projection.project(again, _message()) == [
+        b"id: 9\nevent: reasoning-label\ndata: Thought for 4 s\n\n"
+    ]
+
+
 async def test_both_read_aloud_modes_are_projected_escaped_for_every_page() -> None:
     message = _message()
     paced = Event(4, EventType.ANNOUNCE, {"text": "First <b>block</b>."})

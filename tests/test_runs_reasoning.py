@@ -5,19 +5,24 @@ and compacts it like the answer (real runs against the fake model server)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
 from chatapp.models import Message
 from streaming.events import Event, EventType
 from streaming.metrics import RunClock
+from streaming.providers.base import ToolSpec
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs.spec import Budgets
 from streaming.snapshot import compact, compact_prefix, fold
+from streaming.tools import Tool, ToolRegistry
 from tests.fakes.openai_server import FakeOpenAIServer
-from tests.fakes.scripts import Reasoning, Script
+from tests.fakes.scripts import Reasoning, Script, ToolCallDelta
 from tests.test_runs import _close_stores, all_events, manager, saved, spec  # noqa: F401
 from tests.test_runs import run_id as run_id  # the fixture
+from tests.test_runs_tools import tool_spec
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,6 +30,7 @@ THOUGHT = "First I compare a and b.\n\nThen **b** wins, clearly."
 ANSWER = "The answer is **b**.\n\nBecause it is larger."
 # A hang-up must reach the model server this soon after Stop (the issue's figure).
 HANGUP_WITHIN_S = 0.25
+TOOL_S = 1.0
 
 
 def kinds(events: list[Event]) -> list[EventType]:
@@ -166,6 +172,47 @@ async def test_a_stop_while_a_tag_is_half_received_keeps_only_what_was_shown(
     await all_events(m, run_id)
     msg = await saved(run_id)
     assert (msg.status, msg.reasoning) == ("stopped", "half a thought ")
+
+
+async def test_thinking_again_after_a_tool_adds_up_without_the_tool_time(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    """Round 1 thinks and calls a tool that takes 1 s; round 2 thinks again and
+    answers: reasoning_ms is both thinking periods, not the tool's second."""
+
+    async def nap(arguments: Mapping[str, Any]) -> str:
+        await asyncio.sleep(TOOL_S)
+        return "rested"
+
+    tool = Tool(
+        ToolSpec("nap", "Rest", {"type": "object"}), nap, lambda a: "Resting", lambda a, r: r
+    )
+    thought = Reasoning("Weighing it. " * 8, chunk_size=13, delay=0.05)
+    openai_server.enqueue(
+        Script((thought, ToolCallDelta("nap", "{}")), name="think-call").then_finish("tool_calls")
+    )
+    openai_server.enqueue(
+        Script.reasoning_then_text("Now I know. " * 8, ANSWER, chunk_size=12, delay=0.05)
+    )
+    m = manager()
+    m.start(
+        tool_spec(run_id, ToolRegistry([tool])), OpenAICompatProvider(openai_server.base_url, "k")
+    )
+    events = await all_events(m, run_id)
+
+    msg = await saved(run_id)
+    assert (msg.status, msg.content) == ("complete", ANSWER)
+    assert msg.reasoning == "Weighing it. " * 8 + "Now I know. " * 8
+    # Two periods of 7 chunk gaps of 50 ms each, at the least; the nap is not in it.
+    assert msg.reasoning_ms is not None
+    assert 2 * 7 * 50 <= msg.reasoning_ms < TOOL_S * 1000
+    done = [e.data for e in events if e.type is EventType.REASONING_DONE]
+    assert [d.get("again", False) for d in done] == [False, True]
+    assert done[-1]["duration_ms"] == msg.reasoning_ms
+    assert done[0]["duration_ms"] < done[-1]["duration_ms"]
+    # "Thinking…" is said once.
+    assert sum(e.data.get("state") == "thinking" for e in events) == 1
+    assert fold(events).reasoning.duration_ms == msg.reasoning_ms
 
 
 def test_tokens_per_second_count_the_thinking_and_its_time() -> None:

@@ -9,10 +9,12 @@ when), with a renderer of its own so its blocks never mix with the answer's:
   the model has been thinking);
 - ``reasoning_delta {text}``, ``reasoning_block {html}``, ``reasoning_tail
   {html}`` per frame, like ``delta``/``block``/``tail``;
-- ``reasoning_done {duration_ms}`` once, when the answer's first words arrive
-  or, with no answer at all, when the run ends (Stop, failure, the model
-  only thought). A model that thinks again in a later tool round streams
-  into the same disclosure (its duration is the first thinking's);
+- ``reasoning_done {duration_ms}`` when the thinking is over: the answer's
+  first words arrive, the model calls a tool, or, with neither, the run ends
+  (Stop, failure, the model only thought). A model that thinks again in a
+  later tool round streams into the same disclosure, and that period's end
+  sends ``reasoning_done {duration_ms, again: true}`` with the periods' sum
+  (tool time is not thinking time): the summary is updated, nothing is said;
 - at the end, the last blocks and tail, rendered without repairs.
 
 The events share the log's offsets with the answer's, so resume and
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import time
 
-from streaming.events import THINKING, Emit, EventType
+from streaming.events import THINKING, Emit, EventType, ReasoningDoneData
 from streaming.markdown import StreamingMarkdown
 
 
@@ -37,7 +39,10 @@ class ReasoningTrack:
         self._last_tail: str | None = None
         self.first_at: float | None = None  # first thought received (monotonic)
         self.first_frame_at: float | None = None  # first thought handed to subscribers
-        self.ended_at: float | None = None  # the answer began, or the run ended
+        self._period_at: float | None = None  # this thinking period's first thought
+        self.ended_at: float | None = None  # this period is over (answer, tool call, end)
+        self._spent = 0.0  # seconds of the periods before this one
+        self._periods = 0
         self.html = ""  # set by finish(): the whole reasoning's HTML
 
     @property
@@ -55,17 +60,24 @@ class ReasoningTrack:
 
     @property
     def duration_ms(self) -> float | None:
-        if self.first_at is None or self.ended_at is None:
+        """Time spent thinking, every period's (None until the first is over)."""
+        if self._period_at is None or self.ended_at is None:
             return None
-        return round((self.ended_at - self.first_at) * 1000, 1)
+        return round((self._spent + self.ended_at - self._period_at) * 1000, 1)
 
     async def add(self, text: str) -> None:
         """A thought received; framed by ``frame()`` when the run's pacing says."""
         if not text:
             return
+        now = time.monotonic()
         if self.first_at is None:
-            self.first_at = time.monotonic()
+            self.first_at = now
             await self._emit(EventType.STATUS, {"state": THINKING, "since": time.time()})
+        if self._period_at is None or self.ended_at is not None:
+            # A period begins: the first, or a later tool round thinking again.
+            if self._period_at is not None and self.ended_at is not None:
+                self._spent += self.ended_at - self._period_at
+            self._period_at, self.ended_at = now, None
         self.pending += text
 
     async def frame(self) -> None:
@@ -84,14 +96,18 @@ class ReasoningTrack:
             await self._emit(EventType.REASONING_TAIL, {"html": frame.tail})
 
     async def end(self) -> None:
-        """The thinking is over (the answer starts, or the run ends): frame what
-        is left and say how long it took. Once; thoughts of a later tool round
-        still stream into the same disclosure."""
-        if self.first_at is None or self.ended_at is not None:
+        """This thinking period is over (the answer starts, a tool is called,
+        or the run ends): frame what is left and say how long the thinking took."""
+        if not self.thinking:
             return
         self.ended_at = time.monotonic()
+        self._periods += 1
         await self.frame()
-        await self._emit(EventType.REASONING_DONE, {"duration_ms": self.duration_ms})
+        if self._periods == 1:
+            await self._emit(EventType.REASONING_DONE, {"duration_ms": self.duration_ms})
+        else:
+            done: ReasoningDoneData = {"duration_ms": self.duration_ms, "again": True}
+            await self._emit(EventType.REASONING_DONE, done)
 
     async def finish(self) -> None:
         """The run ends: the rest rendered, without repairs (``html`` is then whole)."""

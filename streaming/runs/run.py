@@ -251,6 +251,7 @@ class Run:
                     self._finish_reason = "length"
                     return RunStatus.TRUNCATED
             elif isinstance(item, ToolCall):
+                await self._reasoning.end()  # the model acts: tool time is not thinking
                 await self._tools.call(item)
             elif isinstance(item, Usage):
                 # Every round is a request the model server counts: the sum.
