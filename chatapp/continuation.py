@@ -159,7 +159,10 @@ def continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
         resume=Resume(
-            text=answer.content, metrics=_earlier_metrics(answer), verbatim=entry.options.prefill
+            text=answer.content,
+            metrics=_earlier_metrics(answer),
+            verbatim=entry.options.prefill,
+            reasoning=answer.reasoning,
         ),
         reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )

@@ -192,7 +192,7 @@ def _checkpoint_sql(connection: BaseDatabaseWrapper) -> str:
         live = ", ".join(["%s"] * len(_LIVE))
         sql = _CHECKPOINT_SQL[connection.vendor] = (
             f"UPDATE {q(Message._meta.db_table)} SET {q(_column('content'))} = %s,"
-            # No thinking yet (or none in a Continue): what is stored stays.
+            # No thinking yet (a fresh answer after a Stop while thinking): what is stored stays.
             f" {q(_column('reasoning'))} = CASE WHEN %s = '' THEN"
             f" {q(_column('reasoning'))} ELSE %s END,"
             f" {q(_column('checkpoint_at'))} = %s, {q(_column('updated_at'))} = %s"
@@ -223,7 +223,9 @@ def _save_outcome(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
     if outcome.reasoning:
         thought = {"reasoning": outcome.reasoning, "reasoning_html": outcome.reasoning_html}
     else:
-        # A run that did not think (a Continue) keeps the thinking stored before it.
+        # A fresh answer after a Stop while thinking (continuation.continue_spec)
+        # that did not think keeps the thinking stored before it. A Continue
+        # resumes the stored thinking, so its outcome holds it.
         for name in _REASONING_METRICS:
             metrics.pop(name)
     Message.objects.using(using).filter(id=run_id).update(

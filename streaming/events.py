@@ -145,7 +145,7 @@ class ReasoningDoneData(TypedDict):
     """The thinking is over: the answer's first words arrived, the model called
     a tool, or the run ended. ``again``: a later tool round thought once more,
     and ``duration_ms`` is every period's sum (pages update the summary, say
-    nothing new)."""
+    nothing new); a Continue sends the stored thinking's with ``again`` too."""
 
     duration_ms: float | None
     again: NotRequired[bool]

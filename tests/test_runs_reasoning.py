@@ -346,7 +346,7 @@ def _stored_thinking(run_id: str) -> None:
     """The answer as a first run left it: stopped after thinking and some text."""
     Message.objects.filter(id=run_id).update(
         status="stopped", content="Partial", html="<p>Partial</p>", reasoning="Old thought.",
-        reasoning_html="<p>Old thought.</p>", reasoning_ms=1200.0, reasoning_tokens=3,
+        reasoning_html="<p>Old thought.</p>\n", reasoning_ms=1200.0, reasoning_tokens=3,
     )  # fmt: skip
 
 
@@ -362,7 +362,8 @@ async def test_a_continue_that_does_not_think_keeps_the_stored_thinking(
 
     await sync_to_async(_stored_thinking)(run_id)
     openai_server.enqueue(Script.text(" answer, slowly finished.", chunk_size=2, delay=0.1))
-    resume = Resume("Partial", RunMetrics(reasoning_ms=1200.0, reasoning_tokens=3), verbatim=True)
+    earlier = RunMetrics(reasoning_ms=1200.0, reasoning_tokens=3)
+    resume = Resume("Partial", earlier, verbatim=True, reasoning="Old thought.")
     m = manager()
     m.start(replace(spec(run_id), resume=resume), OpenAICompatProvider(openai_server.base_url, "k"))
     await asyncio.sleep(1.3)  # past a checkpoint: it must not blank the thinking either
@@ -370,5 +371,47 @@ async def test_a_continue_that_does_not_think_keeps_the_stored_thinking(
     await all_events(m, run_id)
     msg = await saved(run_id)
     assert msg.content == "Partial answer, slowly finished."
-    assert (msg.reasoning, msg.reasoning_html) == ("Old thought.", "<p>Old thought.</p>")
+    assert (msg.reasoning, msg.reasoning_html) == ("Old thought.", "<p>Old thought.</p>\n")
     assert (msg.reasoning_ms, msg.reasoning_tokens) == (1200.0, 3)
+
+
+async def test_a_continue_that_thinks_again_adds_to_the_stored_thinking(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    """The stored thinking is kept, resent first (unsaid), and the continuation's
+    thinking follows it as a paragraph of its own; the time and tokens add up."""
+    from asgiref.sync import sync_to_async
+
+    from streaming.runs.spec import Resume
+    from streaming.runs.store import RunMetrics
+
+    await sync_to_async(_stored_thinking)(run_id)
+    openai_server.enqueue(
+        Script.reasoning_then_text("New thought.", " answer, finished.", chunk_size=3, delay=0.05)
+    )
+    earlier = RunMetrics(reasoning_ms=1200.0, reasoning_tokens=3)
+    resume = Resume("Partial", earlier, verbatim=True, reasoning="Old thought.")
+    m = manager()
+    from dataclasses import replace
+
+    m.start(replace(spec(run_id), resume=resume), OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+
+    msg = await saved(run_id)
+    assert msg.content == "Partial answer, finished."
+    assert msg.reasoning == "Old thought.\n\nNew thought."
+    assert msg.reasoning_html == "<p>Old thought.</p>\n<p>New thought.</p>\n"
+    # Three chunk gaps of 50 ms at the least were this part's thinking.
+    assert msg.reasoning_ms is not None
+    assert msg.reasoning_ms >= 1200.0 + 3 * 50
+    assert msg.reasoning_tokens is not None
+    assert msg.reasoning_tokens > 3
+    # The stored thinking comes first in the log, its summary updated unsaid;
+    # "Thinking…" is said once for the new period, whose end is unsaid too.
+    done = [e.data for e in events if e.type is EventType.REASONING_DONE]
+    assert done[0] == {"duration_ms": 1200.0, "again": True}
+    assert done[-1] == {"duration_ms": msg.reasoning_ms, "again": True}
+    assert sum(e.data.get("state") == "thinking" for e in events) == 1
+    assert joined(events, EventType.REASONING_DELTA) == msg.reasoning
+    folded = fold(events).reasoning
+    assert (folded.text, folded.duration_ms) == (msg.reasoning, msg.reasoning_ms)

@@ -19,6 +19,12 @@ when), with a renderer of its own so its blocks never mix with the answer's:
 
 The events share the log's offsets with the answer's, so resume and
 snapshot rules are the same (``streaming/snapshot.py`` folds them apart).
+
+A Continue starts from the stored thinking (``resume``): it is sent again
+as one frame ending in ``reasoning_done {again: true}`` (shown, not said),
+thinking in the continuation is appended to it and its periods add to the
+stored duration. ``part_text`` and ``part_ms`` are this run's own share,
+which the metrics sum with the stored ones (``RunMetrics.then``).
 A reasoning tail is sent whole each frame (no ops): reasoning is shown
 collapsed, so the page does not paint it as it grows.
 """
@@ -43,6 +49,8 @@ class ReasoningTrack:
         self.ended_at: float | None = None  # this period is over (answer, tool call, end)
         self._spent = 0.0  # seconds of the periods before this one
         self._periods = 0
+        self._resumed_chars = 0  # stored thinking a Continue started from
+        self._resumed_s = 0.0
         self.html = ""  # set by finish(): the whole reasoning's HTML
 
     @property
@@ -59,11 +67,41 @@ class ReasoningTrack:
         return self._markdown.text
 
     @property
+    def part_text(self) -> str:
+        """This run's thinking, without the stored thinking a Continue resumed."""
+        return self._markdown.text[self._resumed_chars :].lstrip("\n")
+
+    @property
+    def part_ms(self) -> float | None:
+        """This run's thinking time (None: it did not think)."""
+        total = self.duration_ms
+        if total is None or self.first_at is None:
+            return None
+        return round(total - self._resumed_s * 1000, 1)
+
+    @property
     def duration_ms(self) -> float | None:
         """Time spent thinking, every period's (None until the first is over)."""
         if self._period_at is None or self.ended_at is None:
-            return None
+            return round(self._resumed_s * 1000, 1) if self._resumed_chars else None
         return round((self._spent + self.ended_at - self._period_at) * 1000, 1)
+
+    async def resume(self, text: str, duration_ms: float | None) -> None:
+        """A Continue's stored thinking, as the track's first frame: neither said
+        nor counted in this part's metrics."""
+        if not text:
+            return
+        frame = self._markdown.feed(text)
+        await self._emit(EventType.REASONING_DELTA, {"text": self._markdown.text})
+        for html in frame.new_blocks:
+            await self._emit(EventType.REASONING_BLOCK, {"html": html})
+        self._last_tail = frame.tail
+        await self._emit(EventType.REASONING_TAIL, {"html": frame.tail})
+        self._resumed_chars = len(self._markdown.text)
+        self._resumed_s = self._spent = (duration_ms or 0) / 1000
+        self._periods = 1  # the next period's end updates the summary, unsaid
+        done: ReasoningDoneData = {"duration_ms": duration_ms, "again": True}
+        await self._emit(EventType.REASONING_DONE, done)
 
     async def add(self, text: str) -> None:
         """A thought received; framed by ``frame()`` when the run's pacing says."""
@@ -73,6 +111,8 @@ class ReasoningTrack:
         if self.first_at is None:
             self.first_at = now
             await self._emit(EventType.STATUS, {"state": THINKING, "since": time.time()})
+            if self._resumed_chars and not self._markdown.text.endswith("\n"):
+                text = "\n\n" + text  # the continuation's thinking: a paragraph of its own
         if self._period_at is None or self.ended_at is not None:
             # A period begins: the first, or a later tool round thinking again.
             if self._period_at is not None and self.ended_at is not None:
@@ -111,7 +151,7 @@ class ReasoningTrack:
 
     async def finish(self) -> None:
         """The run ends: the rest rendered, without repairs (``html`` is then whole)."""
-        if self.first_at is None:
+        if self.first_at is None and not self._resumed_chars:
             return
         await self.frame()
         final = self._markdown.finish()

@@ -127,6 +127,10 @@ class Run:
             if self._seam is not None:
                 # Before the first wait: a page that subscribes at once finds it.
                 await self._answer.resume(self._seam.head)
+            if self.spec.resume is not None:
+                # The stored thinking stays, and a continuation's adds to it.
+                earlier = self.spec.resume.metrics.reasoning_ms
+                await self._reasoning.resume(self.spec.resume.reasoning, earlier)
             await self._store.started(self.spec.run_id)
             self._clock.started_at = time.monotonic()
             if self.spec.title is not None:
@@ -320,9 +324,9 @@ class Run:
                 text=content[self._answer.resumed_chars :],
                 prompt_tokens=usage.prompt_tokens if usage else None,
                 completion_tokens=usage.completion_tokens if usage else None,
-                reasoning=self._reasoning.text,
+                reasoning=self._reasoning.part_text,
                 reasoning_tokens=usage.reasoning_tokens if usage else None,
-                reasoning_ms=self._reasoning.duration_ms,
+                reasoning_ms=self._reasoning.part_ms,
             )
             if self.spec.resume is not None:
                 metrics = self.spec.resume.earlier_metrics().then(metrics)

@@ -29,12 +29,14 @@ class Resume:
     summed with this part's at the end (``RunMetrics.then``). ``verbatim``:
     the model server continues the text itself (a prefill), so the
     continuation follows it as written; otherwise ``seam.Seam`` trims what
-    the model repeats.
+    the model repeats. ``reasoning``: the thinking stored with it, kept and
+    appended to (``reasoning.ReasoningTrack.resume``).
     """
 
     text: str
     metrics: RunMetrics
     verbatim: bool
+    reasoning: str = ""
 
     def earlier_metrics(self) -> RunMetrics:
         """The stored parts' metrics; a crash leftover has no token count: estimated."""
