@@ -1,7 +1,8 @@
 """Both halves of issue 20 on one page, keyboard only: a question with an image
 and a text file, answered by the thinking demo model; the thoughts opened by
 keyboard; the announcements hold "Thinking" and "Thought for" once each and
-no thought; 0 axe-core violations with both on the page."""
+no thought; 0 axe-core violations with both on the page, in both colour
+schemes, on a desktop and a phone."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from playwright.sync_api import expect
 from pytest_playwright.pytest_playwright import CreateContextCallback
 
 from tests.conftest import spool_env
-from tests.e2e.a11y import axe_violations, describe, screenshot
 from tests.e2e.live_regions import announcements
+from tests.e2e.test_a11y_axe import check
 from tests.e2e.test_attachments import NOTES, SHOT, _attach_by_keyboard
 from tests.e2e.test_keyboard import answer, keyboard_page, sign_up_by_keyboard
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -71,8 +72,8 @@ def test_a_thinking_answer_to_attachments_by_keyboard(
     expect(details).to_have_attribute("open", "")
     expect(details.locator(".reasoning-body")).to_contain_text("question first")
     keys.check("thoughts open")
-    screenshot(page, "reasoning-attachments")
-    assert not (found := axe_violations(page)), describe(found)
+    # Light and dark, desktop and phone, each looked at (test-artifacts/).
+    check(page, "reasoning-attachments")
 
     said = [a.text for a in announcements(page)[before:]]
     assert sum(text == "Thinking…" for text in said) == 1, said
