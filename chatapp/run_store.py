@@ -102,10 +102,10 @@ class DjangoRunStore:
             self._batch_queued = True
         self.thread.post(self._write_batch)
 
-    async def finished(self, run_id: str, outcome: RunOutcome) -> None:
+    async def finished(self, run_id: str, outcome: RunOutcome) -> bool:
         key = uuid.UUID(run_id)
         self._drop_pending(key)
-        await self.thread.run(partial(self._finish, key, outcome))
+        return await self.thread.run(partial(self._finish, key, outcome))
 
     async def flush(self) -> None:
         """Write the checkpoints recorded so far; raises if that write fails."""
@@ -128,10 +128,10 @@ class DjangoRunStore:
         with self._lock:
             self._pending.pop(key, None)
 
-    def _finish(self, key: uuid.UUID, outcome: RunOutcome) -> None:
+    def _finish(self, key: uuid.UUID, outcome: RunOutcome) -> bool:
         # Again on the store thread: a failed batch may have put it back since.
         self._drop_pending(key)
-        _finished(self.using, key, outcome)
+        return _finished(self.using, key, outcome)
 
     def _write_batch(self) -> None:
         with self._lock:
@@ -207,13 +207,15 @@ def _column(name: str) -> str:
     return str(field.column)
 
 
-def _finished(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:
-    if outcome.title is not None:
-        with transaction.atomic(using=using):
-            title_save(using=using, answer_id=run_id, title=outcome.title)
-            _save_outcome(using, run_id, outcome)
-    else:
+def _finished(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> bool:
+    """Save the outcome; True when its title was saved too (not when the owner named it first)."""
+    if outcome.title is None:
         _save_outcome(using, run_id, outcome)
+        return False
+    with transaction.atomic(using=using):
+        kept = title_save(using=using, answer_id=run_id, title=outcome.title)
+        _save_outcome(using, run_id, outcome)
+    return kept
 
 
 def _save_outcome(using: str, run_id: uuid.UUID, outcome: RunOutcome) -> None:

@@ -344,9 +344,9 @@ class Run:
                 reasoning_html=self._reasoning.html,
             )
             try:
-                await self._store.finished(self.spec.run_id, outcome)
-                if title is not None:
-                    # Saved with the outcome (unless the owner named the
+                title_saved = await self._store.finished(self.spec.run_id, outcome)
+                if title_saved and title is not None:
+                    # Saved with the outcome (the owner had not named the
                     # conversation): pages swap it in, before ``final``.
                     await self._emit(EventType.TITLE, {"title": title})
             finally:

@@ -188,10 +188,12 @@ class RunStore(Protocol):
         Returns without waiting for the write; never raises a database error
         (a failed write is the store's to log and retry)."""
 
-    async def finished(self, run_id: str, outcome: RunOutcome) -> None:
+    async def finished(self, run_id: str, outcome: RunOutcome) -> bool:
         """Save the final state; called exactly once per run, even on cancel.
 
-        No checkpoint of the run recorded before this call may be written after it."""
+        No checkpoint of the run recorded before this call may be written after it.
+        Returns whether the outcome's title was saved (False without one, or
+        when the conversation was named meanwhile: the owner's name stays)."""
 
     async def aclose(self) -> None:
         """Write what is still pending and release the store's resources."""
