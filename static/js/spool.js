@@ -541,4 +541,17 @@
     if (box) { box.checked = !box.checked; }
     srStatus("The read-aloud setting was not saved. Try again.");
   });
+
+  // --- The model's title arrives: the Rename field follows ------------------
+  // Unless the user is editing it (focused, or changed from what the page
+  // gave): their text is never replaced.
+  document.addEventListener("htmx:oobAfterSwap", function (evt) {
+    var target = evt.detail.target;
+    if (!target || target.id !== "conversation-title") { return; }
+    var field = document.getElementById("conv-title");
+    if (!field || field === document.activeElement || field.value !== field.defaultValue) {
+      return;
+    }
+    field.value = field.defaultValue = target.textContent;
+  });
 })();

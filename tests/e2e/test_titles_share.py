@@ -87,6 +87,8 @@ def test_the_title_arrives_live_without_a_reload(page: Page, titled_server: Daph
     assert len(navigations) == loaded, f"the page was reloaded: {navigations[loaded:]}"
     # The phone's list dialog has the same entry, renamed too.
     expect(page.locator("#conversations-dialog").get_by_text(TITLE)).to_have_count(1)
+    # So does the Rename field (the user had not touched it).
+    expect(page.get_by_label("Name", exact=True)).to_have_value(TITLE)
     screenshot(page, "titles-arrived")
 
     # Silent: the answer is read out as usual, the title is not.
