@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from streaming.providers.base import (
     ChatMessage,
     Finish,
@@ -14,7 +16,7 @@ from streaming.providers.base import (
     TextDelta,
     Usage,
 )
-from streaming.providers.demo import BENCH_PARAGRAPH_WORDS, DemoProvider, bench_words
+from streaming.providers.demo import BENCH_PARAGRAPH_WORDS, DemoProvider, arithmetic_in, bench_words
 
 
 async def _timed(
@@ -178,3 +180,20 @@ async def test_the_demo_model_lists_the_attachments_it_received() -> None:
         "- ` notes.txt `: text/plain, 12 bytes, 2 lines of text\n"
         "- ` scan.pdf `: application/pdf, 3.0 MB, no text layer\n\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "expression"),
+    [
+        ("What is 2^10?", "2^10"),
+        ("(2^10 - 24) / 8 please", "(2^10 - 24) / 8"),
+        ("6 \u00d7 7", "6 \u00d7 7"),
+        ("What happened on 2026-12-06?", None),
+        ("Meet on 6/12/2026 at noon", None),
+        ("Call 555-123-4567", None),
+        ("On 2026-12-06, what is 3 + 4?", "3 + 4"),
+        ("Tell me a story", None),
+    ],
+)
+def test_arithmetic_is_found_and_dates_are_not_sums(question: str, expression: str | None) -> None:
+    assert arithmetic_in(question) == expression

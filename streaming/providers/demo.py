@@ -74,6 +74,17 @@ BENCH_PARAGRAPH_WORDS = 40
 # An arithmetic expression in a question: numbers joined by operators
 # ("2^10", "(2^10 - 24) / 8"; the multiplication and division signs too).
 _ARITHMETIC = re.compile(r"[-(]*\d[\d.]*(?:\s*[-+*/^%\u00d7\u00f7]+\s*[(]*\s*\d[\d.]*\s*\)*)+")
+# Three numbers joined by the same "-" or "/" with no spaces (2026-12-06,
+# 6/12/2026, 555-123-4567) are a date or a number to dial, never a sum.
+_NOT_A_SUM = re.compile(r"\b\d+([-/])\d+\1\d+\b")
+
+
+def arithmetic_in(question: str) -> str | None:
+    """The arithmetic a question asks for ("what is 2^10?" → "2^10"), if any."""
+    found = _ARITHMETIC.search(_NOT_A_SUM.sub(lambda m: " " * len(m.group()), question))
+    return found.group().strip() if found else None
+
+
 # After its call, the turn's end (finish reason, usage) comes this many token
 # delays later: the chip is seen running, as with a served model.
 TOOL_TURN_TAIL_TOKENS = 20
@@ -229,9 +240,9 @@ class DemoProvider:
                 yield event
             return
         asked = bool(messages) and messages[-1].role == "user"
-        expression = _ARITHMETIC.search(prompt) if asked else None
+        expression = arithmetic_in(prompt) if asked else None
         if expression is not None and any(t.name == "calculator" for t in tools):
-            async for event in self._call_calculator(expression.group().strip(), messages):
+            async for event in self._call_calculator(expression, messages):
                 yield event
             return
         if (bench := _BENCH.search(prompt)) is not None:
