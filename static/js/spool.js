@@ -221,9 +221,22 @@
     if (article) {
       article.removeAttribute("aria-busy");
       article.classList.remove("is-live");
+      settleTail(article);
     }
     if (reconnectTimer !== null) { window.clearTimeout(reconnectTimer); reconnectTimer = null; }
   });
+  // The stream's last frame leaves the last block in .tail, where it grew;
+  // once it is over the block joins the others, so the answer's DOM is the
+  // one a fresh load of the finished conversation has (tests/e2e/test_reload.py).
+  function settleTail(article) {
+    var body = article.querySelector(".msg-body");
+    var tail = body && body.querySelector(":scope > .tail");
+    var blocks = body && body.querySelector(":scope > .blocks");
+    if (!tail || !blocks || !tail.firstChild) { return; }
+    var focused = tail.contains(document.activeElement) ? document.activeElement : null;
+    while (tail.firstChild) { blocks.appendChild(tail.firstChild); }
+    if (focused) { focused.focus(); }
+  }
   // When Stop disappears under the keyboard focus, focus goes back to the composer.
   document.addEventListener("htmx:oobAfterSwap", function () { rescueFocus(); });
   document.addEventListener("htmx:afterSettle", function () { rescueFocus(); });

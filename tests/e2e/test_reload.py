@@ -69,16 +69,15 @@ def finished_dom(answer: Locator) -> tuple[str, str, str, str]:
     """What a finished answer shows: its body's containers, the answer's HTML
     in them, the footer's HTML, the visible text.
 
-    A page that streamed the answer keeps its last block where it grew, in
-    ``.tail`` (the run's last frame leaves it there, streaming/markdown/stream.py
-    ``finish``); a fresh load has every block in ``.blocks``. The answer's
-    HTML is compared across the two containers, in order.
+    A page that streamed the answer moves its last block from ``.tail``,
+    where it grew, into ``.blocks`` when the stream ends (spool.js
+    ``settleTail``), as a fresh load has them.
     """
     body = answer.locator(".msg-body")
     containers = body.evaluate(
         "b => [...b.children].map(c => `${c.tagName} ${c.className} ${c.id}`).join('|')"
     )
-    content = body.locator(".blocks").inner_html() + body.locator(".tail").inner_html()
+    content = body.inner_html()
     return (
         containers,
         normalised(content),
