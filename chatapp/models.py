@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 from django.conf import settings
 from django.db import models
 
+from chatapp.attachments.thumbnail import fit
 from chatapp.retry import RetryOffer, continue_offered, offer_for
 from chatapp.status_text import StatusLine, status_line
 from streaming.runs.reasoning import seconds_text
@@ -308,6 +309,10 @@ class Attachment(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
     file = models.FileField(upload_to=_attachment_path, max_length=200)
+    # An image's WebP thumbnail for the page (chatapp/attachments/thumbnail.py).
+    # Empty for other files, and for images stored before thumbnails existed:
+    # the page then shows the full image.
+    thumbnail = models.FileField(upload_to=_attachment_path, max_length=200, blank=True)
     # The user's file name, for display and downloads only.
     name = models.CharField(max_length=255)
     # An image's description by its sender; the page falls back to the name.
@@ -333,3 +338,10 @@ class Attachment(models.Model):
     @property
     def is_image(self) -> bool:
         return self.kind == self.Kind.IMAGE
+
+    @property
+    def thumbnail_size(self) -> tuple[int, int] | None:
+        """The thumbnail's width and height, or None without one."""
+        if not self.thumbnail or not self.width or not self.height:
+            return None
+        return fit(self.width, self.height)

@@ -32,7 +32,9 @@ TOKEN_BYTES = 32
 
 def _attachment(a: Attachment) -> dict[str, Any]:
     """What the shared page shows of a file; ``id`` is also the key that lets
-    the link serve it (``share_attachment``)."""
+    the link serve it (``share_attachment``). A copy taken before thumbnails
+    existed has no ``thumb_width``: its page shows the full image."""
+    thumb_width, thumb_height = a.thumbnail_size or (None, None)
     return {
         "id": str(a.id),
         "name": a.name,
@@ -41,6 +43,8 @@ def _attachment(a: Attachment) -> dict[str, Any]:
         "size": a.size,
         "width": a.width,
         "height": a.height,
+        "thumb_width": thumb_width,
+        "thumb_height": thumb_height,
         "note": a.note,
     }
 

@@ -52,6 +52,11 @@ urlpatterns = [
         shares.shared_attachment,
         name="shared_attachment",
     ),
+    path(
+        "s/<str:token>/a/<uuid:attachment_id>/thumb",
+        shares.shared_attachment_thumbnail,
+        name="shared_attachment_thumbnail",
+    ),
     path("m/<uuid:message_id>/stream", stream.message_stream, name="message_stream"),
     path("m/<uuid:message_id>/events", events.message_events, name="message_events"),
     path("m/<uuid:message_id>/stop", pages.message_stop, name="message_stop"),
@@ -62,6 +67,11 @@ urlpatterns = [
     path("m/<uuid:message_id>/switch", versions.message_switch, name="message_switch"),
     path("m/<uuid:message_id>/continue", pages.message_continue, name="message_continue"),
     path("a/<uuid:attachment_id>", attachments.attachment_file, name="attachment"),
+    path(
+        "a/<uuid:attachment_id>/thumb",
+        attachments.attachment_thumbnail,
+        name="attachment_thumbnail",
+    ),
     path("settings/", settings.settings_page, name="settings"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

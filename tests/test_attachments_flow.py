@@ -297,12 +297,13 @@ def test_deleting_a_conversation_deletes_its_files(
     conversation_id = path.strip("/").split("/")[-1]
     key = conversation_id.replace("-", "")
     rows = spool.query(
-        "SELECT a.file FROM chatapp_attachment a JOIN chatapp_message m ON a.message_id = m.id "
-        "WHERE m.conversation_id = ?",
+        "SELECT a.file, a.thumbnail FROM chatapp_attachment a "
+        "JOIN chatapp_message m ON a.message_id = m.id WHERE m.conversation_id = ?",
         (key,),
     )
-    files = [_var(spool) / "uploads" / row["file"] for row in rows]
-    assert len(files) == 2
+    names = [name for row in rows for name in (row["file"], row["thumbnail"]) if name]
+    files = [_var(spool) / "uploads" / name for name in names]
+    assert len(files) == 3  # the image, its thumbnail, the text file
     assert all(f.exists() for f in files)
     # Stored under random names, never the user's.
     assert not any("shot" in f.name or "notes" in f.name for f in files)

@@ -69,6 +69,11 @@ def test_the_admin_lists_a_message_s_attachments(conversation: Conversation) -> 
     page = client.get(f"/admin/chatapp/message/{question.id}/change/").content.decode()
     assert "map.png" in page
     assert "plan.txt" in page
+    assert "30 x 20 px WebP" in page  # the thumbnail's size, never its pixels
+    assert "/thumb" not in page
     listing = client.get("/admin/chatapp/attachment/", {"kind__exact": "image"}).content.decode()
     assert "map.png" in listing
     assert "plan.txt" not in listing
+    image = conversation.messages.get(role="user").attachments.get(kind="image")
+    detail = client.get(f"/admin/chatapp/attachment/{image.id}/change/").content.decode()
+    assert "30 x 20 px WebP" in detail

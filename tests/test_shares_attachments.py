@@ -16,7 +16,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.http import Http404
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from chatapp import shares
 from chatapp.attachments.prepare import prepare
@@ -62,11 +62,13 @@ class TestShareAttachmentRules:
         assert share.messages[0]["attachments"] == [
             {
                 "id": str(image.id), "name": "shot.png", "alt": "A blue chart", "image": True,
-                "size": image.size, "width": 64, "height": 32, "note": "",
+                "size": image.size, "width": 64, "height": 32,
+                "thumb_width": 64, "thumb_height": 32, "note": "",
             },
             {
                 "id": str(notes.id), "name": "notes.txt", "alt": "", "image": False,
-                "size": notes.size, "width": None, "height": None, "note": "",
+                "size": notes.size, "width": None, "height": None,
+                "thumb_width": None, "thumb_height": None, "note": "",
             },
         ]  # fmt: skip
         assert "attachments" not in share.messages[1]
@@ -100,6 +102,18 @@ class TestShareAttachmentRules:
         share.save()
         with pytest.raises(Http404):
             shares.share_attachment(token=share.token, attachment_id=foreign.id)
+
+    def test_a_copy_taken_before_thumbnails_shows_the_full_image(
+        self, conversation: Conversation
+    ) -> None:
+        share = shares.share_create(conversation=conversation)
+        for a in share.messages[0]["attachments"]:
+            del a["thumb_width"], a["thumb_height"]
+        share.save()
+        image = Attachment.objects.get(kind="image")
+        page = Client().get(f"/s/{share.token}").content.decode()
+        assert f'<img src="/s/{share.token}/a/{image.id}" alt="A blue chart" width="64"' in page
+        assert "/thumb" not in page
 
     def test_revoked_or_deleted_serves_nothing(self, conversation: Conversation) -> None:
         share = shares.share_create(conversation=conversation)
@@ -165,7 +179,8 @@ def test_a_signed_out_visitor_sees_and_downloads_the_files(
         u.rsplit("/", 1)[1] for u in shared.owner_files
     ]
     assert 'href="/a/' not in page.text
-    assert f'<img src="{image_url}" alt="A blue chart" width="64" height="32"' in page.text
+    # The thumbnail shown, the image linked (tests/test_attachments_thumbnail_flow.py).
+    assert f'<img src="{image_url}/thumb" alt="A blue chart" width="64" height="32"' in page.text
     assert 'download="notes.txt"><span class="attachment-name">notes.txt</span>' in page.text
 
     image = anon.get(image_url)

@@ -9,7 +9,8 @@ is what is stored and what the model reads:
   metadata (GPS, camera, comments), and no bytes of the upload survive: a
   polyglot (an image that is also a script or an archive) loses its other
   half. Images past ``MAX_IMAGE_PIXELS`` are refused before they are
-  decoded (Pillow's decompression-bomb limit).
+  decoded (Pillow's decompression-bomb limit). The page's thumbnail is
+  made from the same clean pixels (``thumbnail.py``).
 - Text files are decoded as UTF-8 and kept as sent.
 - PDFs are kept as sent; their text is extracted with pypdf. A PDF without a
   text layer is kept, with a note saying the model sees only its name.
@@ -28,6 +29,7 @@ from PIL import Image, ImageOps
 
 from chatapp.attachments.errors import AttachmentError
 from chatapp.attachments.sniff import Kind, decode_text, promised_by_name, sniff
+from chatapp.attachments.thumbnail import Thumbnail, make_thumbnail
 
 # Models read images at up to ~2048 px on the long side (OpenAI scales larger
 # ones down itself); sending more only costs bandwidth and tokens.
@@ -60,7 +62,8 @@ NO_PDF_TEXT = "No text could be read from this PDF (a scan, perhaps): the model 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A file ready to store: ``data`` is what is kept (a re-encoded image,
-    else the bytes as sent); ``text`` what the model reads of a text file or PDF."""
+    else the bytes as sent); ``text`` what the model reads of a text file or PDF;
+    ``thumbnail`` what the page shows of an image."""
 
     name: str
     kind: Kind
@@ -72,6 +75,7 @@ class Prepared:
     text: str = ""
     note: str = ""
     alt: str = ""  # what the sender wrote to describe an image
+    thumbnail: Thumbnail | None = None
 
     @property
     def size(self) -> int:
@@ -152,7 +156,14 @@ def _image(name: str, data: bytes, label: str) -> Prepared:
     options = {"quality": JPEG_QUALITY, "optimize": True} if out_format == "JPEG" else {}
     image.save(buffer, format=out_format, **options)
     return Prepared(
-        name, Kind.IMAGE, media_type, extension, buffer.getvalue(), image.width, image.height
+        name,
+        Kind.IMAGE,
+        media_type,
+        extension,
+        buffer.getvalue(),
+        image.width,
+        image.height,
+        thumbnail=make_thumbnail(image),
     )
 
 

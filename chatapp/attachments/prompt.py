@@ -4,12 +4,15 @@ Images go as ``data:`` URLs (the stored copy is already upright, scaled to
 2048 px at most and stripped); text files and PDFs as their text under the
 file's name. A model that takes no images is never sent one: the send is
 refused before it starts (``check_vision``), and an image already in the
-history is replaced by a line saying it was left out.
+history is replaced by a line saying it was left out. An image whose stored
+file is gone (restored from an older backup, removed by hand) becomes a line
+saying so: the conversation goes on without it.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -23,7 +26,10 @@ from chatapp.endpoints import ModelEntry
 from chatapp.models import Attachment, Message
 from streaming.providers.base import ContentPart, FilePart, ImagePart
 
+logger = logging.getLogger(__name__)
+
 IMAGE_LEFT_OUT = "An image was attached here; this model reads no images, so it was left out."
+IMAGE_MISSING = "Image {name} is no longer available."
 
 
 def accepts_images(entry: ModelEntry) -> bool:
@@ -83,7 +89,17 @@ def _part(attachment: Attachment, *, images: bool) -> ContentPart:
         return FilePart(attachment.name, attachment.media_type, attachment.size, text, note)
     if not images:
         return FilePart(attachment.name, attachment.media_type, attachment.size, "", IMAGE_LEFT_OUT)
-    encoded = base64.b64encode(read_file(attachment)).decode("ascii")
+    try:
+        data = read_file(attachment)
+    except FileNotFoundError:
+        logger.warning(
+            "attachment %s: stored file %r is missing; the model is told so",
+            attachment.id,
+            attachment.file.name,
+        )
+        missing = IMAGE_MISSING.format(name=attachment.name)
+        return FilePart(attachment.name, attachment.media_type, attachment.size, "", missing)
+    encoded = base64.b64encode(data).decode("ascii")
     return ImagePart(
         f"data:{attachment.media_type};base64,{encoded}",
         attachment.name,

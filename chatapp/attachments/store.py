@@ -2,8 +2,9 @@
 
 Stored names are random (``secrets.token_hex``) with the detected type's
 extension: never the user's name, never shared between two uploads, even of
-the same bytes by the same user. Files go through Django's default storage
-(the file system, or a bucket: docs/operations.md, Attachments).
+the same bytes by the same user. An image's thumbnail is a second file with
+its own random name. Files go through Django's default storage (the file
+system, or a bucket: docs/operations.md, Attachments).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 
 from chatapp.attachments.prepare import Prepared
+from chatapp.attachments.thumbnail import EXTENSION as THUMBNAIL_EXTENSION
 from chatapp.models import Attachment, Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -42,8 +44,9 @@ def files_removed_on_failure() -> Iterator[list[str]]:
 def attachments_save(
     *, message: Message, files: Sequence[Prepared], stored: list[str]
 ) -> list[Attachment]:
-    """One row and one stored file per prepared file, on the user ``message``.
-    Each stored name is appended to ``stored`` as soon as it exists."""
+    """One row and one stored file (two for an image: its thumbnail) per
+    prepared file, on the user ``message``. Each stored name is appended to
+    ``stored`` as soon as it exists."""
     saved = []
     for prepared in files:
         attachment = Attachment(
@@ -61,15 +64,23 @@ def attachments_save(
         random_name = f"{secrets.token_hex(NAME_BYTES)}.{prepared.extension}"
         attachment.file.save(random_name, ContentFile(prepared.data), save=False)
         stored.append(attachment.file.name or "")
+        if prepared.thumbnail is not None:
+            # Its own random name: nothing links it to the full file's.
+            thumb_name = f"{secrets.token_hex(NAME_BYTES)}.{THUMBNAIL_EXTENSION}"
+            attachment.thumbnail.save(thumb_name, ContentFile(prepared.thumbnail.data), save=False)
+            stored.append(attachment.thumbnail.name or "")
         attachment.save()
         saved.append(attachment)
     return saved
 
 
 def stored_names(conversations: QuerySet[Conversation]) -> list[str]:
-    """The stored files of ``conversations``' messages (read before deleting them)."""
+    """The stored files of ``conversations``' messages, thumbnails included
+    (read before deleting them). Once each: an edited question's rows name
+    the same files as the original's (``versions.carry_over``)."""
     found = Attachment.objects.filter(message__conversation__in=conversations)
-    return [name for name in found.values_list("file", flat=True) if name]
+    names = (name for pair in found.values_list("file", "thumbnail") for name in pair)
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def delete_files(names: Iterable[str]) -> None:
@@ -83,7 +94,15 @@ def delete_files(names: Iterable[str]) -> None:
             logger.warning("attachment file %s could not be deleted", name, exc_info=True)
 
 
-def read_file(attachment: Attachment) -> bytes:
-    with default_storage.open(attachment.file.name or "", "rb") as f:
+def read_file(attachment: Attachment, *, thumbnail: bool = False) -> bytes:
+    """The stored file's bytes (its thumbnail's with ``thumbnail``).
+
+    ``FileNotFoundError`` when storage no longer has it (restored from an
+    older backup, removed by hand) or the row names no file: the callers
+    answer 404 or tell the model, never fail the request for it."""
+    name = (attachment.thumbnail if thumbnail else attachment.file).name or ""
+    if not name:
+        raise FileNotFoundError(f"attachment {attachment.id} has no stored file")
+    with default_storage.open(name, "rb") as f:
         data: bytes = f.read()
     return data

@@ -11,9 +11,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from chatapp import selectors, shares
-from chatapp.attachments.store import read_file
 from chatapp.models import Attachment
-from chatapp.views.attachments import file_response
+from chatapp.views.attachments import file_response, read_or_404, thumbnail_response
 from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
 
 # Where the owner lands after creating or revoking: the menu, open, saying so,
@@ -69,9 +68,9 @@ def _unlisted(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _load(token: str, attachment_id: UUID) -> tuple[Attachment, bytes]:
+def _load(token: str, attachment_id: UUID, *, thumbnail: bool) -> tuple[Attachment, bytes]:
     attachment = shares.share_attachment(token=token, attachment_id=attachment_id)
-    return attachment, read_file(attachment)
+    return attachment, read_or_404(attachment, thumbnail=thumbnail)
 
 
 @require_GET
@@ -82,5 +81,15 @@ async def shared_attachment(
     or for a file the copy does not list), with the owner's view's headers
     (inline images, every other file a download, nosniff, sandboxed) and the
     link page's: never cached, since revoking must end access at once."""
-    attachment, data = await sync_to_async(_load)(token, attachment_id)
+    attachment, data = await sync_to_async(_load)(token, attachment_id, thumbnail=False)
     return _unlisted(file_response(attachment, data))
+
+
+@require_GET
+async def shared_attachment_thumbnail(
+    request: HtmxHttpRequest, token: str, attachment_id: UUID
+) -> HttpResponse:
+    """An image's thumbnail through the link, under ``shared_attachment``'s
+    rules and headers."""
+    attachment, data = await sync_to_async(_load)(token, attachment_id, thumbnail=True)
+    return _unlisted(thumbnail_response(attachment, data))

@@ -114,9 +114,22 @@ def test_attach_send_and_see_by_keyboard(
     expect(reply).to_contain_text("I received 2 attachments")
     expect(reply).to_contain_text("96 x 64 px")
     keys.check("sent")
-    # The thumbnail really loaded (the owner-only view served it to its owner).
-    loaded = sent.locator("img").evaluate("img => img.complete && img.naturalWidth")
-    assert loaded == 96
+    # The thumbnail really loaded (the owner-only view served it to its owner),
+    # linked to the full image.
+    img = sent.locator("img")
+    src = img.get_attribute("src")
+    assert src
+    assert re.fullmatch(r"/a/[0-9a-f-]+/thumb", src), src
+    assert sent.locator("a.attachment-image").get_attribute("href") == src.removesuffix("/thumb")
+    loaded = img.evaluate("img => img.complete && img.naturalWidth")
+    assert loaded == 96  # 96 x 64 fits the thumbnail's box: never enlarged
+    assert img.evaluate("img => new URL(img.currentSrc).pathname") == src
+    box = img.bounding_box()
+    assert box
+    assert box["width"] > 0
+    assert box["height"] > 0
+    thumb = page.request.get(f"{spool.url}{src}")
+    assert (thumb.status, thumb.headers["content-type"]) == (200, "image/webp")
     sent.scroll_into_view_if_needed()
     screenshot(page, "attachments-sent")
     assert not (found := axe_violations(page)), describe(found)
@@ -125,6 +138,8 @@ def test_attach_send_and_see_by_keyboard(
     page.reload()
     sent = page.locator("article.msg-user").last
     expect(sent.get_by_role("img", name="A steel-blue rectangle")).to_be_visible()
+    assert sent.locator("img").evaluate("img => img.complete && img.naturalWidth") == 96
+    assert (sent.locator("img").get_attribute("src") or "").endswith("/thumb")
     url = sent.get_by_role("link", name=re.compile(r"^notes\.txt")).get_attribute("href")
     assert url
     assert url.startswith("/a/")
