@@ -19,7 +19,10 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.test.signals import template_rendered
 
+from chatapp.attachments.prepare import prepare
+from chatapp.attachments.store import attachments_save
 from chatapp.models import Conversation, Message
+from tests.support.attachments import image_bytes
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE_FILES = sorted(TEMPLATES.rglob("*.html"))
@@ -81,7 +84,10 @@ def rendered() -> Iterator[set[str]]:
 
 
 @pytest.mark.django_db
-def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> None:
+def test_every_template_renders_without_leaking_syntax(
+    rendered: set[str], tmp_path: Path, settings: Any
+) -> None:
+    settings.MEDIA_ROOT = tmp_path  # the question's attachments are stored there
     outputs: dict[str, str] = {}
     anonymous = Client()
     outputs["login page"] = anonymous.get("/accounts/login/").content.decode()
@@ -92,6 +98,8 @@ def test_every_template_renders_without_leaking_syntax(rendered: set[str]) -> No
     web.force_login(user)
     conversation = Conversation.objects.create(user=user, model="demo", title="Templates")
     question = Message.objects.create(conversation=conversation, role="user", content="Hi")
+    uploads = [prepare("map.png", image_bytes(30, 20)), prepare("plan.txt", b"Plan: sow\n")]
+    attachments_save(message=question, files=uploads, stored=[])
     finished = Message.objects.create(
         conversation=conversation, reply_to=question, role="assistant", content="Hello",
         html="<p>Hello</p>", status="stopped", model="demo", ttft_ms=120.0,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import FilePayload, Page, expect
+from playwright.sync_api import FileChooser, FilePayload, Page, expect
 from pytest_playwright.pytest_playwright import CreateContextCallback
 
 from tests.conftest import spool_env
@@ -56,11 +56,23 @@ def spool(
 def _attach_by_keyboard(page: Page, keys: Keyboard, files: list[FilePayload]) -> None:
     """Tab to "Attach files", open the picker with Space, choose ``files``."""
     picker = page.get_by_label("Attach files")
-    keys.tab_to(picker)
-    with page.expect_file_chooser() as chooser:
-        keys.press("Space", "Space opens the file picker")
-    chooser.value.set_files(files)
+    # Playwright turns the browser's file-chooser interception on when the first
+    # listener subscribes, without waiting for it: subscribed only at the key
+    # press, the picker could open before interception and never be reported
+    # (a 30 s timeout in CI). Subscribed before the Tabs, it is on in time.
+    page.on("filechooser", _ignore)
+    try:
+        keys.tab_to(picker)
+        with page.expect_file_chooser() as chooser:
+            keys.press("Space", "Space opens the file picker")
+        chooser.value.set_files(files)
+    finally:
+        page.remove_listener("filechooser", _ignore)
     keys.check("files chosen")
+
+
+def _ignore(_chooser: FileChooser) -> None:
+    """A standing "filechooser" listener (see _attach_by_keyboard); the expectation acts."""
 
 
 def _counts(spool: DaphneServer) -> tuple[int, int, int]:
