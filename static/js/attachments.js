@@ -12,14 +12,8 @@
   function chips() { return document.getElementById("composer-chips"); }
   function progress() { return document.getElementById("composer-progress"); }
 
-  // Said once per change, through the page's status region (one <p>, one change).
-  function say(text) {
-    var region = document.getElementById("sr-status");
-    if (!region) { return; }
-    var p = document.createElement("p");
-    p.textContent = text;
-    region.replaceChildren(p);
-  }
+  // Said once per change, through the page's status region (spool.js, loaded first).
+  function say(text) { window.Spool.status(text); }
 
   function sizeText(bytes) {
     if (bytes < KB) { return bytes + " bytes"; }

@@ -4,16 +4,8 @@
 (function () {
   "use strict";
 
-  var COPIED_LABEL_MS = 2000;
-
-  // One change per text in #sr-status (see spool.js, say): heard once.
-  function srStatus(text) {
-    var region = document.getElementById("sr-status");
-    if (!region) { return; }
-    var p = document.createElement("p");
-    p.textContent = text;
-    region.replaceChildren(p);
-  }
+  // Shared with spool.js, loaded before this file (templates/base.html).
+  var Spool = window.Spool;
 
   // The Copy buttons do nothing without this script, so they are rendered
   // hidden and shown here (on load and in every swapped-in piece).
@@ -24,38 +16,19 @@
   document.addEventListener("DOMContentLoaded", function () { showCopyButtons(document); });
   document.addEventListener("htmx:load", function (evt) { showCopyButtons(evt.detail.elt); });
 
-  // The clipboard API exists only in secure contexts (and may be refused):
-  // either way the caller falls back to a selection the user copies.
-  function writeClipboard(text) {
-    if (!navigator.clipboard || typeof navigator.clipboard.writeText !== "function") {
-      return Promise.reject(new Error("no clipboard"));
-    }
-    return navigator.clipboard.writeText(text);
-  }
-
-  function confirmCopied(button, said) {
-    if (!button.dataset.label) { button.dataset.label = button.textContent; }
-    button.textContent = "Copied";
-    srStatus(said);
-    window.clearTimeout(Number(button.dataset.copiedTimer) || 0);
-    button.dataset.copiedTimer = String(window.setTimeout(function () {
-      button.textContent = button.dataset.label;
-    }, COPIED_LABEL_MS));
-  }
-
   // --- Copy a message: its stored Markdown, from the footer's text box -------
   function copyMessage(button) {
     var source = document.getElementById(button.dataset.source);
     if (!source) { return; }
-    writeClipboard(source.value).then(function () {
-      confirmCopied(button, "Message copied.");
+    Spool.copy(source.value).then(function () {
+      Spool.confirmCopied(button, "Message copied.");
     }, function () {
       // Shown, focused and selected: Ctrl+C copies it; Esc hides it again.
       var box = document.getElementById(source.id + "-box");
       if (box) { box.hidden = false; }
       source.focus();
       source.select();
-      srStatus("Copying is not available here. The text is selected: press Control+C to copy it.");
+      Spool.status("Copying is not available here. The text is selected: press Control+C to copy it.");
     });
   }
 
@@ -63,8 +36,8 @@
   function copyCode(button) {
     var code = button.closest(".code-block").querySelector("pre code, pre");
     if (!code) { return; }
-    writeClipboard(code.textContent).then(function () {
-      confirmCopied(button, "Code copied.");
+    Spool.copy(code.textContent).then(function () {
+      Spool.confirmCopied(button, "Code copied.");
     }, function () {
       // Selected in place (a block that scrolls takes focus, spool.js).
       var range = document.createRange();
@@ -72,7 +45,7 @@
       var selection = window.getSelection();
       selection.removeAllRanges();
       selection.addRange(range);
-      srStatus("Copying is not available here. The code is selected: press Control+C to copy it.");
+      Spool.status("Copying is not available here. The code is selected: press Control+C to copy it.");
     });
   }
 

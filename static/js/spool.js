@@ -11,6 +11,8 @@
   var RETRY_MINUTES_FROM_S = 120;
   // Repaint a hair after the second flips, so the timer never shows a stale number.
   var RETRY_TICK_SLACK_MS = 20;
+  // A copy button says "Copied" this long, then its own name comes back.
+  var COPIED_LABEL_MS = 2000;
 
   function composerText() { return document.getElementById("composer-text"); }
   function stopButton() { return document.getElementById("stop-button"); }
@@ -33,6 +35,31 @@
     var region = document.getElementById(regionId);
     if (region && region.firstChild) { region.replaceChildren(); }
   }
+
+  // --- Copy: the clipboard, or the caller's fallback ------------------------
+  // The clipboard API exists only in secure contexts (and may be refused):
+  // either way the promise rejects and the caller selects the text instead.
+  function copyText(text) {
+    if (!navigator.clipboard || typeof navigator.clipboard.writeText !== "function") {
+      return Promise.reject(new Error("no clipboard"));
+    }
+    return navigator.clipboard.writeText(text);
+  }
+  // The button says "Copied" for a moment (again from the start if pressed
+  // again meanwhile), and the status region says what was copied, once.
+  function confirmCopied(button, said) {
+    if (!button.dataset.label) { button.dataset.label = button.textContent; }
+    button.textContent = "Copied";
+    srStatus(said);
+    window.clearTimeout(Number(button.dataset.copiedTimer) || 0);
+    button.dataset.copiedTimer = String(window.setTimeout(function () {
+      button.textContent = button.dataset.label;
+    }, COPIED_LABEL_MS));
+  }
+
+  // What attachments.js and messages.js share with this file (loaded first,
+  // templates/base.html): one copy of each, not one per script.
+  window.Spool = { say: say, status: srStatus, copy: copyText, confirmCopied: confirmCopied };
 
   // --- Keyboard: Enter sends, Shift+Enter new line, Esc stops -------------
   document.addEventListener("keydown", function (evt) {
@@ -385,13 +412,7 @@
       field.select();
       srStatus("The link is selected: press Control+C (Command+C on a Mac) to copy it.");
     }
-    if (!navigator.clipboard) { selectIt(); return; }
-    navigator.clipboard.writeText(field.value).then(function () {
-      var label = button.textContent;
-      button.textContent = "Copied";
-      srStatus("Link copied.");
-      window.setTimeout(function () { button.textContent = label; }, COPIED_LABEL_MS);
-    }, selectIt);
+    copyText(field.value).then(function () { confirmCopied(button, "Link copied."); }, selectIt);
   });
 
   // --- Phones: the Conversations link becomes a button opening the list ----

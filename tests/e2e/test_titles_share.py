@@ -105,6 +105,8 @@ def test_share_then_revoke_by_keyboard(
     page: Page, titled_server: DaphneServer, new_context: CreateContextCallback
 ) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     _start_by_keyboard(page, titled_server.url, "share-keys", "Tell me about the garden birds")
     expect(page.locator("article.msg-assistant footer")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
     expect(page.get_by_role("heading", level=1)).to_have_text("Garden birds")
@@ -126,6 +128,10 @@ def test_share_then_revoke_by_keyboard(
     assert page.evaluate("() => navigator.clipboard.readText()") == link
     copied = [a.text for a in live_regions.announcements(page, "#sr-status")]
     assert copied == ["Link copied."], copied
+    # A moment later the button is named for what it does again, focus kept on it.
+    expect(copy).to_have_text("Copy link", timeout=5_000)
+    expect(copy).to_be_focused()
+    assert errors == [], errors
 
     # Signed out, in a fresh context: the transcript, and nothing to write with.
     visitor = _context(new_context).new_page()

@@ -67,6 +67,8 @@ def test_edit_switch_back_regenerate_and_copy_by_keyboard(
     page, keys = keyboard_page(
         new_context, viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"]
     )
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
     sign_up_by_keyboard(page, keys, spool_server.url, f"versions-{k}")
     composer = page.get_by_label("Message")
     send(keys, f"[{k}-q1] first", first=True)
@@ -156,6 +158,7 @@ def test_edit_switch_back_regenerate_and_copy_by_keyboard(
     assert status_texts(page).count("Message copied.") == 1, status_texts(page)
     expect(copy).to_have_text("Copy", timeout=5_000)
     keys.check("copied")
+    assert errors == [], errors
     screenshot(page, "versions-regenerated-copied")
 
 
