@@ -206,3 +206,51 @@ def test_copy_without_clipboard_selects_the_text_and_the_switcher_passes_axe(
     page.keyboard.press("Escape")
     expect(source).to_be_hidden()
     expect(copy).to_be_focused()
+
+
+def test_a_regenerated_retried_or_edited_answer_stops_with_esc_from_the_composer(
+    new_context: CreateContextCallback, spool_server: DaphneServer, fake_llm: FakeOpenAIServer
+) -> None:
+    """The button pressed goes with the transcript it replaced: focus lands in
+    the composer, as after a send, while the new answer streams; Esc stops it
+    from there, and focus stays for the next question."""
+    k = uuid.uuid4().hex[:8]
+    slow = Script.text(" ".join(f"word{i}" for i in range(200)), chunk_size=4, delay=0.1)
+    fake_llm.when(f"[{k}-q1]", Script.text("Answer one."), times=1)
+    fake_llm.when(f"[{k}-q1]", slow)
+    fake_llm.when(f"[{k}-edit]", slow)
+    page, keys = keyboard_page(new_context, viewport=DESKTOP)
+    sign_up_by_keyboard(page, keys, spool_server.url, f"focus-{k}")
+    composer = page.get_by_label("Message")
+    stop = page.get_by_role("button", name="Stop generating")
+    send(keys, f"[{k}-q1] first", first=True)
+    finished(answers(page).last, "Answer one.")
+
+    def streams_then_stops(step: str) -> None:
+        expect(stop).to_be_visible()
+        expect(answers(page).last.locator(".msg-body")).to_contain_text("word1 ")
+        expect(composer).to_be_focused()
+        keys.check(f"{step}: streaming")
+        keys.press("Escape", f"{step}: Esc")
+        expect(
+            answers(page).last.get_by_text("Stopped. The partial answer is kept.")
+        ).to_be_visible()
+        expect(stop).to_have_count(0)
+        expect(composer).to_be_focused()
+        keys.check(f"{step}: stopped")
+
+    keys.tab_to(answers(page).last.get_by_role("button", name="Regenerate answer"), backwards=True)
+    keys.press("Enter", "Enter on Regenerate")
+    streams_then_stops("regenerated")
+
+    keys.tab_to(answers(page).last.get_by_role("button", name="Retry"), backwards=True)
+    keys.press("Enter", "Enter on Retry")
+    streams_then_stops("retried")
+
+    keys.tab_to(questions(page).last.get_by_role("button", name="Edit", exact=True), backwards=True)
+    keys.press("Enter", "Enter on Edit")
+    keys.press("ControlOrMeta+A", "select the question")
+    keys.type(f"[{k}-edit] edited", "the new question")
+    keys.tab_to(page.locator("article.is-editing").get_by_role("button", name="Send"))
+    keys.press("Enter", "Enter on Send")
+    streams_then_stops("edited")
