@@ -191,3 +191,34 @@ def test_switch_with_htmx_swaps_the_transcript_and_says_which_version(three_turn
     assert "<p>a3</p>" in html
     assert "a3b" not in html
     assert f'id="composer-after" name="after" value="{a3.id}" hx-swap-oob="true"' in html
+
+
+def test_the_edit_box_has_the_composer_s_length_limit(three_turns, user, settings) -> None:
+    settings.SPOOL_MAX_MESSAGE_CHARS = 1234
+    _c, (_q1, _a1, q2, _a2, _q3, _a3) = three_turns
+    web = Client()
+    web.force_login(user)
+    for headers in ({"HX-Request": "true"}, {}):  # the article alone, or the whole page
+        html = web.get(f"/m/{q2.id}/edit", headers=headers).content.decode()
+        assert f'id="m-{q2.id}-edit" name="text" rows="3" maxlength="1234"' in html, headers
+
+
+def test_an_edit_refused_with_htmx_says_why_in_the_edit_form(three_turns, user, settings) -> None:
+    """Only the error is swapped in, into the edit form: the box and its text
+    stay as typed, and the composer (its text, its error) is not touched."""
+    settings.SPOOL_MAX_MESSAGE_CHARS = 20
+    c, (_q1, _a1, q2, _a2, _q3, _a3) = three_turns
+    web = Client()
+    web.force_login(user)
+    form = web.get(f"/m/{q2.id}/edit", headers={"HX-Request": "true"}).content.decode()
+    error_id = f"m-{q2.id}-edit-error"
+    # The alert region is there, empty, before any error: a region made with
+    # its text is often not read out.
+    assert f'<p id="{error_id}" class="composer-error" role="alert"></p>' in form
+    too_long = "x" * 21
+    r = web.post(f"/m/{q2.id}/edit", {"text": too_long}, headers={"HX-Request": "true"})
+    assert r.status_code == 422
+    assert (r["HX-Retarget"], r["HX-Reswap"]) == (f"#{error_id}", "innerHTML")
+    said = r.content.decode().strip()
+    assert said.startswith("That message is 21 characters long; the limit is 20.")
+    assert c.messages.count() == 6

@@ -55,7 +55,6 @@ def _page_context(user: User, conversation: Conversation | None, **extra: Any) -
         "conversation": conversation,
         "model_groups": catalogue().groups,
         "default_model": default_model(),
-        "max_chars": settings.SPOOL_MAX_MESSAGE_CHARS,
         "system_prompt": services.system_prompt_of(conversation) if conversation else "",
         # The effort picker, for a model configured as a reasoning model.
         "reasoning_model": conversation is not None and is_reasoning_model(conversation.model),

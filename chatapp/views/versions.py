@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import trigger_client_event
+from django_htmx.http import reswap, retarget, trigger_client_event
 
 from chatapp import live, selectors, services, tree, versions
 from chatapp.models import Conversation, Message
@@ -84,7 +84,9 @@ async def message_edit(request: HtmxHttpRequest, message_id: UUID, *, user: User
         sent = await live.asend(lambda: versions.amessage_edit(message=message, text=text), user)
     except services.SendError as exc:
         if request.htmx:
-            return await _send_error(request, conversation, user, "", exc)
+            # Only the error is swapped in, inside the edit form: the box keeps
+            # the text as typed, and the composer (its own text) is not touched.
+            return await _edit_error(request, message, exc)
         return await _conversation_page(
             request, user, conversation, status=exc.status, editing=message.id,
             edit_text=text, edit_error=exc.message,
@@ -92,6 +94,15 @@ async def message_edit(request: HtmxHttpRequest, message_id: UUID, *, user: User
     if not request.htmx:
         return _back_to(conversation.id, sent.assistant_message.id)
     return await _branch(request, sent.conversation, sent.assistant_message)
+
+
+async def _edit_error(
+    request: HtmxHttpRequest, message: Message, exc: services.SendError
+) -> HttpResponse:
+    response = await arender(
+        request, "chat/_composer_error.html", {"error": exc.message}, status=exc.status
+    )
+    return reswap(retarget(response, f"#m-{message.id}-edit-error"), "innerHTML")
 
 
 async def _edit_form(

@@ -84,6 +84,20 @@
     cancel.click();
   }, true);
 
+  // --- A refused edit: the box says it is invalid ----------------------------
+  // The server swaps only the reason into the edit form (its alert region);
+  // the box keeps the text, marked invalid as the composer is (spool.js).
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var form = evt.detail.elt;
+    if (!form || !form.classList || !form.classList.contains("edit-form")) { return; }
+    var box = form.querySelector("textarea");
+    var status = evt.detail.xhr ? evt.detail.xhr.status : 0;
+    if (!box) { return; }
+    if (status === 422) { box.setAttribute("aria-invalid", "true"); }
+    // 503: the server is restarting; the text is fine, only the moment is not.
+    if (status === 503) { box.removeAttribute("aria-invalid"); }
+  });
+
   // --- Focus across the swaps of the transcript ----------------------------
   // A switcher arrow, Edit and Cancel are replaced with what they swap in:
   // focus goes to the same arrow (by its id, stable across versions; the

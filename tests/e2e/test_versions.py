@@ -3,6 +3,7 @@ back (kept on reload), regenerate, copy a message; what is announced; axe."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -254,3 +255,46 @@ def test_a_regenerated_retried_or_edited_answer_stops_with_esc_from_the_composer
     keys.tab_to(page.locator("article.is-editing").get_by_role("button", name="Send"))
     keys.press("Enter", "Enter on Send")
     streams_then_stops("edited")
+
+
+def test_a_refused_edit_says_why_in_the_edit_form_and_keeps_the_text(
+    new_context: CreateContextCallback, spool_server: DaphneServer, fake_llm: FakeOpenAIServer
+) -> None:
+    """Send from the edit box while another answer is written: refused, and
+    the reason is in the edit form, not in the composer below the transcript."""
+    k = uuid.uuid4().hex[:8]
+    slow = Script.text(" ".join(f"word{i}" for i in range(300)), chunk_size=4, delay=0.1)
+    fake_llm.when(f"[{k}-q1]", Script.text("Answer one."))
+    fake_llm.when(f"[{k}-q2]", slow)
+    page, keys = keyboard_page(new_context, viewport=DESKTOP, bypass_csp=True)
+    sign_up_by_keyboard(page, keys, spool_server.url, f"edit-refused-{k}")
+    composer = page.get_by_label("Message")
+    send(keys, f"[{k}-q1] first", first=True)
+    finished(answers(page).last, "Answer one.")
+    send(keys, f"[{k}-q2] second")
+    expect(page.get_by_role("button", name="Stop generating")).to_be_visible()
+    keys.type("a draft of the next question", "a draft in the composer")
+
+    edit = questions(page).first.get_by_role("button", name="Edit", exact=True)
+    keys.tab_to(edit, backwards=True)
+    keys.press("Enter", "Enter on Edit")
+    box = page.get_by_label("Edit your question")
+    expect(box).to_be_focused()
+    # The same limit as the composer's.
+    assert box.get_attribute("maxlength") == composer.get_attribute("maxlength")
+    assert box.get_attribute("maxlength") not in (None, "")
+    keys.type(" and more", "the edited question")
+    keys.tab_to(page.locator("article.is-editing").get_by_role("button", name="Send"))
+    keys.press("Enter", "Enter on Send")
+
+    refusal = "Wait for the current answer to finish, or stop it, then edit."
+    editing = page.locator("article.is-editing")
+    expect(editing.get_by_role("alert")).to_have_text(refusal)
+    expect(box).to_have_value(f"[{k}-q1] first and more")
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(box).to_have_accessible_description(re.compile(re.escape(refusal)))
+    expect(page.locator("#composer-error")).to_have_text("")
+    expect(composer).to_have_value("a draft of the next question")
+    expect(questions(page)).to_have_count(2)
+    keys.check("refused")
+    check(page, "versions-edit-refused")  # axe: both schemes, desktop and phone
