@@ -29,6 +29,7 @@ from chatapp.attachments.errors import AttachmentError
 from chatapp.attachments.prepare import Prepared
 from chatapp.attachments.prompt import (
     accepts_images,
+    check_carried_vision,
     check_vision,
     prepared_parts,
     stored_parts,
@@ -78,9 +79,9 @@ class Sent:
     assistant_message: Message
 
 
-def _clean_text(text: str, *, files: Sequence[Prepared] = ()) -> str:
+def _clean_text(text: str, *, attached: bool = False) -> str:
     text = text.strip()
-    if not text and not files:  # an attachment alone is a question too
+    if not text and not attached:  # an attachment alone is a question too
         raise SendError("Write a message first.")
     limit = settings.SPOOL_MAX_MESSAGE_CHARS
     if len(text) > limit:
@@ -126,10 +127,14 @@ def model_budget(model: str) -> int:
     )
 
 
-def _check_attachments(model: str, files: Sequence[Prepared]) -> None:
-    """Images only for models that read them: refused before the request."""
+def _check_attachments(model: str, files: Sequence[Prepared] | Message) -> None:
+    """Images only for models that read them: refused before the request.
+    ``files``: a send's prepared files, or the question an edit replaces."""
     try:
-        check_vision(model_entry(model), files)
+        if isinstance(files, Message):
+            check_carried_vision(model_entry(model), files)
+        else:
+            check_vision(model_entry(model), files)
     except AttachmentError as exc:
         raise SendError(exc.message, exc.status) from None
 
@@ -158,7 +163,7 @@ def conversation_start(
 ) -> Sent:
     """A new conversation and its first exchange; ``files`` (prepared by
     ``chatapp.attachments.prepare``) are stored on the user message."""
-    text = _clean_text(text, files=files)
+    text = _clean_text(text, attached=bool(files))
     check_model(model)
     _check_attachments(model, files)
     _check_fits(model, str(settings.SPOOL_SYSTEM_PROMPT), text, files)
@@ -181,19 +186,33 @@ def message_send(
 
 
 def check_question(
-    conversation: Conversation, text: str, *, files: Sequence[Prepared] | Message = (), then: str
+    conversation: Conversation,
+    text: str,
+    *,
+    files: Sequence[Prepared] | Message = (),
+    carried: Message | None = None,
+    then: str,
 ) -> str:
     """``text`` cleaned, or ``SendError`` for why asking it in ``conversation``
     is refused now (``then``: what to do once the live answer is over).
     ``files``: a send's prepared files, or the stored question a regenerate
-    answers (its text and attachments were checked when it was sent)."""
+    answers (its text and attachments were checked when it was sent).
+    ``carried``: the question an edit replaces, whose attachments go with
+    ``text`` (``versions.carry_over``): they count like a send's files, so a
+    new branch the model could not be asked is never written."""
+    # First: the checks of attachments need the model's options.
+    check_model(conversation.model)
+    fitted: Sequence[Prepared] | Message = files
     if isinstance(files, Message):
         text = files.content
+    elif carried is not None:
+        text = _clean_text(text, attached=carried.attachments.exists())
+        _check_attachments(conversation.model, carried)
+        fitted = carried  # the new text, with the old question's files
     else:
-        text = _clean_text(text, files=files)
+        text = _clean_text(text, attached=bool(files))
         _check_attachments(conversation.model, files)
-    check_model(conversation.model)
-    _check_fits(conversation.model, system_prompt_of(conversation), text, files)
+    _check_fits(conversation.model, system_prompt_of(conversation), text, fitted)
     check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):
         raise BusyError(f"Wait for the current answer to finish, or stop it, then {then}.")

@@ -58,13 +58,16 @@ def message_edit(*, message: Message, text: str) -> Sent:
     parent answer) and a pending answer to it; the old question and every
     later turn of its branch stay, a version to switch back to.
 
-    Refused (``SendError``) like a send: empty or too long text, the model
-    gone, the limits, an answer of the conversation still being written.
+    Refused (``SendError``) like a send, before anything is written: empty
+    or too long text, the model gone, the limits, an answer of the
+    conversation still being written, and the attachments carried over (an
+    image the model no longer reads, files that no longer fit with the new
+    text and the instructions). An attachment alone is a question here too.
     """
     if message.role != Message.Role.USER:
         raise SendError("Only your own messages can be edited.")
     conversation = message.conversation
-    text = services.check_question(conversation, text, then="edit")
+    text = services.check_question(conversation, text, carried=message, then="edit")
     edited = Message.objects.create(
         conversation=conversation, role=Message.Role.USER, content=text, parent=message.parent
     )

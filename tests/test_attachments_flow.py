@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ def _counts(spool: DaphneServer) -> tuple[int, int, int]:
     return messages, attachments, len(stored_files(_var(spool)))
 
 
+HTMX = {"HX-Request": "true"}
 PNG = ("shot.png", image_bytes(64, 32), "image/png")
 NOTES = ("notes.txt", b"The launch is on Tuesday.\nBring snacks.\n", "text/plain")
 
@@ -376,3 +378,29 @@ def test_a_refused_first_message_keeps_its_text_and_makes_no_conversation(
     assert "named like a PNG image" in r.text
     assert "My first draft</textarea>" in r.text
     assert _counts(spool) == before
+
+
+def test_an_edit_whose_files_no_longer_fit_is_refused_with_nothing_written(
+    client: SpoolClient, spool: DaphneServer
+) -> None:
+    """Edit & resend carries the question's files over: they count, checked
+    before the new branch is written, as a send's are (tests/test_attachments_services.py
+    has the image case)."""
+    path = _conversation(client, "demo")
+    long_file = ("long.txt", b"word " * 6_000, "text/plain")  # 30 KB: ~10,000 tokens
+    r = post_files(client, f"{path}messages", "Sum up", [long_file])
+    assert r.status_code == 200
+    answer_id = last_answer_id(r.text)
+    client.stream_until(answer_id, count("done", 1))
+    question_id = str(uuid.UUID(str(spool.message(answer_id)["reply_to_id"])))
+    # Instructions now take the room the file needs (~3,000 of 12,288 tokens).
+    r = client.post(f"{path}instructions", {"system_prompt": "Be thorough. " * 700})
+    assert r.status_code in (200, 303), r.text[:300]
+    before = _counts(spool)
+
+    r = client.post(f"/m/{question_id}/edit", {"text": "Sum up in one line"}, headers=HTMX)
+    assert r.status_code == 422, r.text[:300]
+    assert "too long for this model" in r.text
+    assert r.headers["HX-Retarget"] == f"#m-{question_id}-edit-error"
+    assert _counts(spool) == before
+    assert not spool.query("SELECT id FROM chatapp_message WHERE status = 'pending'")

@@ -12,7 +12,7 @@ from django.test import override_settings
 from chatapp import selectors, services, versions
 from chatapp.attachments.prepare import prepare
 from chatapp.attachments.store import attachments_save
-from chatapp.models import Conversation, Message
+from chatapp.models import Attachment, Conversation, Message
 from tests.support.attachments import image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -94,3 +94,63 @@ def test_an_image_for_a_model_without_vision_is_refused_before_anything_is_writt
             )
         assert sent.user_message is not None
         assert sent.user_message.attachments.count() == 1
+
+
+def _answered_question_with(user: User, model: str, name: str, data: bytes) -> Message:
+    """A question with one attachment, answered: what Edit & resend starts from."""
+    conversation = Conversation.objects.create(user=user, model=model, title="Q")
+    question = Message.objects.create(conversation=conversation, role="user", content="Look")
+    attachments_save(message=question, files=[prepare(name, data)], stored=[])
+    Message.objects.create(
+        conversation=conversation, role="assistant", reply_to=question, model=model,
+        status="complete", content="Seen.",
+    )  # fmt: skip
+    return question
+
+
+def test_an_edit_whose_image_the_model_no_longer_reads_is_refused() -> None:
+    """The model read images when the question was asked; now it does not (its
+    server's options changed). Edit & resend would carry the image over to a
+    new question the model is never shown it with: refused, as a send is."""
+    user = User.objects.create_user("cy", password="pw-for-tests-1")
+    vision = {"SPOOL_LLM_BASE_URL": "http://127.0.0.1:9", "SPOOL_LLM_MODELS": ["seer"]}
+    with override_settings(**vision, SPOOL_LLM_VISION_MODELS=["seer"]):
+        question = _answered_question_with(user, "seer", "chart.png", image_bytes(8, 8))
+    before = (Message.objects.count(), Attachment.objects.count())
+    with (
+        override_settings(**vision, SPOOL_LLM_VISION_MODELS=[]),
+        pytest.raises(services.SendError) as refused,
+    ):
+        versions.message_edit(message=question, text="Look again")
+    said = refused.value.message
+    assert "does not read images" in said, said
+    assert "“chart.png”" in said, said
+    assert refused.value.status == 422
+    assert (Message.objects.count(), Attachment.objects.count()) == before
+
+
+def test_an_edit_whose_file_no_longer_fits_is_refused_before_anything_is_written() -> None:
+    answer = _failed_answer_to_a_long_file()
+    question = answer.reply_to
+    assert question is not None
+    conversation = answer.conversation
+    conversation.system_prompt = "Be thorough. " * 700  # ~3,000 tokens: the file no longer fits
+    conversation.save()
+    Message.objects.filter(id=answer.id).update(status="complete", content="A summary.")
+    before = Message.objects.count()
+    with pytest.raises(services.SendError) as refused:
+        versions.message_edit(message=question, text="Sum up in one line")
+    assert "too long for this model" in refused.value.message
+    assert Message.objects.count() == before
+
+
+def test_an_attachment_alone_can_be_edited_and_resent() -> None:
+    """A question that was only a file stays one: an empty edit resends the file."""
+    user = User.objects.create_user("di", password="pw-for-tests-1")
+    question = _answered_question_with(user, "demo", "notes.txt", b"Bring snacks.\n")
+    Message.objects.filter(id=question.id).update(content="")
+    question.refresh_from_db()
+    sent = versions.message_edit(message=question, text="  ")
+    assert sent.user_message is not None
+    assert sent.user_message.content == ""
+    assert sent.user_message.attachments.get().name == "notes.txt"

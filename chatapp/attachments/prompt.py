@@ -50,6 +50,20 @@ def check_vision(entry: ModelEntry, files: Sequence[Prepared]) -> None:
         )
 
 
+def check_carried_vision(entry: ModelEntry, question: Message) -> None:
+    """Edit & resend gives the new question the old one's files
+    (``versions.carry_over``): refuse its images, as a send's, for a model
+    that reads none (its options changed since), before anything is written.
+    The edit box takes text only, so the way out is another message."""
+    images = [a.name for a in question.attachments.all() if a.kind == Attachment.Kind.IMAGE]
+    if images and not accepts_images(entry):
+        raise AttachmentError(
+            f"{entry.label} does not read images, so this question cannot be sent again "
+            f"with “{images[0]}” attached to it. Ask in a new message without the image, "
+            "or start a new conversation with a model that reads images; your text is kept."
+        )
+
+
 def prepared_parts(files: Sequence[Prepared]) -> tuple[ContentPart, ...]:
     """Parts of files not stored yet: for the size check before a send."""
     return tuple(
