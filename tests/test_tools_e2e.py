@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from streaming.metrics import estimate_tokens
 from streaming.runs.tool_loop import MAX_TOOL_ROUNDS
 from tests.fakes.openai_server import FakeOpenAIServer, RequestRecord
-from tests.fakes.scripts import Finish, Script, ToolCallDelta
+from tests.fakes.scripts import Finish, Script, Text, ToolCallDelta
 from tests.support.client import SpoolClient, SSEEvent, count
 from tests.support.daphne import DaphneServer, run_daphne
 from tests.support.json_stream import read_events
@@ -217,6 +218,28 @@ def test_calls_in_sequence_take_a_round_each(client: SpoolClient, spool, server)
     page = client.http.get(path).text
     order = ["Calculated: 42", "So:", "Calculated: 43", "It is 43."]
     assert [page.index(text) for text in order] == sorted(page.index(text) for text in order)
+
+
+def test_a_round_without_usage_makes_the_answers_count_an_estimate(
+    client: SpoolClient, spool, server
+) -> None:
+    """The first round's request is counted, the second's is not (its usage
+    never came): the sum would be a count of part of the answer. The whole
+    answer's output is estimated instead, marked so, and its prompt is unknown."""
+    question = "a round the server did not count"
+    server.enqueue(
+        Script.tool_call("calculator", {"expression": "6*7"}),
+        Script((Text("The product is 42, as computed."),)).then_finish(usage=None),
+    )
+    _, answer_id, row = ask(client, spool, question)
+
+    assert row["content"] == "The product is 42, as computed."
+    assert row["output_tokens_estimated"]
+    assert row["output_tokens"] == estimate_tokens(row["content"])
+    assert row["prompt_tokens"] is None
+    final = read_events(client.http, answer_id, until="final")[-1].data["metrics"]
+    assert (final["output_tokens"], final["output_tokens_estimated"]) == (8, True)
+    assert final["prompt_tokens"] is None
 
 
 @pytest.mark.parametrize(
