@@ -75,7 +75,8 @@ class TitleJob:
 
     @property
     def reasoning_effort(self) -> ReasoningEffort | None:
-        """Whatever the conversation asks of its answers: a title is not worth more."""
+        """Low for a reasoning model, whatever effort the conversation asks of
+        its answers (a title is worth little thought); None (nothing sent) else."""
         return REASONING_TITLE_EFFORT if self.reasoning else None
 
     def messages(self) -> list[ChatMessage]:
