@@ -15,14 +15,29 @@ from chatapp.attachments.admin import AttachmentAdmin, AttachmentInline
 from chatapp.models import Attachment, Conversation, Message
 
 
+@admin.display(description="Output tokens", ordering="output_tokens")
+def output_tokens_shown(message: Message) -> str:
+    """A server's count, or Spool's estimate said to be one (chatapp/metrics_text.py)."""
+    return message.output_tokens_text or "-"
+
+
+@admin.display(description="Tokens/s", ordering="tokens_per_s")
+def tokens_per_s_shown(message: Message) -> str:
+    return message.tokens_per_s_text or "-"
+
+
 class MessageInline(admin.TabularInline[Message, Conversation]):
     model = Message
-    fields = ("created_at", "role", "status", "content", "model", "ttft_ms", "tokens_per_s")
+    fields = ("created_at", "role", "status", "content", "model", "ttft_ms", "tokens_per_s_shown")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
     ordering = ("created_at",)
+
+    @admin.display(description="Tokens/s")
+    def tokens_per_s_shown(self, obj: Message) -> str:
+        return tokens_per_s_shown(obj)
 
     def has_add_permission(self, request: HttpRequest, obj: Conversation | None = None) -> bool:
         return False
@@ -59,7 +74,7 @@ class ConversationAdmin(admin.ModelAdmin[Conversation]):
 class MessageAdmin(admin.ModelAdmin[Message]):
     list_display = (
         "created_at", "conversation", "role", "status", "model", "short_content",
-        "ttft_ms", "tokens_per_s", "output_tokens",
+        "ttft_ms", tokens_per_s_shown, output_tokens_shown,
     )  # fmt: skip
     list_filter = ("status", "role", "model", "finish_reason", "error_code")
     search_fields = ("content", "conversation__user__username", "correlation_id", "id")

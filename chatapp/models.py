@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 
 from chatapp.attachments.thumbnail import fit
+from chatapp.metrics_text import rate_text, tokens_text
 from chatapp.retry import RetryOffer, continue_offered, offer_for
 from chatapp.status_text import StatusLine, status_line
 from streaming.runs.reasoning import seconds_text
@@ -226,6 +227,24 @@ class Message(models.Model):
     def status_line(self) -> StatusLine | None:
         """The footer's status line: the words the live page's status said."""
         return status_line(self.status, self.finish_reason, self.error_message)
+
+    @property
+    def output_tokens_text(self) -> str:
+        """The footer's "412 tokens", or "~412 tokens (estimated)"."""
+        return tokens_text(self.output_tokens, estimated=self.output_tokens_estimated)
+
+    @property
+    def tokens_per_s_text(self) -> str:
+        """The footer's rate: an estimate when the tokens were."""
+        return rate_text(self.tokens_per_s, estimated=self.output_tokens_estimated)
+
+    @property
+    def reasoning_tokens_text(self) -> str:
+        return tokens_text(
+            self.reasoning_tokens,
+            estimated=self.reasoning_tokens_estimated,
+            unit="reasoning tokens",
+        )
 
     @property
     def continue_offered(self) -> bool:

@@ -49,7 +49,7 @@ from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 
 from chatapp.models import Conversation, Message
 from chatapp.status_text import status_text
@@ -275,9 +275,12 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             return [sse.frame(start["html"], event="tool", id=offset)]
         case EventType.TOOL_RESULT:
             result = cast(ToolResultData, event.data)
+            # Said as text, but a status frame is HTML (spool.js reads its
+            # text; htmx would swap it in): the announcement quotes the
+            # model's tool name, arguments and errors, so it is escaped.
             return [
                 sse.frame(result["html"], event="tool"),
-                sse.frame(result["spoken"], event="status", id=offset),
+                sse.frame(escape(result["spoken"]), event="status", id=offset),
             ]
         case EventType.FINAL:
             final = cast(FinalData, event.data)

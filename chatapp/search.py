@@ -11,6 +11,7 @@ HTML.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from django.db import connections
 from django.db.models import F, Q, QuerySet
 
 from chatapp.models import Conversation, Message
+from chatapp.tree import shown_ids
 
 MAX_QUERY_CHARS = 200
 SNIPPET_CHARS = 160
@@ -41,7 +43,13 @@ class Hit:
 
 
 def search(*, user: User, query: str, using: str = "default", limit: int = 50) -> list[Hit]:
-    """The user's conversations that match ``query``, best first, one hit each."""
+    """The user's conversations that match ``query``, best first, one hit each.
+
+    Only the messages a conversation's page shows are searched (its active
+    path, chatapp/tree.py): another version of a message, or the turns of a
+    branch switched away from, would give a result that links to text the
+    page does not have.
+    """
     query = " ".join(query.split())[:MAX_QUERY_CHARS]
     if not query:
         return []
@@ -50,60 +58,79 @@ def search(*, user: User, query: str, using: str = "default", limit: int = 50) -
         conversation__user=user, conversation__deleted_at__isnull=True
     )
     words = query.split()
+    postgres = connections[using].vendor == "postgresql"
+    matching = _postgres_match(messages, query) if postgres else _substring_match(messages, words)
+    # Ids only, best first: the conversations' paths decide which are shown,
+    # and only the chosen ones (one per conversation) get their snippet.
+    found = list(matching.values_list("id", "conversation_id"))
+    shown = shown_ids(conversations.filter(id__in=matching.values("conversation_id")))
+    best: dict[UUID, UUID] = {}
+    for message_id, conversation_id in found:
+        if message_id in shown and len(best) < limit:
+            best.setdefault(conversation_id, message_id)
+    snippets = (
+        _postgres_snippets(messages, query, best.values())
+        if postgres
+        else _substring_snippets(messages, words, best.values())
+    )
     hits: dict[UUID, Hit] = {}
     # The text's best match per conversation first (it shows more than the
     # title would), then conversations whose title alone matches.
-    if connections[using].vendor == "postgresql":
-        found = _postgres_messages(messages, query)
-    else:
-        found = _substring_messages(messages, words)
-    for message_id, conversation_id, title, snippet in found:
-        hits.setdefault(conversation_id, Hit(conversation_id, title, message_id, snippet))
+    for conversation_id, message_id in best.items():
+        title, snippet = snippets[message_id]
+        hits[conversation_id] = Hit(conversation_id, title, message_id, snippet)
     titled = conversations.filter(_all_words("title", words)).order_by("-updated_at")
     for c in titled[:limit]:
         hits.setdefault(c.id, Hit(c.id, c.title, None, _mark(c.title, words)))
     return list(hits.values())[:limit]
 
 
-def _postgres_messages(
-    messages: QuerySet[Message], query: str
-) -> list[tuple[UUID, UUID, str, list[Segment]]]:
+def _postgres_match(messages: QuerySet[Message], query: str) -> QuerySet[Message]:
     search_query = SearchQuery(query, config=_CONFIG, search_type="websearch")
     vector = SearchVector("content", config=_CONFIG)
-    rows = (
+    return (
         # ``@@`` decides what matches; the rank (nonzero for partial matches
         # too) only orders.
         messages.annotate(document=vector)
         .filter(document=search_query)
         .annotate(rank=SearchRank(vector, search_query))
-        .annotate(
-            headline=SearchHeadline(
-                "content",
-                search_query,
-                config=_CONFIG,
-                start_sel=_START,
-                stop_sel=_STOP,
-                max_words=30,
-                min_words=12,
-            ),
-            title=F("conversation__title"),
-        )
         .order_by("-rank", "-created_at")
-        .values_list("id", "conversation_id", "title", "headline")[:200]
     )
-    return [(mid, cid, title, _segments(headline)) for mid, cid, title, headline in rows]
 
 
-def _substring_messages(
-    messages: QuerySet[Message], words: list[str]
-) -> list[tuple[UUID, UUID, str, list[Segment]]]:
+def _postgres_snippets(
+    messages: QuerySet[Message], query: str, ids: Iterable[UUID]
+) -> dict[UUID, tuple[str, list[Segment]]]:
+    headline = SearchHeadline(
+        "content",
+        SearchQuery(query, config=_CONFIG, search_type="websearch"),
+        config=_CONFIG,
+        start_sel=_START,
+        stop_sel=_STOP,
+        max_words=30,
+        min_words=12,
+    )
     rows = (
-        messages.filter(_all_words("content", words))
-        .annotate(title=F("conversation__title"))
-        .order_by("-created_at")
-        .values_list("id", "conversation_id", "title", "content")[:200]
+        messages.filter(id__in=list(ids))
+        .annotate(headline=headline, title=F("conversation__title"))
+        .values_list("id", "title", "headline")
     )
-    return [(mid, cid, title, _snippet(content, words)) for mid, cid, title, content in rows]
+    return {mid: (title, _segments(text)) for mid, title, text in rows}
+
+
+def _substring_match(messages: QuerySet[Message], words: list[str]) -> QuerySet[Message]:
+    return messages.filter(_all_words("content", words)).order_by("-created_at")
+
+
+def _substring_snippets(
+    messages: QuerySet[Message], words: list[str], ids: Iterable[UUID]
+) -> dict[UUID, tuple[str, list[Segment]]]:
+    rows = (
+        messages.filter(id__in=list(ids))
+        .annotate(title=F("conversation__title"))
+        .values_list("id", "title", "content")
+    )
+    return {mid: (title, _snippet(content, words)) for mid, title, content in rows}
 
 
 def _all_words(field: str, words: list[str]) -> Q:

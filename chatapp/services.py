@@ -292,7 +292,9 @@ def run_spec(sent: Sent, accepted_at: float) -> RunSpec:
         correlation_id=answer.correlation_id,
         accepted_at=accepted_at,
         max_tokens=entry.options.max_output_tokens,
-        title=title_job(conversation=sent.conversation, answer=answer),
+        title=title_job(
+            conversation=sent.conversation, answer=answer, reasoning=entry.options.reasoning
+        ),
         tools=tools_for(answer.model),
         reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )

@@ -19,7 +19,7 @@ import secrets
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -72,7 +72,8 @@ def _snapshot(conversation: Conversation) -> list[dict[str, Any]]:
 @transaction.atomic
 def share_create(*, conversation: Conversation) -> Share:
     """Share ``conversation`` as it is now; sharing again retakes the snapshot
-    behind the same link."""
+    behind the same link, and so does sharing twice at once (the later of
+    two racing inserts takes the earlier one's link)."""
     now = timezone.now()
     values = {
         "title": conversation.title or "Untitled",
@@ -82,7 +83,15 @@ def share_create(*, conversation: Conversation) -> Share:
     share = Share.objects.select_for_update().filter(conversation=conversation).first()
     if share is None:
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        return Share.objects.create(conversation=conversation, token=token, **values)
+        try:
+            # A savepoint: the transaction goes on if the insert fails.
+            with transaction.atomic():
+                return Share.objects.create(conversation=conversation, token=token, **values)
+        except IntegrityError:
+            # Shared twice at once (a double submit): the lock above locks no
+            # row yet, so both found none and the other insert won (one link
+            # per conversation). Its link is this one too: retake its snapshot.
+            share = Share.objects.select_for_update().get(conversation=conversation)
     Share.objects.filter(id=share.id).update(**values)
     share.refresh_from_db()
     return share

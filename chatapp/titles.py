@@ -29,10 +29,14 @@ def first_words(text: str) -> str:
     return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1] + "…"
 
 
-def title_job(*, conversation: Conversation, answer: Message) -> TitleJob | None:
+def title_job(
+    *, conversation: Conversation, answer: Message, reasoning: bool = False
+) -> TitleJob | None:
     """The title request for ``answer``'s run, when it answers the
     conversation's first question and the conversation still bears that
-    question's first words (not a title already proposed, not its owner's)."""
+    question's first words (not a title already proposed, not its owner's).
+    ``reasoning``: the answer's model is configured as a reasoning model
+    (asked for a title with low effort and room to think)."""
     question = answer.reply_to
     if not settings.SPOOL_TITLES or question is None:
         return None
@@ -43,7 +47,7 @@ def title_job(*, conversation: Conversation, answer: Message) -> TitleJob | None
     earlier = Message.objects.filter(
         conversation=conversation, role=Message.Role.USER, created_at__lt=question.created_at
     )
-    return None if earlier.exists() else TitleJob(question.content)
+    return None if earlier.exists() else TitleJob(question.content, reasoning=reasoning)
 
 
 def title_save(*, using: str, answer_id: uuid.UUID, title: str) -> bool:

@@ -11,17 +11,20 @@ on a version that has later turns) the path goes on through the most
 recently chosen, else the newest, version at each step.
 
 Only ids, links and dates are read to find the path (one query); the rows of
-the path are read after it (one more). Nothing here writes.
+the path are read after it (one more). ``shown_ids`` finds the paths of many
+conversations at once (search). Nothing here writes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 
 from chatapp.models import Conversation, Message
 
@@ -69,15 +72,8 @@ class Tree:
 
     @classmethod
     def of(cls, conversation_id: UUID) -> Tree:
-        rows = Message.objects.filter(conversation_id=conversation_id).values_list(
-            "id", "role", "parent_id", "reply_to_id", "created_at", "chosen_at"
-        )
-        answer = Message.Role.ASSISTANT
         return cls(
-            [
-                Node(mid, role, reply_to if role == answer else parent, made, chosen)
-                for mid, role, parent, reply_to, made, chosen in rows
-            ]
+            [node for _, node in _nodes(Message.objects.filter(conversation_id=conversation_id))]
         )
 
     def up_to(self, message_id: UUID) -> list[UUID]:
@@ -118,6 +114,28 @@ class Tree:
             next=group[i + 1].id if i + 1 < len(group) else None,
             group=str(node.up or "root"),
         )
+
+
+def _nodes(messages: QuerySet[Message]) -> Iterable[tuple[UUID, Node]]:
+    """Each message's conversation and node: only ids, links and dates are read."""
+    rows = messages.order_by().values_list(
+        "conversation_id", "id", "role", "parent_id", "reply_to_id", "created_at", "chosen_at"
+    )
+    answer = Message.Role.ASSISTANT
+    for conversation_id, mid, role, parent, reply_to, made, chosen in rows:
+        yield conversation_id, Node(mid, role, reply_to if role == answer else parent, made, chosen)
+
+
+def shown_ids(conversations: QuerySet[Conversation]) -> set[UUID]:
+    """The ids of the messages the pages of ``conversations`` show (their
+    active paths), in two queries whatever their number, on the queryset's
+    database: what search may find (chatapp/search.py)."""
+    leaves = dict(conversations.values_list("id", "active_leaf_id"))
+    messages = Message.objects.using(conversations.db).filter(conversation__in=conversations)
+    nodes: dict[UUID, list[Node]] = defaultdict(list)
+    for conversation_id, node in _nodes(messages):
+        nodes[conversation_id].append(node)
+    return {i for cid, leaf in leaves.items() for i in Tree(nodes[cid]).path(leaf)}
 
 
 def active_path(conversation: Conversation) -> list[Message]:

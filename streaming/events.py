@@ -190,7 +190,8 @@ class ToolResultData(TypedDict):
 
     ``result`` went back to the model; ``ok`` False with ``summary`` the
     reason when the call was refused or failed; ``spoken`` is said once
-    ("Calculator: 1024").
+    ("Calculator: 1024"), plain text quoting the model (escaped wherever it
+    becomes HTML, like every text here but ``html`` and ``running_html``).
     """
 
     id: str

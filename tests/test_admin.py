@@ -68,6 +68,31 @@ def test_message_detail_shows_metrics_and_error(admin_client: Client, transcript
         assert expected in body
 
 
+def test_an_estimated_count_and_its_rate_read_as_estimates(
+    admin_client: Client, transcript
+) -> None:
+    """The list of messages and the conversation's transcript show Spool's
+    estimate (no usage from the server) as one, a server's count as a count."""
+    estimated = Message.objects.get(role="assistant")  # 3 tokens at 42 tokens/s
+    Message.objects.filter(id=estimated.id).update(output_tokens_estimated=True)
+    counted = Message.objects.create(
+        conversation=transcript, role="assistant", status="complete", model="demo",
+        content="Counted", output_tokens=17, tokens_per_s=20.0,
+    )  # fmt: skip
+    listed = admin_client.get("/admin/chatapp/message/").content.decode()
+    transcript_page = admin_client.get(
+        f"/admin/chatapp/conversation/{transcript.id}/change/"
+    ).content.decode()
+    assert "~3 tokens (estimated)" in listed
+    for page in (listed, transcript_page):
+        assert "~42 tokens/s (estimated)" in page
+        assert "20 tokens/s" in page
+        assert "~20" not in page
+    assert "17 tokens" in listed
+    assert "~17" not in listed
+    assert counted.output_tokens_text == "17 tokens"
+
+
 def test_non_staff_cannot_open_admin(transcript) -> None:
     c = Client()
     c.force_login(User.objects.get(username="grace"))

@@ -31,7 +31,9 @@ EARLIER = RunMetrics(
 )
 
 
-def resumed(run_id: str, *, verbatim: bool = False, text: str = PARTIAL) -> RunSpec:
+def resumed(
+    run_id: str, *, verbatim: bool = False, text: str = PARTIAL, metrics: RunMetrics = EARLIER
+) -> RunSpec:
     base = spec(run_id)
     return RunSpec(
         run_id=base.run_id,
@@ -39,7 +41,7 @@ def resumed(run_id: str, *, verbatim: bool = False, text: str = PARTIAL) -> RunS
         model=base.model,
         messages=base.messages,
         correlation_id=base.correlation_id,
-        resume=Resume(text=text, metrics=EARLIER, verbatim=verbatim),
+        resume=Resume(text=text, metrics=metrics, verbatim=verbatim),
     )
 
 
@@ -74,6 +76,25 @@ async def test_the_run_starts_from_the_partial_and_trims_the_repeat(
     assert msg.prompt_tokens == 20 + 40
     assert msg.duration_ms is not None
     assert msg.duration_ms > 1000.0
+
+
+async def test_a_part_without_usage_leaves_the_answers_prompt_tokens_unknown(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    """The stored part was stopped before the server said its usage: its
+    prompt tokens are unknown, so the answer's are (the continuation's alone
+    are not the answer's count), and its output, estimated, makes the sum one."""
+    openai_server.enqueue(
+        Script.text("the quick brown fox jumps over the dog.", chunk_size=3, usage=(40, 9))
+    )
+    stopped = RunMetrics(duration_ms=1000.0, output_tokens=15, output_tokens_estimated=True)
+    m = manager()
+    m.start(resumed(run_id, metrics=stopped), OpenAICompatProvider(openai_server.base_url, "k"))
+    await all_events(m, run_id)
+
+    msg = await saved(run_id)
+    assert msg.prompt_tokens is None
+    assert (msg.output_tokens, msg.output_tokens_estimated) == (15 + 9, True)
 
 
 async def test_a_prefill_continuation_is_kept_as_written(

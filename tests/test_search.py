@@ -38,12 +38,23 @@ def using(request: pytest.FixtureRequest) -> str:
 
 
 def _conversation(using: str, user: User, title: str, *texts: str) -> Conversation:
+    """Questions and answers in turn, linked as sends link them (chatapp/tree.py)."""
     c = Conversation.objects.using(using).create(user=user, model="demo", title=title)
-    for i, text in enumerate(texts):
-        Message.objects.using(using).create(
-            conversation=c, role="user" if i % 2 == 0 else "assistant", content=text
-        )
+    last: Message | None = None
+    for text in texts:
+        last = _after(using, last, text, conversation=c)
+    Conversation.objects.using(using).filter(id=c.id).update(active_leaf=last)
     return c
+
+
+def _after(using: str, up: Message | None, text: str, *, conversation: Conversation) -> Message:
+    """A message below ``up``: an answer to a question, a question after an
+    answer (or a first question); another one below the same ``up`` is a version."""
+    if up is not None and up.role == "user":
+        link = {"role": "assistant", "reply_to": up}
+    else:
+        link = {"role": "user", "parent": up}
+    return Message.objects.using(using).create(conversation=conversation, content=text, **link)
 
 
 def _users(using: str) -> tuple[User, User]:
@@ -91,6 +102,32 @@ def test_every_word_must_match(using: str) -> None:
         both.id
     ]
     assert search(user=ada, query="   ", using=using) == []
+
+
+def test_only_the_versions_the_page_shows_are_searched(using: str) -> None:
+    """A result links to text on the page: a question edited away, an answer
+    regenerated, and the turns of a branch switched away from are not found."""
+    ada, _ = _users(using)
+    c = _conversation(using, ada, "Soup", "soup with turnips?", "Turnips and leeks.")
+    q1, a1 = Message.objects.using(using).filter(conversation=c).order_by("created_at")
+    follow_up = _after(using, a1, "and parsnips?", conversation=c)
+    later = _after(using, follow_up, "Parsnips too.", conversation=c)
+    # Regenerate a1 (its turns below stay on the old branch), then shown: q1, a1b.
+    a1b = _after(using, q1, "Turnips and carrots.", conversation=c)
+    Conversation.objects.using(using).filter(id=c.id).update(active_leaf=a1b)
+
+    assert search(user=ada, query="parsnips", using=using) == [], "a branch not shown"
+    assert search(user=ada, query="leeks", using=using) == [], "a version not shown"
+    (hit,) = search(user=ada, query="turnips", using=using)
+    assert hit.message_id in {q1.id, a1b.id}
+    (hit,) = search(user=ada, query="carrots", using=using)
+    assert hit.message_id == a1b.id
+
+    # Switched back to the old answer: its branch is shown again, the new one is not.
+    Conversation.objects.using(using).filter(id=c.id).update(active_leaf=later)
+    assert [h.message_id for h in search(user=ada, query="leeks", using=using)] == [a1.id]
+    assert [h.message_id for h in search(user=ada, query="parsnips", using=using)] != []
+    assert search(user=ada, query="carrots", using=using) == []
 
 
 @pytest.mark.services

@@ -17,6 +17,8 @@ from streaming.providers.base import TextDelta
 from streaming.providers.demo import DemoProvider, demo_title
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs.titles import (
+    REASONING_TITLE_EFFORT,
+    REASONING_TITLE_MAX_TOKENS,
     TITLE_INSTRUCTION,
     TITLE_MAX_TOKENS,
     TitleJob,
@@ -86,6 +88,28 @@ async def test_the_title_request_is_the_title_prompt_and_the_question(
         {"role": "user", "content": "Plan me 3 days in Lisbon"},
     ]
     assert request.body["max_tokens"] == TITLE_MAX_TOKENS
+    assert "reasoning_effort" not in request.body
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Script.reasoning_then_text("A plan for a trip: name the city.", "Trip to Lisbon"),
+        Script.think_tags("A plan for a trip: name the city.", "Trip to Lisbon", chunk_size=3),
+    ],
+    ids=["reasoning_field", "think_tags"],
+)
+async def test_a_reasoning_model_is_asked_to_think_little_with_room_to_answer(
+    openai_server: FakeOpenAIServer, provider: OpenAICompatProvider, reply: Script
+) -> None:
+    """A reasoning model spends its output tokens thinking before it writes:
+    with the title's usual allowance it would end with no title at all."""
+    openai_server.enqueue(reply)
+    job = TitleJob("Plan me 3 days in Lisbon", reasoning=True)
+    assert await propose_title(job, provider, model="m") == "Trip to Lisbon"
+    (request,) = openai_server.chat_requests
+    assert request.body["reasoning_effort"] == REASONING_TITLE_EFFORT == "low"
+    assert request.body["max_tokens"] == REASONING_TITLE_MAX_TOKENS >= 512
 
 
 async def test_a_failed_title_request_gives_none(

@@ -17,11 +17,13 @@ from tests.support.daphne import DaphneServer, run_daphne
 from tests.support.json_stream import read_events
 
 MODEL = "fake-model"
+# Marked as a reasoning model (SPOOL_LLM_REASONING_MODELS).
+THINKER = "fake-thinker"
 
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(models=(MODEL,)) as server:
+    with FakeOpenAIServer(models=(MODEL, THINKER)) as server:
         server.set_default(Script.text("Here is an answer.", chunk_size=4, delay=0.01))
         # Which title comes back is decided by the question, in the title request only.
         server.when("[slow]", Script.text("Slowly. " * 40, chunk_size=8, delay=0.03))
@@ -33,6 +35,11 @@ def fake() -> Iterator[FakeOpenAIServer]:
             TITLE_INSTRUCTION, Script.http_error(500, "boom", type="server_error"), question="[t2]"
         )
         server.when_system(TITLE_INSTRUCTION, Script.text("Model title"), question="[t3]")
+        server.when_system(
+            TITLE_INSTRUCTION,
+            Script.reasoning_then_text("They ask about trams; a short title.", "Trams of Lisbon"),
+            question="[t4]",
+        )
         yield server
 
 
@@ -42,7 +49,8 @@ def spool(
 ) -> Iterator[DaphneServer]:
     env = {
         "SPOOL_LLM_BASE_URL": fake.base_url,
-        "SPOOL_LLM_MODELS": MODEL,
+        "SPOOL_LLM_MODELS": f"{MODEL},{THINKER}",
+        "SPOOL_LLM_REASONING_MODELS": THINKER,
         "SPOOL_DEMO_TOKEN_DELAY_S": "0.002",
         "SPOOL_TITLES": "1",
     }
@@ -121,6 +129,26 @@ def test_the_fake_server_gets_the_title_prompt(
     second = re.findall(r'<article id="m-([0-9a-f-]+)" class="msg msg-assistant', r.text)[-1]
     assert "title" not in _names(_all_events(client, second))
     assert _title_requests(fake, "[t1-next]") == []
+
+
+def test_a_reasoning_model_titles_with_little_thinking_and_room_to_write(
+    client: SpoolClient, spool: DaphneServer, fake: FakeOpenAIServer
+) -> None:
+    """The title request of a reasoning model asks for low effort and gives
+    it room (its thinking takes output tokens); its thinking is not the title."""
+    question = "Which tram goes to the castle? [t4]"
+    path, answer = client.start_conversation(question, model=THINKER)
+    events = _all_events(client, answer)
+    (request,) = _title_requests(fake, question)
+    assert request.body["model"] == THINKER
+    assert request.body["reasoning_effort"] == "low"
+    assert request.body["max_tokens"] == 512
+    asked = [r for r in fake.chat_requests if r.last_user_text == question]
+    (answered,) = [r for r in asked if r is not request]
+    assert "reasoning_effort" not in answered.body  # the conversation asked for no effort
+    assert "title" in _names(events)
+    row = _conversation(spool, path)
+    assert (row["title"], row["title_source"]) == ("Trams of Lisbon", "model")
 
 
 def test_a_failed_title_request_keeps_the_first_words_and_the_answer(

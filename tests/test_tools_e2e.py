@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from streaming.metrics import estimate_tokens
 from streaming.runs.tool_loop import MAX_TOOL_ROUNDS
 from tests.fakes.openai_server import FakeOpenAIServer, RequestRecord
-from tests.fakes.scripts import Finish, Script, ToolCallDelta
+from tests.fakes.scripts import Finish, Script, Text, ToolCallDelta
 from tests.support.client import SpoolClient, SSEEvent, count
 from tests.support.daphne import DaphneServer, run_daphne
 from tests.support.json_stream import read_events
@@ -219,6 +220,28 @@ def test_calls_in_sequence_take_a_round_each(client: SpoolClient, spool, server)
     assert [page.index(text) for text in order] == sorted(page.index(text) for text in order)
 
 
+def test_a_round_without_usage_makes_the_answers_count_an_estimate(
+    client: SpoolClient, spool, server
+) -> None:
+    """The first round's request is counted, the second's is not (its usage
+    never came): the sum would be a count of part of the answer. The whole
+    answer's output is estimated instead, marked so, and its prompt is unknown."""
+    question = "a round the server did not count"
+    server.enqueue(
+        Script.tool_call("calculator", {"expression": "6*7"}),
+        Script((Text("The product is 42, as computed."),)).then_finish(usage=None),
+    )
+    _, answer_id, row = ask(client, spool, question)
+
+    assert row["content"] == "The product is 42, as computed."
+    assert row["output_tokens_estimated"]
+    assert row["output_tokens"] == estimate_tokens(row["content"])
+    assert row["prompt_tokens"] is None
+    final = read_events(client.http, answer_id, until="final")[-1].data["metrics"]
+    assert (final["output_tokens"], final["output_tokens_estimated"]) == (8, True)
+    assert final["prompt_tokens"] is None
+
+
 @pytest.mark.parametrize(
     ("keyword", "name", "arguments", "sent", "error"),
     [
@@ -260,6 +283,53 @@ def test_a_refused_call_is_the_models_to_act_on(
     page = client.http.get(path).text
     label = "Calculator" if name == "calculator" else "Weather"
     assert f"{label} failed: " in page
+
+
+# Markup a model may put into a tool call: its name, its arguments, and so the
+# error texts that quote them.
+IMG = "<img src=x onerror=alert(1)>"
+SCRIPT = "<script>alert(2)</script>"
+BOLD = "<b onmouseover=alert(3)>Paris</b>"
+
+
+def test_tool_text_from_the_model_reaches_html_escaped_everywhere(
+    client: SpoolClient, spool, server
+) -> None:
+    """A tool's name, arguments and error texts come from the model: the
+    chips (running, finished), the announcement said through #sr-status, the
+    stored answer and its page carry them as text, never as tags."""
+    server.enqueue(
+        Script.parallel_tool_calls(
+            (IMG, {"q": SCRIPT}),  # unknown: the name is in the chip and the error
+            ("calculator", {"expression": SCRIPT}),  # refused, quoting the expression
+            ("clock", {"timezone": BOLD}),  # refused, quoting the time zone
+        ),
+        Script.text("Done."),
+    )
+    path, answer_id, row = ask(client, spool, "tools with markup")
+    assert row["status"] == "complete"
+    assert [c["error"] != "" for c in calls_of(row)] == [True, True, True]
+
+    events = client.stream_until(answer_id, count("done", 1), last_event_id="0")
+    page = client.http.get(path).text
+    shown = {
+        **{f"stream {e.event} {i}": e.data for i, e in enumerate(events)},
+        "stored html": row["html"],
+        "page": page,
+    }
+    for where, html in shown.items():
+        for tag in ("<img", "<script>alert", "<b "):
+            assert tag not in html, f"{tag} in the {where}: {html}"
+    chips = [e.data for e in events if e.event == "tool"]
+    assert len(chips) == 6  # three running, three finished
+    assert any("Calculating &lt;script&gt;alert(2)&lt;/script&gt;" in c for c in chips)
+    # Each failure is said once, its markup as text: escaped in the frame,
+    # it reaches the region as the very characters (static/js/spool.js).
+    said = [e.data for e in events if e.event == "status" and "failed" in e.data]
+    assert len(said) == 3
+    assert said[0].startswith("&lt;img src=x onerror=alert(1)&gt; failed: there is no tool")
+    assert "&#x27;&lt;script&gt;alert(2)&lt;/script&gt;&#x27; is not a valid" in said[1]
+    assert "unknown time zone &#x27;&lt;b onmouseover=alert(3)&gt;Paris&lt;/b&gt;&#x27;" in said[2]
 
 
 def test_stop_during_a_tool_round_hangs_up_at_once(client: SpoolClient, spool, server) -> None:

@@ -241,6 +241,13 @@ def test_a_close_after_the_finish_reason_is_a_complete_answer(
         assert "Failed" not in visible(where)
         assert "Retry" not in buttons(where)
     assert "All said." in visible(page)
+    # The count is Spool's estimate, and so is the rate: said so, never as counts.
+    assert row["output_tokens"] == 2  # "All said.": 9 characters at 4 a token
+    for where in (events[-1].data, page):
+        metrics = visible(where)
+        assert "~2 tokens (estimated)" in metrics, metrics
+        assert re.search(r"~\d+ tokens/s \(estimated\)", metrics), metrics
+        assert not re.search(r"(?<!~)\b\d+ tokens\b(?! \(estimated\))", metrics), metrics
 
 
 def test_a_unicode_answer_split_inside_characters_is_stored_byte_exact(
@@ -261,6 +268,10 @@ def test_a_unicode_answer_split_inside_characters_is_stored_byte_exact(
     assert said_once(client, mid) == []
     assert PageModel().apply(events).html == row["html"]
     page = answer_html(client.http.get(path).text, mid)
+    # The server's count, shown as one.
+    assert f" {COMPLETION_TOKENS} tokens " in f" {visible(page)} "
+    assert "estimated" not in visible(page)
+    assert "~" not in visible(page)
     for paragraph in UNICODE_ANSWER.split("\n\n"):
         assert paragraph in visible(row["html"])
         assert paragraph in visible(page)

@@ -46,6 +46,40 @@ async def close_pump(task: asyncio.Task[None]) -> None:
         await task
 
 
+class UsageSum:
+    """The usage of an answer's requests, one per tool round, summed as the
+    server reports it (``so_far``: the JSON stream's ``usage`` events).
+
+    ``total`` is the answer's count only when every request reported its
+    own: a sum that misses one (a round whose usage chunk never came, a Stop
+    in a later round) counts part of the answer, so it is None and the
+    metrics estimate the whole instead (streaming/metrics.py).
+    """
+
+    def __init__(self) -> None:
+        self.so_far: Usage | None = None
+        self._requests = 0
+        self._counted = 0  # requests whose usage came
+        self._this_counted = False
+
+    def request(self) -> None:
+        """A request starts (the answer's first, or a tool round's)."""
+        self._requests += 1
+        self._this_counted = False
+
+    def add(self, usage: Usage) -> Usage:
+        """Usage reported by the current request; the sum so far."""
+        self.so_far = added(self.so_far, usage)
+        if not self._this_counted:
+            self._counted += 1
+            self._this_counted = True
+        return self.so_far
+
+    @property
+    def total(self) -> Usage | None:
+        return self.so_far if self._requests and self._counted == self._requests else None
+
+
 def added(before: Usage | None, usage: Usage) -> Usage:
     """Usage of the requests so far: every round is one the model server counts."""
     if before is None:

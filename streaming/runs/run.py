@@ -44,7 +44,7 @@ from streaming.providers.base import (
     Usage,
 )
 from streaming.runs.frames import AnswerFrames
-from streaming.runs.pump import End, Queue, added, close_pump, pump_events
+from streaming.runs.pump import End, Queue, UsageSum, close_pump, pump_events
 from streaming.runs.reasoning import ReasoningTrack
 from streaming.runs.seam import Seam
 from streaming.runs.spec import Budgets, CancelReason, RunSpec
@@ -90,7 +90,7 @@ class Run:
         self._clock = RunClock(accepted_at=spec.accepted_at)
         self._chars = 0  # answer characters received, for the output-token budget
         self._last_checkpoint = 0.0
-        self._usage: Usage | None = None
+        self._usage = UsageSum()
         self._finish_reason = ""
         self.cancel_reason: CancelReason | None = None
         self.finalizing = False
@@ -142,6 +142,7 @@ class Run:
             messages = list(self.spec.messages)
             while True:  # one model turn per round; tool calls ask for another
                 turn_start = len(self._answer.markdown.text)
+                self._usage.request()
                 stream = self._provider.stream(
                     messages=messages,
                     model=self.spec.model,
@@ -259,7 +260,7 @@ class Run:
                 await self._tools.call(item)
             elif isinstance(item, Usage):
                 # Every round is a request the model server counts: the sum.
-                usage = self._usage = added(self._usage, item)
+                usage = self._usage.add(item)
                 await self._emit(
                     EventType.USAGE,
                     {
@@ -319,7 +320,8 @@ class Run:
             if error is not None:
                 await self._emit(EventType.ERROR, error.as_data())
             self._clock.ended_at = time.monotonic()
-            usage = self._usage
+            # Reported for every request, or unknown (the metrics estimate it).
+            usage = self._usage.total
             metrics = self._clock.metrics(
                 text=content[self._answer.resumed_chars :],
                 prompt_tokens=usage.prompt_tokens if usage else None,

@@ -37,8 +37,11 @@ class RunMetrics:
         """One answer's metrics when ``later`` continued it (Continue).
 
         Times to first token are the first part's (or the first part that
-        has one, e.g. after a crash); durations and token counts add up; the
-        rate is the tokens of both parts over their generation time.
+        has one, e.g. after a crash); durations and token counts add up (the
+        prompt's only when both parts have one, else it is unknown; a part
+        without output tokens has them estimated first,
+        ``Resume.earlier_metrics``); the rate is the tokens of both parts
+        over their generation time.
         """
         tokens = _add(self.output_tokens, later.output_tokens)
         return RunMetrics(
@@ -49,7 +52,9 @@ class RunMetrics:
                 else later.provider_ttft_ms
             ),
             duration_ms=_add(self.duration_ms, later.duration_ms),
-            prompt_tokens=_add(self.prompt_tokens, later.prompt_tokens),
+            # A part whose usage never came (a Stop) makes the sum unknown:
+            # the other part's count alone is not the answer's.
+            prompt_tokens=_both(self.prompt_tokens, later.prompt_tokens),
             output_tokens=tokens,
             output_tokens_estimated=self.output_tokens_estimated or later.output_tokens_estimated,
             tokens_per_s=_rate(self, later, tokens),
@@ -83,6 +88,10 @@ def _add[N: (int, float)](a: N | None, b: N | None) -> N | None:
     if a is None:
         return b
     return a if b is None else a + b
+
+
+def _both(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
 
 
 def _rate(first: RunMetrics, later: RunMetrics, tokens: int | None) -> float | None:

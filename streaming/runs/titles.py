@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from streaming.providers.base import ChatMessage, Provider, TextDelta
+from streaming.providers.base import ChatMessage, Provider, ReasoningEffort, TextDelta
 from streaming.status import FinalStatus, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -37,6 +37,12 @@ TITLE_INSTRUCTION = (
 )
 # A title is a handful of words; a model that rambles is cut off here.
 TITLE_MAX_TOKENS = 24
+# A reasoning model thinks before it writes, and its thinking is output
+# tokens: with the allowance above it ends before the first word of a title.
+# It is asked to think little and given room to (its thinking is read and
+# dropped: only the reply's text is the title).
+REASONING_TITLE_MAX_TOKENS = 512
+REASONING_TITLE_EFFORT: Final[ReasoningEffort] = "low"
 # Only the start of a long question is sent: enough to name it, cheap to read.
 QUESTION_CHARS = 2000
 # As long as the list shows (the first-words fallback's length).
@@ -57,9 +63,21 @@ _WRAPPERS = "\"'\u201c\u201d\u2018\u2019\u00ab\u00bb`*_#"
 
 @dataclass(frozen=True, slots=True)
 class TitleJob:
-    """Propose a title for the conversation ``question`` starts."""
+    """Propose a title for the conversation ``question`` starts; ``reasoning``:
+    the model is configured as a reasoning model (it thinks before it writes)."""
 
     question: str
+    reasoning: bool = False
+
+    @property
+    def max_tokens(self) -> int:
+        return REASONING_TITLE_MAX_TOKENS if self.reasoning else TITLE_MAX_TOKENS
+
+    @property
+    def reasoning_effort(self) -> ReasoningEffort | None:
+        """Low for a reasoning model, whatever effort the conversation asks of
+        its answers (a title is worth little thought); None (nothing sent) else."""
+        return REASONING_TITLE_EFFORT if self.reasoning else None
 
     def messages(self) -> list[ChatMessage]:
         return [
@@ -84,9 +102,15 @@ async def propose_title(job: TitleJob, provider: Provider, *, model: str) -> str
     """Ask ``provider`` for a title; None on any failure (logged, never raised)."""
     reply = ""
     try:
-        stream = provider.stream(messages=job.messages(), model=model, max_tokens=TITLE_MAX_TOKENS)
+        stream = provider.stream(
+            messages=job.messages(),
+            model=model,
+            max_tokens=job.max_tokens,
+            reasoning_effort=job.reasoning_effort,
+        )
         try:
             async for event in stream:
+                # Only the text: thinking (``ReasoningDelta``) is never the title.
                 if isinstance(event, TextDelta):
                     reply += event.text
                     if len(reply) >= REPLY_CHARS:

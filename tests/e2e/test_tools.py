@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from tests.conftest import FAKE_MODEL, spool_env
 from tests.e2e.a11y import axe_violations, describe, screenshot, spoken
 from tests.e2e.live_regions import announcements
 from tests.e2e.test_chat import ask, sign_up
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.scripts import Script
 from tests.support.daphne import DaphneServer, run_daphne
 
 pytestmark = pytest.mark.e2e
@@ -120,3 +121,30 @@ def test_a_refused_call_shows_why_on_its_chip(
     violations = axe_violations(page)
     assert violations == [], describe(violations)
     screenshot(page, "tool-chip-refused")
+
+
+def test_markup_in_a_tool_call_is_shown_and_said_as_text(
+    a11y_page: Callable[..., Page], demo_server: DaphneServer, fake_llm: FakeOpenAIServer
+) -> None:
+    """A model's tool call names a tool ``<img src=x onerror=…>``: the chip
+    shows those characters, #sr-status says them, and no image is made."""
+    markup = "<img src=x onerror=alert(1)>"
+    fake_llm.when("[tool-markup]", Script.tool_call(markup, {"q": "<b>x</b>"}), times=1)
+    page = a11y_page()
+    dialogs: list[str] = []
+
+    def opened(dialog: Dialog) -> None:  # an alert() that ran
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", opened)
+    sign_up(page, demo_server.url, "tool-markup")
+    page.get_by_label("Model").select_option(FAKE_MODEL)
+    answer = ask(page, "[tool-markup] look")
+    said = f"{markup} failed: there is no tool named '{markup}' (available: calculator, clock)"
+    expect(answer.locator(".tool-chip")).to_have_text(said, timeout=15_000)
+    expect(answer.locator(".msg-footer .model-tag")).to_have_text(FAKE_MODEL, timeout=15_000)
+    status = [a.text for a in announcements(page, "#sr-status")]
+    assert status.count(said) == 1, status
+    assert page.locator("#messages img, #sr-status img").count() == 0
+    assert dialogs == []
