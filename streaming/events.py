@@ -93,7 +93,8 @@ TailData = TailHtml | TailOps
 class ReplaceData(TypedDict):
     """The whole answer again, replacing every block and the tail.
 
-    ``{html}``: a re-render of the same text (late link references);
+    ``{html}``: a re-render of the same text (late link references, or a
+    tool chip that settled at the end: stopped, or finished but not told);
     ``{html, text}``: the text changed too (a Stop's clamp, a finished log's
     compaction); ``{html, tail, text}``: a live log's compacted prefix, whose
     tail later ``tail`` ops grow (``html`` is then the blocks only). A

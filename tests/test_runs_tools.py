@@ -305,3 +305,37 @@ async def test_a_tool_that_overruns_its_timeout_answers_with_an_error(
     assert (msg.status, msg.content) == ("complete", f"The tool returned Error: {error}.")
     assert [(c["error"], c["result"]) for c in msg.tool_calls] == [(error, f"Error: {error}")]
     assert "Slow failed: " + error in msg.html
+
+
+async def test_stop_while_a_tool_runs_shows_its_chip_stopped(run_id, openai_server) -> None:
+    """A call still running at Stop: the stored answer and the page's last
+    frames show its chip stopped, never the spinner of a running one."""
+    started = asyncio.Event()
+
+    async def slow(arguments: Mapping[str, Any]) -> str:
+        started.set()
+        await asyncio.sleep(10)
+        return "too late"
+
+    spec = ToolSpec("slow", "Takes its time", {"type": "object"})
+    registry = ToolRegistry([Tool(spec, slow, lambda a: "Waiting", lambda a, r: r, 20.0)])
+    openai_server.enqueue(Script.tool_call("slow", {}, before="Let me wait."))
+    m = manager()
+    provider = OpenAICompatProvider(openai_server.base_url, "k")
+    m.start(tool_spec(run_id, registry), provider)
+    await asyncio.wait_for(started.wait(), 5)
+    assert await m.stop(run_id)
+    await m.wait(run_id)
+
+    msg = await saved(run_id)
+    assert msg.status == "stopped"
+    [call] = msg.tool_calls
+    assert call["error"] == "Stopped before it finished."
+    assert "tool-chip-running" not in msg.html
+    assert "tool-chip-spinner" not in msg.html
+    assert '<p class="tool-chip tool-chip-stopped"' in msg.html
+    assert "Slow stopped before it finished" in msg.html
+    assert msg.html.index("Let me wait.") < msg.html.index("tool-chip-stopped")
+    # What a page that watched shows now: its events applied, in order.
+    events = (await m.log.read(run_id, 0, 0)).events
+    assert fold(events).html == msg.html

@@ -21,6 +21,8 @@ from tests.fakes.scripts import Finish, Script, Text, ToolCallDelta
 from tests.support.client import SpoolClient, SSEEvent, count
 from tests.support.daphne import DaphneServer, run_daphne
 from tests.support.json_stream import read_events
+from tests.test_live import answer_article
+from tests.test_views_stream import PageModel
 
 MODEL = "fake-model"
 # What the fake server reports per request (tests/fakes/scripts.py, UsageChunk).
@@ -337,7 +339,7 @@ def test_stop_during_a_tool_round_hangs_up_at_once(client: SpoolClient, spool, s
     # The call is made and the server holds the turn open: the chip is running.
     held = Script((ToolCallDelta("calculator", '{"expression": "2^10"}'),), name="held")
     server.enqueue(held.then(Finish("tool_calls")).then_stall(20))
-    _, answer_id = client.start_conversation(question, model=MODEL)
+    path, answer_id = client.start_conversation(question, model=MODEL)
     # In a snapshot (blocks) or as its own event, whichever the page connects to.
     events = client.stream_until(
         answer_id, lambda seen: any("Calculating 2^10 …" in e.data for e in seen)
@@ -355,6 +357,20 @@ def test_stop_during_a_tool_round_hangs_up_at_once(client: SpoolClient, spool, s
     assert [c["name"] for c in calls_of(row)] == ["calculator"]
     time.sleep(0.5)
     assert len(requests_for(server, question)) == 1, "no request after Stop"
+
+    # No chip spins after Stop: not on the page that watched (its events
+    # applied to the end), not stored, not after a reload.
+    after = client.stream_until(answer_id, count("done", 1), last_event_id=seen)
+    live = PageModel().apply([*events, *after]).html
+    assert live == row["html"]
+    for html in (live, row["html"], answer_article(client.http.get(path).text, answer_id)):
+        assert "Calculating 2^10" not in html
+        assert "tool-chip-running" not in html
+        assert "tool-chip-spinner" not in html
+    # The calculator had answered when Stop came (the model held its turn
+    # open): the chip says how the call ended, as the stored call does.
+    assert "Calculated: 1024" in row["html"]
+    assert calls_of(row)[0]["result"] == "1024"
 
 
 def test_a_model_that_keeps_calling_tools_is_cut_after_the_last_round(

@@ -33,7 +33,19 @@ class PageModel:
                 from streaming.markdown.ops import apply_ops
 
                 self.tail = apply_ops(self.tail, [tuple(op) for op in json.loads(e.data)])
+            elif e.event == "tool":
+                self._chip(data)
         return self
+
+    def _chip(self, html: str) -> None:
+        """static/js/spool.js: the chip with that id replaced, else appended."""
+        m = re.match(r'<p class="[^"]*" id="([^"]+)">', html)
+        assert m, html
+        shown = re.search(rf'<p class="[^"]*" id="{re.escape(m.group(1))}">.*?</p>', self.blocks)
+        if shown:
+            self.blocks = self.blocks[: shown.start()] + html + self.blocks[shown.end() :]
+        else:
+            self.blocks += html
 
     @property
     def html(self) -> str:

@@ -12,6 +12,9 @@ from html import escape
 RUNNING = "running"
 DONE = "done"
 ERROR = "error"
+# A call the run ended before it finished (Stop, a shutdown, a crash): never
+# left spinning, on the page or in the stored answer.
+STOPPED = "stopped"
 
 
 def chip_html(chip_id: str, state: str, text: str) -> str:
@@ -29,6 +32,11 @@ def chip_html(chip_id: str, state: str, text: str) -> str:
 def finished_text(name: str, *, ok: bool, summary: str) -> str:
     """The finished chip's words: the tool's own ("Calculated: 1024"), or why it failed."""
     return summary if ok else f"{tool_label(name)} failed: {summary}"
+
+
+def stopped_text(name: str) -> str:
+    """A call that never finished: "Calculator stopped before it finished"."""
+    return f"{tool_label(name)} stopped before it finished"
 
 
 def running_text(description: str) -> str:

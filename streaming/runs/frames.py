@@ -105,13 +105,20 @@ class AnswerFrames:
         self._last_tail = ""
 
     async def finish(
-        self, *, stopped: bool, seen_offset: int | None, resume: Resume | None
+        self,
+        *,
+        stopped: bool,
+        seen_offset: int | None,
+        resume: Resume | None,
+        rerender: bool = False,
     ) -> tuple[str, str]:
         """The last frame, the answer's last blocks and what is still to be
         read out; returns the content to keep and its HTML.
 
         ``stopped``: the user pressed Stop, and ``seen_offset`` is the last
-        event their page applied (see ``_clamped``).
+        event their page applied (see ``_clamped``). ``rerender``: something
+        already sent changed (a tool chip settled at the end), so the whole
+        answer is sent again.
         """
         if self.pending:
             await self.frame()
@@ -123,6 +130,9 @@ class AnswerFrames:
             await self._emit(EventType.REPLACE, {"html": html, "text": content})
         elif final.replace is not None:
             html = final.replace
+            await self._emit(EventType.REPLACE, {"html": html})
+        elif rerender:
+            html = self.markdown.html
             await self._emit(EventType.REPLACE, {"html": html})
         else:
             for block in final.new_blocks:

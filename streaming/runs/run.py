@@ -316,6 +316,8 @@ class Run:
                 stopped=status is RunStatus.STOPPED,
                 seen_offset=self.seen_offset,
                 resume=self.spec.resume,
+                # A chip still running (Stop during a tool call) shows it stopped.
+                rerender=self._tools.settle(),
             )
             if error is not None:
                 await self._emit(EventType.ERROR, error.as_data())

@@ -173,6 +173,26 @@ class ToolLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await entry.task
 
+    def settle(self) -> bool:
+        """The chips of calls the run ended before telling (Stop, a failure, a
+        shutdown): a call that finished meanwhile shows how it ended, one
+        still running shows stopped. True when a chip changed (the run sends
+        the answer again: its page's chip would spin for ever otherwise)."""
+        changed = False
+        for entry in self._turn:
+            if entry.outcome is not None:
+                continue  # told: its chip is finished already
+            task = entry.task
+            if task.done() and not task.cancelled():
+                entry.outcome = outcome = task.result()
+                text = chips.finished_text(entry.call.name, ok=outcome.ok, summary=outcome.summary)
+                state = chips.DONE if outcome.ok else chips.ERROR
+            else:
+                text, state = chips.stopped_text(entry.call.name), chips.STOPPED
+            self._markdown.update_chip(entry.chip_id, chips.chip_html(entry.chip_id, state, text))
+            changed = True
+        return changed
+
     def records(self) -> tuple[ToolRecord, ...]:
         """Every call shown, in order; a call stopped before it ended says so."""
         records = []
