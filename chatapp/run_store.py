@@ -33,6 +33,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -42,7 +43,7 @@ from chatapp.db_thread import HEALTH_CHECK_S, IDLE_CLOSE_S, DbThread
 from chatapp.models import Message
 from chatapp.titles import title_save
 from streaming.providers.errors import MAX_SHOWN_RETRY_AFTER_S
-from streaming.runs.store import RunError, RunOutcome
+from streaming.runs.store import RunError, RunOutcome, ToolRecord
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ _PK = Message._meta.pk
 _CHECKPOINT_AT = Message._meta.get_field("checkpoint_at")
 _LIVE = sorted(str(status) for status in Message.LIVE_STATUSES)  # plain str, not the enum
 _CHECKPOINT_SQL: dict[str, str] = {}  # by database vendor
-# What a checkpoint writes: the answer so far and the thinking so far.
-Checkpoint = tuple[str, str]
+_TOOL_CALLS = Message._meta.get_field("tool_calls")
+# What a checkpoint writes: the answer so far, the thinking so far, and the
+# tool calls so far with their chips (``ToolRecord.as_dict``).
+Checkpoint = tuple[str, str, list[dict[str, Any]]]
 # Left as stored by a run that did not think.
 _REASONING_METRICS = ("reasoning_ms", "reasoning_tokens", "reasoning_tokens_estimated")
 
@@ -93,10 +96,18 @@ class DjangoRunStore:
     async def started(self, run_id: str) -> None:
         await self.thread.run(partial(_started, self.using, uuid.UUID(run_id)))
 
-    async def checkpoint(self, run_id: str, *, content: str, reasoning: str = "") -> None:
+    async def checkpoint(
+        self,
+        run_id: str,
+        *,
+        content: str,
+        reasoning: str = "",
+        tool_calls: tuple[ToolRecord, ...] = (),
+    ) -> None:
         key = uuid.UUID(run_id)  # a bad id fails its run here, not every later batch
+        calls = [call.as_dict() for call in tool_calls]
         with self._lock:
-            self._pending[key] = (content, reasoning)
+            self._pending[key] = (content, reasoning, calls)
             if self._batch_queued:
                 return  # the queued batch will take it
             self._batch_queued = True
@@ -177,8 +188,17 @@ def _write_checkpoints(using: str, batch: dict[uuid.UUID, Checkpoint]) -> int:
     sql = _checkpoint_sql(connection)
     now = _CHECKPOINT_AT.get_db_prep_value(timezone.now(), connection)
     rows = [
-        (content, reasoning, reasoning, now, now, _PK.get_db_prep_value(key, connection), *_LIVE)
-        for key, (content, reasoning) in batch.items()
+        (
+            content,
+            reasoning,
+            reasoning,
+            _TOOL_CALLS.get_db_prep_value(calls, connection),
+            now,
+            now,
+            _PK.get_db_prep_value(key, connection),
+            *_LIVE,
+        )
+        for key, (content, reasoning, calls) in batch.items()
     ]
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
@@ -195,6 +215,7 @@ def _checkpoint_sql(connection: BaseDatabaseWrapper) -> str:
             # No thinking yet (a fresh answer after a Stop while thinking): what is stored stays.
             f" {q(_column('reasoning'))} = CASE WHEN %s = '' THEN"
             f" {q(_column('reasoning'))} ELSE %s END,"
+            f" {q(_column('tool_calls'))} = %s,"
             f" {q(_column('checkpoint_at'))} = %s, {q(_column('updated_at'))} = %s"
             f" WHERE {q(_column('id'))} = %s AND {q(_column('status'))} IN ({live})"
         )

@@ -42,6 +42,8 @@ from chatapp.runtime import catalogue, get_manager, model_entry, provider_for, t
 from chatapp.titles import first_words, title_job
 from streaming.markdown import render_markdown
 from streaming.runs import RunSpec, ShuttingDown
+from streaming.runs.segments import answer_html
+from streaming.runs.store import ToolRecord
 
 # SPOOL_MAX_SENDS_PER_MINUTE counts the sends of this many seconds.
 SEND_WINDOW_S = 60
@@ -253,10 +255,16 @@ def new_answer(conversation: Conversation, *, reply_to: Message) -> Message:
 
 def message_mark_interrupted(*, message: Message) -> None:
     """A live message whose run is gone (server restart): keep what was saved."""
-    content, reasoning = Message.objects.values_list("content", "reasoning").get(id=message.id)
+    content, reasoning, stored_calls = Message.objects.values_list(
+        "content", "reasoning", "tool_calls"
+    ).get(id=message.id)
+    # The calls as last checkpointed; one still running then was stopped by the crash.
+    calls = [ToolRecord.from_dict(call).interrupted() for call in stored_calls or ()]
     updated = Message.objects.filter(id=message.id, status__in=Message.LIVE_STATUSES).update(
         status=Message.Status.INTERRUPTED,
-        html=render_markdown(content),
+        # Drawn as a finished answer is: its text with each chip in its place.
+        html=answer_html(content, [call.chip for call in calls if call.chip is not None]),
+        tool_calls=[call.as_dict() for call in calls],
         # The thinking as last checkpointed, kept apart like a finished run's.
         reasoning_html=render_markdown(reasoning) if reasoning else "",
         error_code="interrupted",

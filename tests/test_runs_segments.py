@@ -11,7 +11,8 @@ from chatapp.models import Message
 from streaming.events import Event, EventType
 from streaming.markdown import render_markdown
 from streaming.runs import chips
-from streaming.runs.segments import SegmentedMarkdown
+from streaming.runs.segments import SegmentedMarkdown, answer_html
+from streaming.runs.store import ToolRecord
 from streaming.snapshot import compact, fold
 
 RUNNING = chips.chip_html("tool-r-1", chips.RUNNING, "Calculating 2^10 …")
@@ -175,3 +176,56 @@ def test_a_stored_answer_comes_with_its_calls() -> None:
              "result": "Error: no such tool", "error": "no such tool", "duration_ms": 0.1},
         ],
     }  # fmt: skip
+
+
+def streamed(*parts: str | tuple[str, str]) -> SegmentedMarkdown:
+    """An answer as a run streams it: text pieces and (chip id, html) chips."""
+    md = SegmentedMarkdown()
+    for part in parts:
+        if isinstance(part, str):
+            md.feed(part)
+        else:
+            md.close_segment()
+            md.add_chip(part[0], part[1])
+    md.finish()
+    return md
+
+
+def test_an_answer_restored_from_its_text_and_chips_is_drawn_as_streamed() -> None:
+    second = chips.chip_html("tool-r-2", chips.DONE, "It is 10:00")
+    md = streamed(
+        "I will *check*.\n",
+        ("tool-r-1", DONE),
+        ("tool-r-2", second),  # two calls of one turn: no text between
+        "It is 1024.\n\n- one\n- two",
+        ("tool-r-3", DONE.replace("tool-r-1", "tool-r-3")),
+        "Done.",
+    )
+    stored = [
+        chips.ChipRecord("tool-r-1", chips.DONE, "Calculated: 1024", len("I will *check*.\n")),
+        chips.ChipRecord("tool-r-2", chips.DONE, "It is 10:00", len("I will *check*.\n")),
+        chips.ChipRecord("tool-r-3", chips.DONE, "Calculated: 1024", md.text.index("\n\nDone.")),
+    ]
+    assert answer_html(md.text, stored) == md.html
+    # Continued from there, the text goes on after the last chip.
+    again = SegmentedMarkdown()
+    again.restore(md.text, stored)
+    again.feed(" More.")
+    again.finish()
+    assert again.text == md.text + " More."
+    assert again.html == md.html.replace("<p>Done.</p>", "<p>Done. More.</p>")
+
+
+def test_a_chip_at_the_end_is_drawn_after_all_the_text() -> None:
+    md = streamed("Let me see.", ("tool-r-1", RUNNING))
+    stored = [chips.ChipRecord("tool-r-1", chips.RUNNING, "Calculating 2^10 …", 11)]
+    assert answer_html(md.text, stored) == md.html == "<p>Let me see.</p>\n" + RUNNING
+    # A crash left it running: the stored call says it was stopped, not spinning.
+    call = ToolRecord("c1", "calculator", {}, "", "", None, 1, stored[0]).interrupted()
+    assert call.error == "Stopped before it finished."
+    assert call.chip is not None
+    assert call.chip.html == (
+        '<p class="tool-chip tool-chip-stopped" id="tool-r-1">'
+        "Calculator stopped before it finished</p>"
+    )
+    assert ToolRecord.from_dict(call.as_dict()) == call

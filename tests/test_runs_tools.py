@@ -15,6 +15,8 @@ from streaming.providers.base import ChatMessage, ToolSpec
 from streaming.providers.demo import DemoProvider
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs import RunManager, RunSpec
+from streaming.runs.chips import ChipRecord
+from streaming.runs.segments import answer_html
 from streaming.runs.tool_loop import MAX_TOOL_ROUNDS
 from streaming.snapshot import fold
 from streaming.tools import Tool, ToolRegistry, builtin_tools
@@ -86,8 +88,18 @@ async def test_one_call_runs_the_tool_and_streams_the_model_again(run_id, openai
         "result": "1024",
         "error": "",
         "round": 1,
+        # The chip as shown, where shown: after the text before the call.
+        "chip": {
+            "id": start.data["chip"],
+            "state": "done",
+            "text": "Calculated: 1024",
+            "at": len("Let me work it out."),
+        },
     }
     assert call["duration_ms"] >= 0
+    # Drawn again from the stored text and chips, it is the saved answer (a crash's).
+    chips = [ChipRecord.from_dict(c["chip"]) for c in msg.tool_calls]
+    assert answer_html(msg.content, [c for c in chips if c]) == msg.html
     # Usage of both requests, summed (the fake reports 11 + 7 per request).
     assert (msg.prompt_tokens, msg.output_tokens) == (22, 14)
     first, second = openai_server.chat_requests

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from streaming.markdown import render_markdown
 from streaming.metrics import estimate_tokens
 from streaming.runs.tool_loop import MAX_TOOL_ROUNDS
 from tests.fakes.openai_server import FakeOpenAIServer, RequestRecord
@@ -72,10 +73,21 @@ def requests_for(server: FakeOpenAIServer, text: str) -> list[RequestRecord]:
 
 
 def calls_of(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored calls, without what varies (duration) or is drawn (the chip:
+    ``chips_of``)."""
     calls: list[dict[str, Any]] = json.loads(row["tool_calls"])
     for call in calls:
         assert call.pop("duration_ms") >= 0  # measured, whatever the machine's pace
+        call.pop("chip")
     return calls
+
+
+def chips_of(row: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """The stored calls' chips: (state, words, where in the text)."""
+    return [
+        (call["chip"]["state"], call["chip"]["text"], call["chip"]["at"])
+        for call in json.loads(row["tool_calls"])
+    ]
 
 
 def assistant_turn(*calls: tuple[str, str, str]) -> dict[str, Any]:
@@ -103,6 +115,7 @@ def test_one_call_is_run_stored_and_sent_back(client: SpoolClient, spool, server
             "round": 1,
         }
     ]
+    assert chips_of(row) == [("done", "Calculated: 42", 0)]
     assert (row["prompt_tokens"], row["output_tokens"]) == (
         2 * PROMPT_TOKENS,
         2 * COMPLETION_TOKENS,
@@ -401,3 +414,71 @@ def test_a_model_that_keeps_calling_tools_is_cut_after_the_last_round(
     assert "Answer cut short: the model kept calling tools." in [
         e.data for e in events if e.event == "status"
     ]
+
+
+def finished(event: SSEEvent) -> bool:
+    """The page's event with the finished chip of 2^10."""
+    return event.event == "tool" and "Calculated: 1024" in event.data
+
+
+def test_kill_9_after_a_tool_round_keeps_the_chip_in_its_place(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    """The checkpoint carries the calls made so far: after a kill -9 in the
+    round after a call, the stored answer and the page show its chip between
+    the text before it and the partial text after it, drawn as a finished
+    answer is."""
+    question = "killed after a tool round"
+    before = "Let me work it out."
+    after = "It is 1024. " + "Then more words stream slowly. " * 100
+    server.enqueue(
+        Script.tool_call("calculator", {"expression": "2^10"}, before=before),
+        Script.text(after, chunk_size=4, delay=0.02),
+    )
+    env = {
+        "SPOOL_LLM_BASE_URL": server.base_url,
+        "SPOOL_LLM_MODELS": MODEL,
+        "SPOOL_LLM_TOOL_MODELS": "*",
+        "SPOOL_DETACH_GRACE_S": "none",
+    }
+    with run_daphne(tmp_path, env) as first:
+        c = SpoolClient(first.url).signup()
+        path, answer_id = c.start_conversation(question, model=MODEL)
+        # From the run's first event: the chip as its own event, as the stream drew it.
+        events = c.stream_until(
+            answer_id, lambda seen: any(finished(e) for e in seen), last_event_id="0"
+        )
+        finished_chip = next(e.data for e in events if finished(e))
+        deadline = time.monotonic() + 20
+        # A checkpoint of the round after the call (one a second).
+        while "Then more words" not in first.message(answer_id)["content"]:
+            assert time.monotonic() < deadline, "no checkpoint after the tool round"
+            time.sleep(0.05)
+        first.process.kill()  # SIGKILL: no shutdown, no final save
+        first.process.wait(10)
+    saved = first.message(answer_id)
+    assert saved["status"] == "streaming"  # left so by the crash
+    [call] = json.loads(saved["tool_calls"])
+    assert (call["name"], call["arguments"], call["result"]) == (
+        "calculator",
+        {"expression": "2^10"},
+        "1024",
+    )
+
+    with run_daphne(tmp_path, env) as again:
+        c.http.base_url = again.url
+        page = c.http.get(path).text  # the first read marks the leftover (one process)
+        row = again.message(answer_id)
+        assert row["status"] == "interrupted"
+        content = row["content"]
+        assert content.startswith(f"{before}\n\nIt is 1024.")
+        partial = content.removeprefix(f"{before}\n\n")
+        # The HTML a finished answer of that text and that call has.
+        expected = render_markdown(before) + finished_chip + render_markdown(partial)
+        assert row["html"] == expected
+        article = answer_article(page, answer_id)
+        assert expected in article
+        assert article.index(before) < article.index("Calculated: 1024")
+        assert article.index("Calculated: 1024") < article.index("It is 1024.")
+        assert "tool-chip-running" not in article
+    c.close()

@@ -7,7 +7,9 @@ Every text in it comes from the model or a tool and is escaped here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
+from typing import Any
 
 RUNNING = "running"
 DONE = "done"
@@ -15,6 +17,36 @@ ERROR = "error"
 # A call the run ended before it finished (Stop, a shutdown, a crash): never
 # left spinning, on the page or in the stored answer.
 STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class ChipRecord:
+    """A chip as stored with its call (``ToolRecord.chip``): enough to draw
+    it again where it was, for an answer whose run did not save its HTML (a
+    crash) or that is continued (Continue).
+
+    ``at``: the length of the answer's text when the chip was shown (it
+    comes after that text; ``segments.SegmentedMarkdown.restore``).
+    """
+
+    id: str
+    state: str
+    text: str
+    at: int
+
+    @property
+    def html(self) -> str:
+        return chip_html(self.id, self.state, self.text)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state, "text": self.text, "at": self.at}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ChipRecord | None:
+        """A stored chip; None for a call stored without one (before chips were kept)."""
+        if not isinstance(data, dict):
+            return None
+        return cls(str(data["id"]), str(data["state"]), str(data["text"]), int(data["at"]))
 
 
 def chip_html(chip_id: str, state: str, text: str) -> str:

@@ -164,6 +164,7 @@ class Run:
                     break
                 turn_text = self._answer.markdown.text[turn_start:].strip()
                 messages += await self._tools.finish_turn(turn_text)
+                await self._checkpoint()  # the finished chips
                 queue = asyncio.Queue()
         except asyncio.CancelledError:
             # Our own cancel (Stop, detach or shutdown): record it and finish normally, so
@@ -258,6 +259,7 @@ class Run:
             elif isinstance(item, ToolCall):
                 await self._reasoning.end()  # the model acts: tool time is not thinking
                 await self._tools.call(item)
+                await self._checkpoint()  # the chip, after the text before it
             elif isinstance(item, Usage):
                 # Every round is a request the model server counts: the sum.
                 usage = self._usage.add(item)
@@ -293,13 +295,20 @@ class Run:
         await self._reasoning.frame()
         if self._answer.pending:
             await self._answer.frame()
-        now = time.monotonic()
-        if now - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
+        if time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL_S:
             # While the model thinks too: the row shows a live run's progress.
-            self._last_checkpoint = now
-            await self._store.checkpoint(
-                self.spec.run_id, content=self._answer.markdown.text, reasoning=self._reasoning.text
-            )
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """The answer so far to the database: its text, its thinking and its
+        tool calls with their chips, so a crash leaves the chips in place too."""
+        self._last_checkpoint = time.monotonic()
+        await self._store.checkpoint(
+            self.spec.run_id,
+            content=self._answer.markdown.text,
+            reasoning=self._reasoning.text,
+            tool_calls=self._tools.records(live=True),
+        )
 
     async def _finalize(self, status: FinalStatus, error: RunError | None) -> None:
         # From here on the manager no longer cancels this task (see

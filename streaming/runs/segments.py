@@ -11,14 +11,20 @@ Seen from the run it is one renderer (``feed``, ``finish``, ``text``,
 line (what ``Message.content`` stores and the deltas rebuild), ``html`` the
 segments' HTML with the chips' in their places (what ``Message.html``
 stores, so a reload shows the chips where the stream put them).
+
+``restore`` rebuilds one from a stored text and its chips (``ChipRecord``,
+kept with the tool calls): a crashed run's answer is drawn by it
+(``answer_html``) as a finished one is, and a Continue goes on from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace as with_fields
 
 from streaming.markdown import Frame, StreamingMarkdown, render_markdown
+from streaming.runs.chips import ChipRecord
 
 # Between two segments' text: a paragraph break, so the second never glues
 # onto the first ("I'll check." + "It is 1024." stays two paragraphs).
@@ -92,6 +98,27 @@ class SegmentedMarkdown:
         self._current = StreamingMarkdown()
         return frame
 
+    def restore(self, text: str, chips: Sequence[ChipRecord]) -> Frame:
+        """Start from ``text`` with ``chips`` where they were shown (each after
+        the text up to its ``at``), as if streamed so; on a new renderer.
+        Returns the frame of the last segment (the text after the last chip)."""
+        assert not self.text, "restore starts a renderer"
+        assert not self._parts, "restore starts a renderer"
+        for chip in chips:
+            self._feed_stored(text[len(self.text) : max(len(self.text), chip.at)])
+            self.close_segment()
+            self.add_chip(chip.id, chip.html)
+        return self._feed_stored(text[len(self.text) :])
+
+    def _feed_stored(self, piece: str) -> Frame:
+        """Stored text after a chip starts with the separator the stream wrote."""
+        if self._owed and piece:
+            if piece.startswith(self._owed):
+                piece = piece[len(self._owed) :]
+                self._closed_text += self._owed
+            self._owed = ""
+        return self._current.feed(piece)
+
     def add_chip(self, chip_id: str, html: str) -> None:
         """A chip after everything so far (``close_segment`` first)."""
         self._parts.append(_Chip(chip_id, html, len(self.text)))
@@ -130,3 +157,12 @@ class SegmentedMarkdown:
         if frame.replace is None or not self._parts:
             return frame
         return with_fields(frame, replace=self._closed_html() + frame.replace)
+
+
+def answer_html(text: str, chips: Sequence[ChipRecord]) -> str:
+    """The HTML of an answer stored as ``text`` and its chips: what the run
+    would have saved had it finished with them (a crashed run's answer)."""
+    markdown = SegmentedMarkdown()
+    markdown.restore(text, chips)
+    markdown.finish()
+    return markdown.html

@@ -10,10 +10,13 @@ long as a checkpoint never lands after ``finished``. The manager calls
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from streaming.events import ErrorData, FinalData
+from streaming.runs import chips
+from streaming.runs.chips import ChipRecord
 from streaming.status import FinalStatus
 
 
@@ -129,6 +132,10 @@ class RunError:
         }
 
 
+# The stored error of a call the run ended before it finished.
+STOPPED_CALL = "Stopped before it finished."
+
+
 @dataclass(frozen=True, slots=True)
 class ToolRecord:
     """One tool call of an answer, as stored: what the model asked, what it got back.
@@ -137,7 +144,9 @@ class ToolRecord:
     ``result``: what went back to the model as the tool message (for a
     refused or failed call, the error text). ``error``: empty when the tool
     answered, else why not (shown on the chip). ``duration_ms``: None for a
-    call stopped before it ended. ``round``: 1 for the model's first turn.
+    call stopped before it ended (or still running, in a checkpoint).
+    ``round``: 1 for the model's first turn. ``chip``: the chip the page
+    showed and where (None in rows stored before chips were kept).
     """
 
     id: str
@@ -147,9 +156,10 @@ class ToolRecord:
     error: str
     duration_ms: float | None
     round: int
+    chip: ChipRecord | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "name": self.name,
             "arguments": self.arguments,
@@ -158,6 +168,31 @@ class ToolRecord:
             "duration_ms": self.duration_ms,
             "round": self.round,
         }
+        if self.chip is not None:
+            data["chip"] = self.chip.as_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolRecord:
+        """A call as ``as_dict`` stored it (``Message.tool_calls``)."""
+        return cls(
+            str(data.get("id", "")),
+            str(data.get("name", "")),
+            data.get("arguments", {}),
+            str(data.get("result", "")),
+            str(data.get("error", "")),
+            data.get("duration_ms"),
+            int(data.get("round", 1)),
+            ChipRecord.from_dict(data.get("chip")),
+        )
+
+    def interrupted(self) -> ToolRecord:
+        """The call as a run that died left it: one still running was stopped
+        (its chip says so; it never spins on a page again)."""
+        if self.chip is None or self.chip.state != chips.RUNNING:
+            return self
+        chip = replace(self.chip, state=chips.STOPPED, text=chips.stopped_text(self.name))
+        return replace(self, error=STOPPED_CALL, duration_ms=None, chip=chip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +226,16 @@ class RunStore(Protocol):
     async def started(self, run_id: str) -> None:
         """The run owns the message now: status ``streaming``."""
 
-    async def checkpoint(self, run_id: str, *, content: str, reasoning: str = "") -> None:
-        """Save the partial content (and reasoning) so a crash loses at most one interval.
+    async def checkpoint(
+        self,
+        run_id: str,
+        *,
+        content: str,
+        reasoning: str = "",
+        tool_calls: tuple[ToolRecord, ...] = (),
+    ) -> None:
+        """Save the partial content (and reasoning, and the tool calls made so
+        far with their chips) so a crash loses at most one interval.
 
         Returns without waiting for the write; never raises a database error
         (a failed write is the store's to log and retry)."""

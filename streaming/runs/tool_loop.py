@@ -28,7 +28,7 @@ from streaming.events import Emit, EventType
 from streaming.providers.base import ChatMessage, ToolCall, ToolSpec
 from streaming.runs import chips
 from streaming.runs.segments import SegmentedMarkdown
-from streaming.runs.store import ToolRecord
+from streaming.runs.store import STOPPED_CALL, ToolRecord
 from streaming.tools.base import ToolOutcome, ToolRegistry
 
 # Rounds of tool calls answered in one answer: enough for a few dependent
@@ -36,7 +36,7 @@ from streaming.tools.base import ToolOutcome, ToolRegistry
 MAX_TOOL_ROUNDS = 5
 # The finish reason of an answer cut off there (docs/providers.md, Tools).
 TOOL_ROUNDS_REASON = "tool_rounds"
-STOPPED = "Stopped before it finished."
+STOPPED = STOPPED_CALL
 
 
 @dataclass(slots=True)
@@ -44,7 +44,9 @@ class _Call:
     call: ToolCall
     chip_id: str
     running_html: str
+    running_text: str
     round: int
+    at: int  # the answer's text length when the chip was shown
     task: asyncio.Task[ToolOutcome]
     outcome: ToolOutcome | None = field(default=None)
 
@@ -54,6 +56,8 @@ class ToolLoop:
 
     ``before_chip`` is the run's: it sends the text so far and closes the
     text segment, so a chip comes after the text written before it.
+    ``earlier``: the calls of the answer a Continue resumes, kept first in
+    ``records`` (their chips are in the resumed text's renderer already).
     """
 
     def __init__(
@@ -64,8 +68,10 @@ class ToolLoop:
         emit: Emit,
         markdown: SegmentedMarkdown,
         before_chip: Callable[[], Awaitable[None]],
+        earlier: tuple[ToolRecord, ...] = (),
     ) -> None:
         self._registry = registry
+        self._earlier = earlier
         self._run_id = run_id
         self._emit = emit
         self._markdown = markdown
@@ -74,7 +80,7 @@ class ToolLoop:
         self.unanswered = 0  # calls made past the last round: not run
         self._turn: list[_Call] = []  # the calls of the model's current turn
         self._done: list[_Call] = []  # every call answered, in order
-        self._chips = 0
+        self._chips = len(earlier)  # chip ids stay unique in the answer
 
     @property
     def specs(self) -> tuple[ToolSpec, ...]:
@@ -105,7 +111,8 @@ class ToolLoop:
         task = asyncio.create_task(
             self._registry.run(call.name, call.arguments), name=f"tool-{chip_id}"
         )
-        self._turn.append(_Call(call, chip_id, html, self.rounds + 1, task))
+        at = len(self._markdown.text)
+        self._turn.append(_Call(call, chip_id, html, text, self.rounds + 1, at, task))
         self._markdown.add_chip(chip_id, html)
         await self._emit(
             EventType.TOOL_START,
@@ -193,19 +200,30 @@ class ToolLoop:
             changed = True
         return changed
 
-    def records(self) -> tuple[ToolRecord, ...]:
-        """Every call shown, in order; a call stopped before it ended says so."""
-        records = []
+    def records(self, *, live: bool = False) -> tuple[ToolRecord, ...]:
+        """Every call shown, in order, with its chip as shown; a call stopped
+        before it ended says so. ``live`` (a checkpoint): a call still running
+        is stored running (a crash leaves it so: ``ToolRecord.interrupted``)."""
+        records = list(self._earlier)
         for entry in [*self._done, *self._turn]:
             outcome = entry.outcome
             if outcome is None and entry.task.done() and not entry.task.cancelled():
                 outcome = entry.task.result()  # ended, but the run stopped before telling
             call = entry.call
             if outcome is None:
+                running = live and not entry.task.done()
+                state = chips.RUNNING if running else chips.STOPPED
+                text = entry.running_text if running else chips.stopped_text(call.name)
+                error = "" if running else STOPPED
+                chip = chips.ChipRecord(entry.chip_id, state, text, entry.at)
                 records.append(
-                    ToolRecord(call.id, call.name, call.arguments, "", STOPPED, None, entry.round)
+                    ToolRecord(
+                        call.id, call.name, call.arguments, "", error, None, entry.round, chip
+                    )
                 )
                 continue
+            text = chips.finished_text(call.name, ok=outcome.ok, summary=outcome.summary)
+            state = chips.DONE if outcome.ok else chips.ERROR
             records.append(
                 ToolRecord(
                     call.id,
@@ -215,6 +233,7 @@ class ToolLoop:
                     "" if outcome.ok else outcome.summary,
                     _ms(outcome.duration_s),
                     entry.round,
+                    chips.ChipRecord(entry.chip_id, state, text, entry.at),
                 )
             )
         return tuple(records)
