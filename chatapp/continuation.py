@@ -37,6 +37,7 @@ from chatapp.services import (
 )
 from streaming.providers.base import ChatMessage
 from streaming.runs import Resume, RunMetrics, RunSpec
+from streaming.runs.store import ToolRecord
 
 # Continue without a prefill: the partial answer is the last assistant turn,
 # then this. Models often start over anyway; the run trims what they repeat
@@ -163,6 +164,7 @@ def continue_spec(sent: Sent, accepted_at: float) -> RunSpec:
             metrics=_earlier_metrics(answer),
             verbatim=entry.options.prefill,
             reasoning=answer.reasoning,
+            tool_calls=tuple(ToolRecord.from_dict(call) for call in answer.tool_calls or ()),
         ),
         reasoning_effort=requested_effort(entry, sent.conversation.reasoning_effort),
     )

@@ -7,7 +7,9 @@ round cap."""
 from __future__ import annotations
 
 import json
+import re
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -482,3 +484,48 @@ def test_kill_9_after_a_tool_round_keeps_the_chip_in_its_place(
         assert article.index("Calculated: 1024") < article.index("It is 1024.")
         assert "tool-chip-running" not in article
     c.close()
+
+
+def test_continue_keeps_the_chips_and_appends_after_them(
+    client: SpoolClient, spool: DaphneServer, server: FakeOpenAIServer
+) -> None:
+    """An answer stopped in the round after a call, then continued: the chip
+    stays where it was (stored, on the page live and after a reload) and the
+    continuation goes on after the text that followed it."""
+    key = f"[tool-cont-{uuid.uuid4().hex[:8]}]"
+    before = "Let me work it out."
+    after = "It is 1024. " + " ".join(f"Then word{i} follows." for i in range(150))
+    whole = f"{before}\n\n{after}"
+    server.enqueue(
+        Script.tool_call("calculator", {"expression": "2^10"}, before=before),
+        Script.text(after, chunk_size=6, delay=0.02),
+    )
+    path, answer_id = client.start_conversation(f"{key} compute", model=MODEL)
+    applied = client.stream_until(answer_id, lambda seen: "word3 " in PageModel().apply(seen).html)
+    seen = next((e.id for e in reversed(applied) if e.id), "")
+    r = client.post(f"/m/{answer_id}/stop", {"seen": seen}, headers={"HX-Request": "true"})
+    assert r.status_code == 204
+    stopped = spool.wait_status(answer_id, "stopped")
+    [chip] = chips_of(stopped)
+    assert chip[:2] == ("done", "Calculated: 1024")
+    assert stopped["content"].startswith(f"{before}\n\nIt is 1024.")
+    assert len(stopped["content"]) < len(whole)
+
+    server.when_continuing(key, Script.continuation(whole, chunk_size=8, delay=0.002))
+    r = client.post(f"/m/{answer_id}/continue", headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text[:300]
+    # The live answer shows the stored one at once: its chip in its place.
+    live = answer_article(r.text, answer_id)
+    assert live.index(before) < live.index("Calculated: 1024") < live.index("It is 1024.")
+    events = client.stream_events(answer_id)
+    assert events[-1].event == "done"
+    row = spool.wait_status(answer_id, "complete")
+    assert row["content"] == whole
+    assert chips_of(row) == [chip]  # kept, where it was
+    assert calls_of(row) == calls_of(stopped)
+    finished_chip = re.search(r'<p class="tool-chip[^>]*>.*?</p>', stopped["html"])
+    assert finished_chip
+    assert row["html"] == render_markdown(before) + finished_chip[0] + render_markdown(after)
+    # The page that watched the continuation, and a reload, show the same.
+    assert PageModel().apply(events).html == row["html"]
+    assert row["html"] in answer_article(client.http.get(path).text, answer_id)

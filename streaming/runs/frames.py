@@ -16,10 +16,12 @@ answer is clamped to what the user's page had applied (``finish``).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from streaming.events import Emit, EventType
 from streaming.markdown import speech_for_answer
 from streaming.metrics import RunClock
+from streaming.runs.chips import ChipRecord
 from streaming.runs.segments import SegmentedMarkdown
 from streaming.runs.spec import Resume
 
@@ -42,18 +44,23 @@ class AnswerFrames:
         self.resumed_chars = 0  # text the run started from (Continue)
         self.resumed_blocks = 0
 
-    async def resume(self, head: str) -> None:
+    async def resume(self, head: str, chips: Sequence[ChipRecord] = ()) -> None:
         """The stored partial answer as the run's first frame (Continue).
 
         Rendered by the run's own renderer, so the blocks and the tail that
         follow continue it; sent as one delta (a program rebuilding the text
         from deltas gets it whole) with its blocks and tail, neither announced
         (the user has read it) nor counted in this part's time to first token.
+        Its tool calls' ``chips`` are drawn where they were, the text after
+        the last one continued.
         """
-        frame = self.markdown.feed(head)
+        frame = self.markdown.restore(head, chips)
         offset = await self._emit(EventType.DELTA, {"text": head})
         self.resumed_chars = len(self.markdown.text)
         self._marks.append((offset, self.resumed_chars))
+        if self.markdown.closed_html:
+            # The segments and chips before the last chip: one block for the page.
+            await self._emit(EventType.BLOCK, {"html": self.markdown.closed_html})
         for html in frame.new_blocks:
             await self._emit(EventType.BLOCK, {"html": html})
         self._last_tail = frame.tail

@@ -109,6 +109,7 @@ class Run:
             emit=self._emit,
             markdown=self._answer.markdown,
             before_chip=self._answer.close_text,
+            earlier=() if spec.resume is None else spec.resume.tool_calls,
         )
         self._reasoning = ReasoningTrack(self._emit)  # the thinking, apart from the answer
 
@@ -124,9 +125,9 @@ class Run:
             # that started it has answered, so a page that subscribes right
             # after the send already finds the run's log.
             await self._emit(EventType.STATUS, {"state": RunStatus.STREAMING})
-            if self._seam is not None:
+            if self._seam is not None and self.spec.resume is not None:
                 # Before the first wait: a page that subscribes at once finds it.
-                await self._answer.resume(self._seam.head)
+                await self._answer.resume(self._seam.head, self.spec.resume.chips)
             if self.spec.resume is not None:
                 # The stored thinking stays, and a continuation's adds to it.
                 earlier = self.spec.resume.metrics.reasoning_ms

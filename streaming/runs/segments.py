@@ -63,6 +63,11 @@ class SegmentedMarkdown:
         return self._closed_html() + self._current.html
 
     @property
+    def closed_html(self) -> str:
+        """The closed segments and the chips: all but the current segment."""
+        return self._closed_html()
+
+    @property
     def block_count(self) -> int:
         return self._closed_blocks + self._current.block_count
 

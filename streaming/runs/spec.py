@@ -12,7 +12,8 @@ from typing import Literal
 
 from streaming.metrics import estimate_tokens
 from streaming.providers.base import ChatMessage, ReasoningEffort
-from streaming.runs.store import RunMetrics
+from streaming.runs.chips import ChipRecord
+from streaming.runs.store import RunMetrics, ToolRecord
 from streaming.runs.titles import TitleJob
 from streaming.tools.base import ToolRegistry
 
@@ -30,13 +31,20 @@ class Resume:
     the model server continues the text itself (a prefill), so the
     continuation follows it as written; otherwise ``seam.Seam`` trims what
     the model repeats. ``reasoning``: the thinking stored with it, kept and
-    appended to (``reasoning.ReasoningTrack.resume``).
+    appended to (``reasoning.ReasoningTrack.resume``). ``tool_calls``: the
+    calls stored with it, kept, their chips drawn where they were
+    (``segments.SegmentedMarkdown.restore``).
     """
 
     text: str
     metrics: RunMetrics
     verbatim: bool
     reasoning: str = ""
+    tool_calls: tuple[ToolRecord, ...] = ()
+
+    @property
+    def chips(self) -> list[ChipRecord]:
+        return [call.chip for call in self.tool_calls if call.chip is not None]
 
     def earlier_metrics(self) -> RunMetrics:
         """The stored parts' metrics; a crash leftover has no token count: estimated."""
