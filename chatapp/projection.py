@@ -51,6 +51,7 @@ from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
 from django.utils.html import escape, format_html
 
+from chatapp import selectors
 from chatapp.models import Conversation, Message
 from chatapp.status_text import status_text
 from chatapp.tree import versions_of
@@ -135,8 +136,11 @@ def _done_html(message_id: UUID) -> str:
     message = Message.objects.select_related("conversation").get(id=message_id)
     # A regenerated answer's footer shows its switcher as soon as it is done.
     message.versions = versions_of(message)
+    # The header's live count as it is now that this answer has ended.
+    live_count = selectors.live_run_count_of(user_id=message.conversation.user_id)
     return render_to_string(
-        "chat/_done.html", {"message": message, "conversation": message.conversation}
+        "chat/_done.html",
+        {"message": message, "conversation": message.conversation, "live_count": live_count},
     )
 
 

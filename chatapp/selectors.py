@@ -113,7 +113,20 @@ def live_messages(*, user: User) -> list[Message]:
 
 
 def live_run_count(*, user: User) -> int:
-    return Message.objects.filter(conversation__user=user, status__in=Message.LIVE_STATUSES).count()
+    return live_run_count_of(user_id=user.pk)
+
+
+def live_run_count_of(*, user_id: int) -> int:
+    """The user's answers being written (the header's "N live", _live_count.html)."""
+    return Message.objects.filter(
+        conversation__user_id=user_id, status__in=Message.LIVE_STATUSES
+    ).count()
+
+
+async def alive_run_count_of(*, user_id: int) -> int:
+    return await Message.objects.filter(
+        conversation__user_id=user_id, status__in=Message.LIVE_STATUSES
+    ).acount()
 
 
 def recent_send_count(*, user: User, seconds: int) -> int:

@@ -186,10 +186,17 @@ def test_conversation_list_page_needs_login() -> None:
 def test_header_links_to_the_list_and_counts_answers_being_written(
     web: Client, conversation: Conversation
 ) -> None:
-    link = re.compile(r'<a id="conversations-link"[^>]*href="/c/"[^>]*>([^<]*)</a>')
-    m = link.search(web.get("/").content.decode())
+    link = re.compile(r'<a id="conversations-link"[^>]*href="/c/"[^>]*>(.*?)</a>', re.S)
+    label = re.compile(r'<span id="live-count-label" hidden>([^<]*)</span>')
+
+    def shown(match: re.Match[str]) -> str:
+        return re.sub(r"<[^>]+>", "", match.group(1)).strip()
+
+    page = web.get("/").content.decode()
+    m, heard = link.search(page), label.search(page)
     assert m
-    assert m.group(1) == "Conversations"
+    assert heard
+    assert (shown(m), heard.group(1)) == ("Conversations", "Conversations")
 
     question = conversation.messages.get(role="user")
     for _ in range(2):
@@ -197,10 +204,13 @@ def test_header_links_to_the_list_and_counts_answers_being_written(
             conversation=conversation, reply_to=question, role="assistant", status="streaming"
         )
     html = web.get(f"/c/{conversation.id}/").content.decode()
-    m = link.search(html)
+    m, heard = link.search(html), label.search(html)
     assert m
-    assert m.group(1) == "Conversations (2 live)"
-    assert 'aria-label="Conversations, 2 answers being written"' in m.group(0)
+    assert heard
+    assert shown(m) == "Conversations (2 live)"
+    # Its name: the label's words (the phone's button too).
+    assert 'aria-labelledby="live-count-label"' in m.group(0)
+    assert heard.group(1) == "Conversations, 2 answers being written"
     assert 'aria-controls="conversations-dialog"' in html
     assert '<dialog id="conversations-dialog"' in html
 

@@ -345,10 +345,16 @@ async def message_continue(
         return HttpResponseRedirect(url, status=303)
     answer = sent.assistant_message
     answer.live_blocks = answer.html
+    live_count = await selectors.alive_run_count_of(user_id=sent.conversation.user_id)
     return await arender(
         request,
         "chat/_continued.html",
-        {"message": answer, "conversation": sent.conversation, "live_message": answer},
+        {
+            "message": answer,
+            "conversation": sent.conversation,
+            "live_message": answer,
+            "live_count": live_count,
+        },
     )
 
 
@@ -375,6 +381,7 @@ async def _exchange(request: HtmxHttpRequest, sent: services.Sent) -> HttpRespon
             "messages": messages,
             "conversation": sent.conversation,
             "live_message": sent.assistant_message,
+            "live_count": await selectors.alive_run_count_of(user_id=sent.conversation.user_id),
         },
     )
 

@@ -48,7 +48,12 @@ async def _branch(
             # the run from the start, so what was said before it connected
             # (a fast answer's "Answer complete.") is heard too.
             message.replay_stream = True
-    context = {"messages": messages, "conversation": conversation, "live_message": live_message}
+    context = {
+        "messages": messages,
+        "conversation": conversation,
+        "live_message": live_message,
+        "live_count": await selectors.alive_run_count_of(user_id=conversation.user_id),
+    }
     return await arender(request, "chat/_branch.html", context)
 
 

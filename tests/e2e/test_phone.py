@@ -8,13 +8,18 @@ states under test-artifacts/.
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, ViewportSize, expect
 from pytest_playwright.pytest_playwright import CreateContextCallback
 
+from tests.conftest import FAKE_MODEL
+from tests.e2e.test_a11y_axe import check
 from tests.e2e.test_chat import ask, sign_up
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.scripts import Script
 from tests.support.daphne import DaphneServer
 
 pytestmark = pytest.mark.e2e
@@ -211,3 +216,73 @@ def test_desktop_keeps_its_sidebar(
     assert (box["x"], box["width"]) == (0, 260)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "desktop-1280.png")
+
+
+def test_phone_live_count_follows_answers_without_a_reload(
+    new_context: CreateContextCallback, spool_server: DaphneServer, fake_llm: FakeOpenAIServer
+) -> None:
+    """The header's "(1 live)" comes with every answer that starts (send,
+    Continue, regenerate, edit & resend) and goes with its end (the stream's
+    ``done``), on the page as it is: no reload."""
+    k = uuid.uuid4().hex[:8]
+    # Each answer writes a little, then waits to be stopped: live until Stop.
+    held = Script.text("Working on it.", finish=None).then_stall(30)
+    fake_llm.when(f"[{k}-held]", held)
+    fake_llm.when_continuing(f"[{k}-held]", held)
+    fake_llm.when(
+        f"[{k}-edit]", Script.text("Edited, then done.", finish=None).then_stall(1.5).then_finish()
+    )
+    base = spool_server.url
+    # axe is an injected script: this context bypasses Spool's CSP (tests/e2e/a11y.py).
+    page = new_context(viewport=PHONE, bypass_csp=True).new_page()
+    sign_up(page, base, f"phone-live-{k}")
+    page.get_by_label("Model").select_option(FAKE_MODEL)
+    first = ask(page, "first, answered at once")
+    expect(first.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    control = toggle(page)
+    expect(control).to_have_text("Conversations")
+    page.evaluate("window.spoolNoReload = true")  # gone if the page loads again
+
+    def live(how: str) -> None:
+        expect(control).to_have_text("Conversations (1 live)")
+        expect(
+            page.get_by_role("button", name="Conversations, 1 answer being written")
+        ).to_be_visible()
+        shot(page, f"live-{how}")
+
+    def stop_and_idle(answer: Locator) -> None:
+        expect(answer.locator(".msg-body")).to_contain_text("Working on it.")
+        page.get_by_role("button", name="Stop generating").click()
+        expect(answer.get_by_text("Stopped. The partial answer is kept.")).to_be_visible()
+        expect(control).to_have_text("Conversations")
+        expect(page.get_by_role("button", name="Conversations", exact=True)).to_be_visible()
+
+    # Send: the answer starts, then Stop ends it.
+    answer = ask(page, f"[{k}-held] second")
+    live("send")
+    check(page, "phone-live-count")  # the count's new markup passes axe
+    page.set_viewport_size(PHONE)  # check() leaves the desktop size
+    stop_and_idle(answer)
+    # Continue the stopped answer.
+    answer.get_by_role("button", name="Continue").click()
+    live("continue")
+    stop_and_idle(page.locator("article.msg-assistant").last)
+    # Retry it (a new version, as Regenerate makes).
+    page.locator("article.msg-assistant").last.get_by_role("button", name="Retry").click()
+    live("retry")
+    stop_and_idle(page.locator("article.msg-assistant").last)
+    # Edit & resend the question: its answer ends by itself.
+    page.locator("article.msg-user").last.get_by_role("button", name="Edit", exact=True).click()
+    page.get_by_label("Edit your question").fill(f"[{k}-edit] second, edited")
+    page.locator("article.is-editing").get_by_role("button", name="Send").click()
+    live("edit")
+    answer = page.locator("article.msg-assistant").last
+    expect(answer.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(control).to_have_text("Conversations")
+    # Regenerate that finished answer.
+    answer.get_by_role("button", name="Regenerate answer").click()
+    live("regenerate")
+    answer = page.locator("article.msg-assistant").last
+    expect(answer.locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(control).to_have_text("Conversations")
+    assert page.evaluate("window.spoolNoReload") is True, "the page was loaded again"
