@@ -141,16 +141,26 @@ def model_budget(model: str) -> int:
     )
 
 
-def _check_attachments(model: str, files: Sequence[Prepared] | Message) -> None:
+def _check_attachments(
+    model: str, files: Sequence[Prepared] | Message, *, answered: bool = False
+) -> None:
     """Images only for models that read them: refused before the request.
-    ``files``: a send's prepared files, or the question an edit replaces."""
+    ``files``: a send's prepared files, or a stored question: the one an
+    edit replaces, or (``answered``) the one a Regenerate, Retry or Continue
+    answers again."""
     try:
         if isinstance(files, Message):
-            check_carried_vision(model_entry(model), files)
+            check_carried_vision(model_entry(model), files, answered=answered)
         else:
             check_vision(model_entry(model), files)
     except AttachmentError as exc:
         raise SendError(exc.message, exc.status) from None
+
+
+def check_answered_vision(model: str, question: Message) -> None:
+    """Continue answers ``question`` again, as a Regenerate does: its images
+    only for a model that still reads them (``_check_attachments``)."""
+    _check_attachments(model, question, answered=True)
 
 
 def _check_fits(
@@ -210,7 +220,8 @@ def check_question(
     """``text`` cleaned, or ``SendError`` for why asking it in ``conversation``
     is refused now (``then``: what to do once the live answer is over).
     ``files``: a send's prepared files, or the stored question a regenerate
-    answers (its text and attachments were checked when it was sent).
+    answers (its text was checked when it was sent; its images are checked
+    again: the model may no longer read them).
     ``carried``: the question an edit replaces, whose attachments go with
     ``text`` (``versions.carry_over``): they count like a send's files, so a
     new branch the model could not be asked is never written."""
@@ -219,6 +230,7 @@ def check_question(
     fitted: Sequence[Prepared] | Message = files
     if isinstance(files, Message):
         text = files.content
+        _check_attachments(conversation.model, files, answered=True)
     elif carried is not None:
         text = _clean_text(text, attached=carried.attachments.exists())
         _check_attachments(conversation.model, carried)
