@@ -28,6 +28,7 @@ from chatapp.services import (
     BusyError,
     SendError,
     Sent,
+    check_answered_vision,
     check_capacity,
     check_model,
     committed_then_run,
@@ -64,6 +65,9 @@ def message_continue(*, message: Message) -> Sent:
         raise SendError(reason)
     conversation = message.conversation
     check_model(message.model)
+    assert message.reply_to is not None  # continue_refusal checked it
+    # The model would see the "left out" note in the image's place.
+    check_answered_vision(message.model, message.reply_to)
     _check_continue_fits(message)
     check_capacity(conversation.user)
     if selectors.conversation_has_live_answer(conversation=conversation):

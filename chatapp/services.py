@@ -8,11 +8,13 @@ which starts the answer's run once its rows are saved.
 Named ``<entity>_<action>`` with keyword-only arguments. Sync functions run in
 one transaction each; the async ``a…`` wrappers used by the views also start the
 run once the rows are committed (a run must never see a row that could still
-roll back).
+roll back). Whatever fails after that commit ends the answer failed in place
+(``answer_failed_to_start``), never a 500 with a pending answer and no run.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,15 +37,18 @@ from chatapp.attachments.prompt import (
     stored_parts,
 )
 from chatapp.attachments.store import attachments_save, files_removed_on_failure
-from chatapp.context_budget import estimate_tokens, part_tokens, prompt_budget
+from chatapp.context_budget import TooLong, estimate_tokens, part_tokens, prompt_budget
 from chatapp.endpoints import requested_effort
 from chatapp.models import Conversation, Message, Preferences
 from chatapp.runtime import catalogue, get_manager, model_entry, provider_for, tools_for
 from chatapp.titles import first_words, title_job
 from streaming.markdown import render_markdown
+from streaming.providers.errors import MSG_CONTEXT
 from streaming.runs import RunSpec, ShuttingDown
 from streaming.runs.segments import answer_html
 from streaming.runs.store import ToolRecord
+
+logger = logging.getLogger(__name__)
 
 # SPOOL_MAX_SENDS_PER_MINUTE counts the sends of this many seconds.
 SEND_WINDOW_S = 60
@@ -54,6 +59,15 @@ SEND_WINDOW_S = 60
 SHUTTING_DOWN = (
     "Spool is restarting and takes no new messages for a moment. "
     "Your text is kept; send it again in a few seconds."
+)
+
+
+# An answer whose run could not start once its rows were written (its prompt,
+# a stored file, the run itself): said on the answer, failed in place.
+START_FAILED = (
+    "Spool hit an error on the server before the model was asked, so nothing was "
+    "sent to it. Retry to try again; if it fails again, an administrator can find "
+    "the details in the logs."
 )
 
 
@@ -129,16 +143,26 @@ def model_budget(model: str) -> int:
     )
 
 
-def _check_attachments(model: str, files: Sequence[Prepared] | Message) -> None:
+def _check_attachments(
+    model: str, files: Sequence[Prepared] | Message, *, answered: bool = False
+) -> None:
     """Images only for models that read them: refused before the request.
-    ``files``: a send's prepared files, or the question an edit replaces."""
+    ``files``: a send's prepared files, or a stored question: the one an
+    edit replaces, or (``answered``) the one a Regenerate, Retry or Continue
+    answers again."""
     try:
         if isinstance(files, Message):
-            check_carried_vision(model_entry(model), files)
+            check_carried_vision(model_entry(model), files, answered=answered)
         else:
             check_vision(model_entry(model), files)
     except AttachmentError as exc:
         raise SendError(exc.message, exc.status) from None
+
+
+def check_answered_vision(model: str, question: Message) -> None:
+    """Continue answers ``question`` again, as a Regenerate does: its images
+    only for a model that still reads them (``_check_attachments``)."""
+    _check_attachments(model, question, answered=True)
 
 
 def _check_fits(
@@ -198,7 +222,8 @@ def check_question(
     """``text`` cleaned, or ``SendError`` for why asking it in ``conversation``
     is refused now (``then``: what to do once the live answer is over).
     ``files``: a send's prepared files, or the stored question a regenerate
-    answers (its text and attachments were checked when it was sent).
+    answers (its text was checked when it was sent; its images are checked
+    again: the model may no longer read them).
     ``carried``: the question an edit replaces, whose attachments go with
     ``text`` (``versions.carry_over``): they count like a send's files, so a
     new branch the model could not be asked is never written."""
@@ -207,6 +232,7 @@ def check_question(
     fitted: Sequence[Prepared] | Message = files
     if isinstance(files, Message):
         text = files.content
+        _check_attachments(conversation.model, files, answered=True)
     elif carried is not None:
         text = _clean_text(text, attached=carried.attachments.exists())
         _check_attachments(conversation.model, carried)
@@ -308,21 +334,61 @@ def run_spec(sent: Sent, accepted_at: float) -> RunSpec:
     )
 
 
+def answer_failed_to_start(*, answer: Message, error: Exception) -> None:
+    """End ``answer`` failed, in place: its rows are committed but its run
+    could not start (``committed_then_run``). Left pending it would count as
+    a live answer with no run, refusing the next send until it was reaped;
+    failed, it shows what happened and offers Retry where that can help.
+    The text of a continued answer is kept."""
+    logger.error(
+        "answer %s (correlation %s) could not start; saved as failed",
+        answer.id,
+        answer.correlation_id,
+        exc_info=error,
+    )
+    code, message, retryable = "internal", START_FAILED, True
+    if isinstance(error, TooLong):
+        # What a model server's "context length" says: Retry cannot help.
+        code, message, retryable = "context_length", MSG_CONTEXT, False
+    now = timezone.now()
+    Message.objects.filter(id=answer.id, status__in=Message.LIVE_STATUSES).update(
+        status=Message.Status.FAILED,
+        error_code=code,
+        error_message=message,
+        error_retryable=retryable,
+        retry_after_at=None,
+        completed_at=now,
+        updated_at=now,
+    )
+    answer.refresh_from_db()
+
+
 SpecFor = Callable[[Sent, float], RunSpec]
 
 
 def _write_then_spec(
     write: Callable[[], Sent], accepted_at: float, spec_for: SpecFor
-) -> tuple[Sent, RunSpec]:
+) -> tuple[Sent, RunSpec | None]:
+    """The rows, then the run's spec; None (the answer failed in place) when
+    building it raised: the rows are committed by then, nothing rolls back."""
     sent = write()  # committed on return: the run may read the rows
-    return sent, spec_for(sent, accepted_at)
+    try:
+        return sent, spec_for(sent, accepted_at)
+    except Exception as exc:
+        answer_failed_to_start(answer=sent.assistant_message, error=exc)
+        return sent, None
 
 
 async def committed_then_run(
     write: Callable[[], Sent], spec_for: SpecFor = run_spec, *, rerun: bool = False
 ) -> Sent:
     """Write (``write``, one transaction), then start the answer's run from
-    ``spec_for``'s spec; ``rerun``: the answer ran before under its id (Continue)."""
+    ``spec_for``'s spec; ``rerun``: the answer ran before under its id (Continue).
+
+    Refusals (``SendError``) come before anything is written. Once the rows
+    are committed, a failure to start the run (an error building the prompt,
+    reading a stored file, in the run manager) ends the answer failed in
+    place and returns normally: the caller shows the failed answer."""
     accepted_at = time.monotonic()
     manager = get_manager()
     if manager.closing:
@@ -330,18 +396,23 @@ async def committed_then_run(
         raise SendError(SHUTTING_DOWN, status=503)
     # One thread hop for the transaction and the prompt read after it.
     sent, spec = await sync_to_async(_write_then_spec)(write, accepted_at, spec_for)
-    if rerun:
-        # Continue runs again under the message's id: its previous run must be
-        # over (it is saved, but may still be closing its log) and its log
-        # gone, so the new one starts at offset 1.
-        await manager.wait(spec.run_id)
-        await manager.log.discard(spec.run_id)
+    if spec is None:
+        return sent
     try:
+        if rerun:
+            # Continue runs again under the message's id: its previous run must
+            # be over (it is saved, but may still be closing its log) and its
+            # log gone, so the new one starts at offset 1.
+            await manager.wait(spec.run_id)
+            await manager.log.discard(spec.run_id)
         manager.start(spec, provider_for(sent.assistant_message.model))
     except ShuttingDown:
         # The shutdown began during the write: the new answer never runs.
         await sync_to_async(message_mark_interrupted)(message=sent.assistant_message)
         raise SendError(SHUTTING_DOWN, status=503) from None
+    except Exception as exc:
+        await sync_to_async(answer_failed_to_start)(answer=sent.assistant_message, error=exc)
+        return sent
     # The page subscribes as soon as it has our answer: the run's log must
     # exist by then, or the stream would find nothing to follow yet.
     await manager.opened(spec.run_id)

@@ -404,3 +404,58 @@ def test_an_edit_whose_files_no_longer_fit_is_refused_with_nothing_written(
     assert r.headers["HX-Retarget"] == f"#m-{question_id}-edit-error"
     assert _counts(spool) == before
     assert not spool.query("SELECT id FROM chatapp_message WHERE status = 'pending'")
+
+
+def test_regenerate_retry_and_continue_of_an_image_are_refused_once_the_model_reads_none(
+    tmp_path: Path, fake: FakeOpenAIServer
+) -> None:
+    """The model read images when the questions were asked; after a restart
+    its configuration says it reads none. Regenerate (a complete answer),
+    Retry (a failed one) and Continue (a stopped one) would send the image as
+    the "left out" note: each is refused, as Edit & resend is, with what to do,
+    before anything is written and before the model is asked."""
+    key = uuid.uuid4().hex[:8]
+    fake.when(f"[{key}-fail]", Script.http_error(500, "Upstream broke"))
+    paragraphs = "\n\n".join(f"Paragraph {i} about the picture." for i in range(300))
+    fake.when(f"[{key}-slow]", Script.text(paragraphs, chunk_size=8, delay=0.01))
+    env = {
+        "SPOOL_LLM_BASE_URL": fake.base_url,
+        "SPOOL_LLM_MODELS": VISION,
+        "SPOOL_LLM_VISION_MODELS": VISION,
+    }
+    answers: dict[str, str] = {}
+    with run_daphne(tmp_path, env) as spool:
+        client = SpoolClient(spool.url).signup()
+        for name, prompt, end in (
+            ("regenerate", "What is this?", "complete"),
+            ("retry", f"[{key}-fail] What is this?", "failed"),
+            ("continue", f"[{key}-slow] Describe it", "stopped"),
+        ):
+            r = post_files(client, "/c/new", prompt, [PNG], htmx=False, model=VISION)
+            assert r.status_code == 200, r.text[:300]
+            answers[name] = answer_id = last_answer_id(r.text)
+            if end == "stopped":
+                seen = client.stream_until(answer_id, count("block", 2))[-1].id or ""
+                client.post(f"/m/{answer_id}/stop", {"seen": seen}, headers=HTMX)
+            assert spool.wait_status(answer_id, end)["status"] == end
+
+    env["SPOOL_LLM_VISION_MODELS"] = ""  # the same model, no longer reading images
+    with run_daphne(tmp_path, env) as spool:
+        client.http.base_url = spool.url
+        before, requests = _counts(spool), len(fake.chat_requests)
+        for action, answer_id in answers.items():
+            for htmx in (True, False):
+                r = client.post(f"/m/{answer_id}/{action}", headers=HTMX if htmx else {})
+                assert r.status_code == 422, (action, htmx, r.text[:300])
+                said = r.text
+                assert "does not read images" in said, (action, said[:300])
+                assert "“shot.png”" in said
+                assert "start a new conversation with a model that reads images" in said
+                if htmx:
+                    assert r.headers["HX-Retarget"] == "#composer-error"
+            assert spool.message(answer_id)["status"] in ("complete", "failed", "stopped")
+        assert _counts(spool) == before
+        assert len(fake.chat_requests) == requests
+        live = "SELECT id FROM chatapp_message WHERE status IN ('pending', 'streaming')"
+        assert not spool.query(live)
+    client.close()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import override_settings
 
-from chatapp import selectors, services, versions
+from chatapp import continuation, selectors, services, versions
 from chatapp.attachments.prepare import prepare
 from chatapp.attachments.store import attachments_save
 from chatapp.models import Attachment, Conversation, Message
@@ -154,3 +155,34 @@ def test_an_attachment_alone_can_be_edited_and_resent() -> None:
     assert sent.user_message is not None
     assert sent.user_message.content == ""
     assert sent.user_message.attachments.get().name == "notes.txt"
+
+
+def test_regenerate_retry_and_continue_of_an_image_the_model_no_longer_reads_are_refused() -> None:
+    """As Edit & resend: the question answered again has an image the model
+    would be sent as the "left out" note. Refused, nothing written."""
+    user = User.objects.create_user("ed", password="pw-for-tests-1")
+    vision = {"SPOOL_LLM_BASE_URL": "http://127.0.0.1:9", "SPOOL_LLM_MODELS": ["seer"]}
+    with override_settings(**vision, SPOOL_LLM_VISION_MODELS=["seer"]):
+        question = _answered_question_with(user, "seer", "chart.png", image_bytes(8, 8))
+    answer = question.replies.get()
+    stopped = Message.objects.create(
+        conversation=question.conversation, role="assistant", reply_to=question, model="seer",
+        status="stopped", content="The chart shows",
+    )  # fmt: skip
+    before = Message.objects.count()
+    with override_settings(**vision, SPOOL_LLM_VISION_MODELS=[]):
+        actions: list[Callable[[], object]] = [
+            partial(versions.message_regenerate, message=answer),
+            partial(continuation.message_continue, message=stopped),
+        ]
+        for action in actions:
+            with pytest.raises(services.SendError) as refused:
+                action()
+            said = refused.value.message
+            assert "does not read images" in said, said
+            assert "“chart.png”" in said, said
+            assert "a model that reads images" in said, said
+            assert refused.value.status == 422
+    assert Message.objects.count() == before
+    stopped.refresh_from_db()
+    assert stopped.status == "stopped"

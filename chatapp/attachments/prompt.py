@@ -3,8 +3,10 @@
 Images go as ``data:`` URLs (the stored copy is already upright, scaled to
 2048 px at most and stripped); text files and PDFs as their text under the
 file's name. A model that takes no images is never sent one: the send is
-refused before it starts (``check_vision``), and an image already in the
-history is replaced by a line saying it was left out. An image whose stored
+refused before it starts (``check_vision``), and so is asking a stored
+question with one again, by Edit & resend, Regenerate, Retry or Continue
+(``check_carried_vision``); an image in the earlier turns is replaced by a
+line saying it was left out. An image whose stored
 file is gone (restored from an older backup, removed by hand) becomes a line
 saying so: the conversation goes on without it.
 """
@@ -50,18 +52,32 @@ def check_vision(entry: ModelEntry, files: Sequence[Prepared]) -> None:
         )
 
 
-def check_carried_vision(entry: ModelEntry, question: Message) -> None:
-    """Edit & resend gives the new question the old one's files
-    (``versions.carry_over``): refuse its images, as a send's, for a model
-    that reads none (its options changed since), before anything is written.
-    The edit box takes text only, so the way out is another message."""
+def check_carried_vision(entry: ModelEntry, question: Message, *, answered: bool = False) -> None:
+    """A stored question asked again, refused, as a send's images are, for a
+    model that reads no images (its options changed since it was asked),
+    before anything is written: the model would get the "left out" note in
+    the image's place and answer without it.
+
+    Edit & resend gives the new question the old one's files
+    (``versions.carry_over``); ``answered``: Regenerate, Retry or Continue
+    answer the stored question itself. Neither can drop the image (the edit
+    box takes text only), so the way out is another message, or another
+    conversation with a model that reads images."""
     images = [a.name for a in question.attachments.all() if a.kind == Attachment.Kind.IMAGE]
-    if images and not accepts_images(entry):
+    if not images or accepts_images(entry):
+        return
+    if answered:
         raise AttachmentError(
-            f"{entry.label} does not read images, so this question cannot be sent again "
-            f"with “{images[0]}” attached to it. Ask in a new message without the image, "
-            "or start a new conversation with a model that reads images; your text is kept."
+            f"{entry.label} does not read images, and this answer's question has "
+            f"“{images[0]}” attached: the model cannot answer it again without seeing it. "
+            "Ask in a new message without the image, or start a new conversation with a "
+            "model that reads images."
         )
+    raise AttachmentError(
+        f"{entry.label} does not read images, so this question cannot be sent again "
+        f"with “{images[0]}” attached to it. Ask in a new message without the image, "
+        "or start a new conversation with a model that reads images; your text is kept."
+    )
 
 
 def prepared_parts(files: Sequence[Prepared]) -> tuple[ContentPart, ...]:

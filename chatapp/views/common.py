@@ -12,7 +12,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
+
+from chatapp.models import Message
+from chatapp.status_text import status_text
 
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 
@@ -53,3 +57,23 @@ def alogin_required(view: AsyncView) -> AsyncView:
         return await view(request, *args, user=user, **kwargs)
 
     return wrapper
+
+
+def live_or_none(answer: Message) -> Message | None:
+    """The new answer, for the composer's Stop and the stream, unless it is
+    over already: it failed to start (``services.committed_then_run``) and is
+    shown finished, failed in place."""
+    return answer if answer.is_live else None
+
+
+def said_if_failed(response: HttpResponse, answer: Message) -> HttpResponse:
+    """An answer that failed to start has no stream to say so: the response
+    does, once the swap has settled (after #messages' regions are emptied),
+    as a stream's end would: "Answer failed." (static/js/spool.js,
+    ``spool:said``), then why (``spool:alert``)."""
+    if answer.status == Message.Status.FAILED:
+        said = {"text": status_text(answer.status)}
+        trigger_client_event(response, "spool:said", said, after="settle")
+        why = {"text": answer.error_message}
+        trigger_client_event(response, "spool:alert", why, after="settle")
+    return response

@@ -23,7 +23,13 @@ from chatapp.runtime import catalogue, default_model, is_reasoning_model
 from chatapp.search import search as search_conversations
 from chatapp.selectors import ConversationGroup
 from chatapp.views import attachments
-from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
+from chatapp.views.common import (
+    HtmxHttpRequest,
+    alogin_required,
+    arender,
+    live_or_none,
+    said_if_failed,
+)
 from streaming.snapshot import Reasoning
 from streaming.sse import parse_last_event_id
 
@@ -345,17 +351,13 @@ async def message_continue(
         return HttpResponseRedirect(url, status=303)
     answer = sent.assistant_message
     answer.live_blocks = answer.html
-    live_count = await selectors.alive_run_count_of(user_id=sent.conversation.user_id)
-    return await arender(
-        request,
-        "chat/_continued.html",
-        {
-            "message": answer,
-            "conversation": sent.conversation,
-            "live_message": answer,
-            "live_count": live_count,
-        },
-    )
+    context = {
+        "message": answer,
+        "conversation": sent.conversation,
+        "live_message": live_or_none(answer),
+        "live_count": await selectors.alive_run_count_of(user_id=sent.conversation.user_id),
+    }
+    return said_if_failed(await arender(request, "chat/_continued.html", context), answer)
 
 
 @require_POST
@@ -372,18 +374,17 @@ async def message_stop(request: HtmxHttpRequest, message_id: UUID, *, user: User
 
 
 async def _exchange(request: HtmxHttpRequest, sent: services.Sent) -> HttpResponse:
-    """The new messages, appended to the transcript, plus the composer in Stop mode."""
-    messages = [m for m in (sent.user_message, sent.assistant_message) if m is not None]
-    return await arender(
-        request,
-        "chat/_exchange.html",
-        {
-            "messages": messages,
-            "conversation": sent.conversation,
-            "live_message": sent.assistant_message,
-            "live_count": await selectors.alive_run_count_of(user_id=sent.conversation.user_id),
-        },
-    )
+    """The new messages, appended to the transcript, plus the composer in Stop
+    mode (or the answer failed in place, and Send)."""
+    answer = sent.assistant_message
+    messages = [m for m in (sent.user_message, answer) if m is not None]
+    context = {
+        "messages": messages,
+        "conversation": sent.conversation,
+        "live_message": live_or_none(answer),
+        "live_count": await selectors.alive_run_count_of(user_id=sent.conversation.user_id),
+    }
+    return said_if_failed(await arender(request, "chat/_exchange.html", context), answer)
 
 
 async def _send_error(

@@ -19,7 +19,13 @@ from django_htmx.http import reswap, retarget, trigger_client_event
 
 from chatapp import live, selectors, services, tree, versions
 from chatapp.models import Conversation, Message
-from chatapp.views.common import HtmxHttpRequest, alogin_required, arender
+from chatapp.views.common import (
+    HtmxHttpRequest,
+    alogin_required,
+    arender,
+    live_or_none,
+    said_if_failed,
+)
 from chatapp.views.pages import _conversation_page, _send_error
 
 
@@ -57,6 +63,14 @@ async def _branch(
     return await arender(request, "chat/_branch.html", context)
 
 
+async def _new_branch(request: HtmxHttpRequest, sent: services.Sent) -> HttpResponse:
+    """The branch a regenerate or an edit made, its answer streaming (or
+    failed in place: it could not start)."""
+    answer = sent.assistant_message
+    response = await _branch(request, sent.conversation, live_or_none(answer))
+    return said_if_failed(response, answer)
+
+
 @require_POST
 @alogin_required
 async def message_regenerate(
@@ -70,7 +84,7 @@ async def message_regenerate(
         return await _send_error(request, message.conversation, user, "", exc)
     if not request.htmx:
         return _back_to(message.conversation_id, sent.assistant_message.id)
-    return await _branch(request, sent.conversation, sent.assistant_message)
+    return await _new_branch(request, sent)
 
 
 @require_http_methods(["GET", "POST"])
@@ -98,7 +112,7 @@ async def message_edit(request: HtmxHttpRequest, message_id: UUID, *, user: User
         )  # fmt: skip
     if not request.htmx:
         return _back_to(conversation.id, sent.assistant_message.id)
-    return await _branch(request, sent.conversation, sent.assistant_message)
+    return await _new_branch(request, sent)
 
 
 async def _edit_error(

@@ -567,6 +567,11 @@
   document.addEventListener("spool:said", function (evt) {
     if (evt.detail && evt.detail.text) { srStatus(evt.detail.text); }
   });
+  // An answer that failed before its run started has no stream to say why:
+  // the response does (chatapp/views/common.py, said_if_failed), as an alert.
+  document.addEventListener("spool:alert", function (evt) {
+    if (evt.detail && evt.detail.text) { say("sr-alert", evt.detail.text); }
+  });
   document.addEventListener("htmx:afterRequest", function (evt) {
     var form = evt.detail.elt;
     if (!form || form.id !== "read-aloud" || evt.detail.successful) { return; }

@@ -321,3 +321,50 @@ def test_a_share_link_shows_and_downloads_the_files(
     assert Path(download.value.path()).read_bytes() == NOTES["buffer"]
     screenshot(visitor, "share-attachments")
     assert axe_violations(visitor) == []
+
+
+def test_a_regenerate_that_cannot_start_fails_in_place_said_once_by_keyboard(
+    new_context: CreateContextCallback, spool: DaphneServer
+) -> None:
+    """The question's image can no longer be read (its stored file is a
+    directory now): Regenerate by Enter cannot start its answer. The new
+    version is shown failed in place, with Retry; "Answer failed." and why are
+    said once each; focus is in the composer; the page passes axe
+    (chatapp/services.py, committed_then_run)."""
+    page, keys = keyboard_page(
+        new_context, viewport={"width": 1280, "height": 900}, bypass_csp=True
+    )
+    sign_up_by_keyboard(page, keys, spool.url, f"start-{uuid.uuid4().hex[:6]}")
+    keys.type("hello", "first message")
+    keys.press("Enter", "send", navigates=True)
+    expect(answer(page).locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    _attach_by_keyboard(page, keys, [SHOT])
+    keys.tab_to(page.get_by_label("Message"), backwards=True)
+    keys.type("What is this?", "the question")
+    keys.press("Enter", "send with the image")
+    expect(page.locator("article.msg-assistant")).to_have_count(2)
+    expect(answer(page)).to_contain_text("96 x 64 px", timeout=ANSWER_TIMEOUT_MS)
+    expect(answer(page).locator("footer .metrics")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    (row,) = spool.query("SELECT file FROM chatapp_attachment ORDER BY created_at DESC LIMIT 1")
+    stored = spool.db_path.parent / "uploads" / row["file"]
+    stored.unlink()
+    stored.mkdir()
+
+    keys.tab_to(answer(page).get_by_role("button", name="Regenerate answer"), backwards=True)
+    keys.press("Enter", "Enter on Regenerate")
+    failed = answer(page)
+    expect(failed.get_by_text("Spool hit an error on the server")).to_be_visible()
+    expect(failed.get_by_role("group", name="Version 2 of 2")).to_be_visible()
+    expect(failed.get_by_role("button", name="Retry")).to_be_visible()
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    expect(page.get_by_role("button", name="Stop generating")).to_have_count(0)
+    expect(page.get_by_label("Message")).to_be_focused()
+    keys.check("failed in place")
+    expect(page.locator("#sr-status")).to_have_text("Answer failed.")
+    expect(page.locator("#sr-alert")).to_contain_text("Spool hit an error on the server")
+    statuses = [a.text for a in live_regions.announcements(page, "#sr-status")]
+    alerts = [a.text for a in live_regions.announcements(page, "#sr-alert")]
+    assert statuses.count("Answer failed.") == 1, statuses
+    assert len([a for a in alerts if "Spool hit an error" in a]) == 1, alerts
+    screenshot(page, "start-failed")
+    assert not (found := axe_violations(page)), describe(found)

@@ -8,9 +8,11 @@ import uuid
 
 import pytest
 from playwright.sync_api import Page, expect
+from pytest_playwright.pytest_playwright import CreateContextCallback
 
 from tests.conftest import FAKE_MODEL
 from tests.e2e.test_chat import sign_up
+from tests.e2e.test_keyboard import keyboard_page, sign_up_by_keyboard
 from tests.e2e.test_retry import screenshot
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Script
@@ -90,3 +92,42 @@ def test_stop_then_continue_with_the_keyboard(
     # A fresh load of the finished conversation shows the same answer.
     page.reload()
     assert words(page.locator(f"#{answer_id} .msg-body").inner_text()) == words(stored)
+
+
+def test_continue_by_keyboard_leaves_focus_in_the_composer_where_esc_stops_it(
+    new_context: CreateContextCallback, spool_server: DaphneServer, fake_llm: FakeOpenAIServer
+) -> None:
+    """Keyboard alone, checked after every key (never a pointer, focus never
+    on <body>): Continue's button goes with the finished footer it was in, and
+    focus lands in the composer, as after a send, Regenerate, Retry or Edit &
+    resend (tests/e2e/test_versions.py); Esc stops the continuation from there
+    and focus stays."""
+    key = f"[e2e-kb-cont-{uuid.uuid4().hex[:8]}]"
+    fake_llm.when(key, Script.text(WHOLE, chunk_size=8, delay=0.03))
+    # Slow enough to be stopped while it streams.
+    fake_llm.when_continuing(key, Script.text(" and on" * 300, chunk_size=4, delay=0.05))
+    page, keys = keyboard_page(new_context, viewport={"width": 1280, "height": 800})
+    sign_up_by_keyboard(page, keys, spool_server.url, f"kb-cont-{uuid.uuid4().hex[:6]}")
+    composer = page.get_by_label("Message")
+    stop = page.get_by_role("button", name="Stop generating")
+    keys.type(f"{key} tell me about the river", "the question")
+    keys.press("Enter", "send", navigates=True)
+    answer = page.locator("article.msg-assistant").last
+    expect(answer.locator(".blocks p").nth(2)).to_be_attached(timeout=15_000)
+    keys.press("Escape", "Esc stops the first answer")
+    expect(answer.get_by_text("Stopped. The partial answer is kept.")).to_be_visible()
+    expect(composer).to_be_focused()
+
+    keys.tab_to(answer.get_by_role("button", name="Continue"), backwards=True)
+    with page.expect_response(re.compile(r"/continue$")) as continued:
+        keys.press("Enter", "Enter on Continue")
+    assert continued.value.status == 200
+    expect(stop).to_be_visible()
+    expect(answer.locator(".msg-body")).to_contain_text("and on", timeout=15_000)
+    expect(composer).to_be_focused()
+    keys.check("continuing")
+    keys.press("Escape", "Esc stops the continuation")
+    expect(answer.get_by_text("Stopped. The partial answer is kept.")).to_be_visible()
+    expect(stop).to_have_count(0)
+    expect(composer).to_be_focused()
+    keys.check("continuation stopped")
