@@ -26,6 +26,9 @@ from django.utils import timezone
 from chatapp import selectors
 from chatapp.models import Attachment, Conversation, Message, Share
 from streaming.markdown import render_markdown
+from streaming.runs import chips
+from streaming.runs.segments import answer_html
+from streaming.runs.store import ToolRecord
 
 TOKEN_BYTES = 32
 
@@ -52,7 +55,7 @@ def _attachment(a: Attachment) -> dict[str, Any]:
 def _snapshot(conversation: Conversation) -> list[dict[str, Any]]:
     """The transcript as plain values: user text (escaped when shown), its
     files, answer HTML (rendered and sanitised by the markdown renderer, as
-    stored)."""
+    stored; a live answer's drawn from its last checkpoint: ``_live_html``)."""
     shown: list[dict[str, Any]] = []
     for m in selectors.conversation_messages(conversation=conversation):
         if m.role == Message.Role.USER:
@@ -61,12 +64,25 @@ def _snapshot(conversation: Conversation) -> list[dict[str, Any]]:
                 {"role": "user", "text": m.content, **({"attachments": files} if files else {})}
             )
             continue
-        if not m.content and m.is_live:
-            continue  # nothing written yet
-        # A live answer's stored HTML is empty: its saved text, rendered now.
-        html = m.html if m.html and not m.is_live else render_markdown(m.content)
+        if m.is_live:
+            if not m.content and not m.tool_calls:
+                continue  # nothing written yet
+            html = _live_html(m)
+        else:
+            html = m.html or render_markdown(m.content)
         shown.append({"role": "assistant", "html": html, "status": m.status, "model": m.model})
     return shown
+
+
+def _live_html(message: Message) -> str:
+    """A live answer's HTML (its stored HTML is empty until it ends): its
+    checkpointed text and tool calls drawn as a finished answer with them
+    is (``answer_html``, as for a crashed one), each chip where it was. A
+    call still running shows its words without the spinner: the copy never
+    changes, and a spinner would turn on it for ever."""
+    calls = [ToolRecord.from_dict(call) for call in message.tool_calls or ()]
+    html = answer_html(message.content, [call.chip for call in calls if call.chip is not None])
+    return html.replace(chips.SPINNER, "")
 
 
 @transaction.atomic

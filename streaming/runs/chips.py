@@ -17,6 +17,8 @@ ERROR = "error"
 # A call the run ended before it finished (Stop, a shutdown, a crash): never
 # left spinning, on the page or in the stored answer.
 STOPPED = "stopped"
+# A running chip's spinner: decoration, hidden from screen readers.
+SPINNER = '<span class="tool-chip-spinner" aria-hidden="true"></span>'
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +55,7 @@ def chip_html(chip_id: str, state: str, text: str) -> str:
     """One chip. Its words say everything ("Calculating 2^10 …", "Calculator
     failed: …"); the spinner of a running one is decoration, hidden from
     screen readers."""
-    spinner = ""
-    if state == RUNNING:
-        spinner = '<span class="tool-chip-spinner" aria-hidden="true"></span>'
+    spinner = SPINNER if state == RUNNING else ""
     return (
         f'<p class="tool-chip tool-chip-{state}" id="{escape(chip_id)}">{spinner}{escape(text)}</p>'
     )
