@@ -276,9 +276,13 @@ async def _project(event: Event, message: Message) -> list[bytes]:
             # The chip, rendered (and escaped) by the run; its arguments are
             # shown, never said: only the finished call is announced.
             start = cast(ToolStartData, event.data)
+            if start.get("resumed"):
+                return []  # a Continue's stored call: its chip is in the first frame
             return [sse.frame(start["html"], event="tool", id=offset)]
         case EventType.TOOL_RESULT:
             result = cast(ToolResultData, event.data)
+            if result.get("resumed"):
+                return []  # told for programs; the page has its chip and said it once
             # Said as text, but a status frame is HTML (spool.js reads its
             # text; htmx would swap it in): the announcement quotes the
             # model's tool name, arguments and errors, so it is escaped.

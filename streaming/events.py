@@ -176,6 +176,10 @@ class ToolStartData(TypedDict):
     chip element's id, unique in the run (models may reuse call ids across
     rounds); ``args`` the arguments object, or the text sent when it was not
     one; ``text`` the running chip's words, ``html`` the chip, escaped.
+
+    ``resumed``: a call of the stored answer a Continue goes on from, told
+    again for programs (``tool_loop.ToolLoop.resume``): its chip is already
+    in the run's first frame, so pages draw nothing for it.
     """
 
     id: str
@@ -184,6 +188,7 @@ class ToolStartData(TypedDict):
     args: dict[str, Any] | str
     text: str
     html: str
+    resumed: NotRequired[bool]
 
 
 class ToolResultData(TypedDict):
@@ -193,6 +198,9 @@ class ToolResultData(TypedDict):
     reason when the call was refused or failed; ``spoken`` is said once
     ("Calculator: 1024"), plain text quoting the model (escaped wherever it
     becomes HTML, like every text here but ``html`` and ``running_html``).
+    ``duration_ms`` is None only for a ``resumed`` call stored stopped before
+    it ended; a ``resumed`` result (a Continue's stored call, as
+    ``ToolStartData``) changes no chip and is not said.
     """
 
     id: str
@@ -201,11 +209,12 @@ class ToolResultData(TypedDict):
     ok: bool
     summary: str
     result: str
-    duration_ms: float
+    duration_ms: float | None
     text: str
     html: str
     running_html: str
     spoken: str
+    resumed: NotRequired[bool]
 
 
 class ToolCallState(TypedDict):
@@ -218,7 +227,7 @@ class ToolCallState(TypedDict):
     ok: NotRequired[bool]
     result: NotRequired[str]
     error: NotRequired[str | None]
-    duration_ms: NotRequired[float]
+    duration_ms: NotRequired[float | None]
 
 
 class ErrorData(TypedDict):

@@ -133,15 +133,18 @@ def fold(events: list[Event]) -> Snapshot:
                 calls = {call["chip"]: ToolCallState(**call) for call in folded}
         elif event.type is EventType.TOOL_START:
             # A tool call's chip follows the blocks before it (the run has
-            # finished the text before it: the tail is empty).
-            blocks.append(event.data["html"])
+            # finished the text before it: the tail is empty). A Continue's
+            # stored call is in the first frame's blocks already.
             start = event.data
+            if not start.get("resumed"):
+                blocks.append(start["html"])
             calls[start["chip"]] = ToolCallState(
                 chip=start["chip"], id=start["id"], name=start["name"], arguments=start["args"]
             )
         elif event.type is EventType.TOOL_RESULT:
             data = event.data
-            blocks = _chip_finished(blocks, data["running_html"], data["html"])
+            if not data.get("resumed"):
+                blocks = _chip_finished(blocks, data["running_html"], data["html"])
             call = calls.get(data["chip"])
             if call is None:  # started before what this fold was given
                 call = calls[data["chip"]] = ToolCallState(

@@ -4,13 +4,17 @@ against the fake model server, the real database store, the memory log."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
+from chatapp.json_projection import payload
 from streaming.events import EventType
 from streaming.markdown import render_markdown
 from streaming.providers.openai_compat import OpenAICompatProvider
-from streaming.runs import Resume, RunMetrics, RunSpec
+from streaming.runs import Resume, RunMetrics, RunSpec, chips
+from streaming.runs.chips import ChipRecord
+from streaming.runs.store import STOPPED_CALL, ToolRecord
 from streaming.snapshot import fold
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Script
@@ -136,3 +140,61 @@ async def test_a_continuation_that_fails_keeps_the_partial(
     assert msg.status == "failed"
     assert msg.content == PARTIAL
     assert msg.ttft_ms == 120.0
+
+
+async def test_the_stored_calls_are_told_again_for_programs_not_for_pages(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    """A Continue's run tells the stored calls first (``resumed``), each
+    ``tool_start`` then ``tool_result`` as the JSON stream gives them, in
+    order: one finished, one stopped before it ended, one stored before
+    chips were kept. The page's fold draws each chip once (from the first
+    frame), and the answer saved keeps the calls as they were."""
+    before, middle, rest = "Let me work it out.", "It is 1024.", "Then the next"
+    text = f"{before}\n\n{middle}\n\n{rest}"
+    done = ChipRecord("tool-x-1", chips.DONE, "Calculated: 1024", len(before))
+    stopped = ChipRecord(
+        "tool-x-2", chips.STOPPED, "Clock stopped before it finished", len(f"{before}\n\n{middle}")
+    )
+    calls = (
+        ToolRecord("call_1", "calculator", {"expression": "2^10"}, "1024", "", 3.5, 1, done),
+        ToolRecord("call_2", "clock", {"timezone": "UTC"}, "", STOPPED_CALL, None, 2, stopped),
+        ToolRecord("call_0", "calculator", "not json", "Error: no", "no", 1.0, 1),
+    )
+    openai_server.enqueue(Script.text(" step.", chunk_size=3))
+    base = resumed(run_id, text=text)
+    assert base.resume is not None
+    m = manager()
+    m.start(
+        dataclasses.replace(base, resume=dataclasses.replace(base.resume, tool_calls=calls)),
+        OpenAICompatProvider(openai_server.base_url, "k"),
+    )
+    events = await all_events(m, run_id)
+
+    told = [payload(e) for e in events if e.type in (EventType.TOOL_START, EventType.TOOL_RESULT)]
+    assert [named[0] if named else None for named in told] == ["tool_start", "tool_result"] * 3
+    rebuilt = [
+        {**start[1], **{k: v for k, v in result[1].items() if k not in ("id", "name")}}
+        for start, result in zip(told[::2], told[1::2], strict=True)
+        if start is not None and result is not None
+    ]
+    msg = await saved(run_id)
+    assert msg.content == f"{text} step."
+    assert msg.tool_calls == [call.as_dict() for call in calls]
+    assert rebuilt == [
+        {
+            "id": call.id,
+            "name": call.name,
+            "arguments": call.arguments,
+            "ok": not call.error,
+            "result": call.result,
+            "error": call.error or None,
+            "duration_ms": call.duration_ms,
+        }
+        for call in calls
+    ]
+    # Nothing said, each chip drawn once: by the first frame, not again.
+    assert not [e for e in events if e.type is EventType.TOOL_RESULT and e.data["spoken"]]
+    assert fold(events).html == msg.html
+    assert msg.html.count("Calculated: 1024") == msg.html.count("Clock stopped before") == 1
+    assert [call["id"] for call in fold(events).tool_calls] == ["call_1", "call_2", "call_0"]

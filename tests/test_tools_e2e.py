@@ -23,6 +23,7 @@ from tests.fakes.openai_server import FakeOpenAIServer, RequestRecord
 from tests.fakes.scripts import Finish, Script, Text, ToolCallDelta
 from tests.support.client import SpoolClient, SSEEvent, count
 from tests.support.daphne import DaphneServer, run_daphne
+from tests.support.json_stream import Text as ProgramText
 from tests.support.json_stream import read_events
 from tests.test_live import answer_article
 from tests.test_views_stream import PageModel
@@ -529,3 +530,92 @@ def test_continue_keeps_the_chips_and_appends_after_them(
     # The page that watched the continuation, and a reload, show the same.
     assert PageModel().apply(events).html == row["html"]
     assert row["html"] in answer_article(client.http.get(path).text, answer_id)
+
+
+def stream_calls(events: list[Any]) -> list[dict[str, Any]]:
+    """The calls a program rebuilds from a JSON stream: each ``tool_start``,
+    completed by its ``tool_result``, in order (a ``snapshot``'s calls first)."""
+    calls: list[dict[str, Any]] = []
+    for e in events:
+        if e.event == "snapshot":
+            calls = [dict(call) for call in e.data.get("tool_calls", [])]
+        elif e.event == "tool_start":
+            calls.append(dict(e.data))
+        elif e.event == "tool_result":
+            [call] = [c for c in calls if c["id"] == e.data["id"] and "ok" not in c]
+            call.update({k: v for k, v in e.data.items() if k not in ("id", "name")})
+    return calls
+
+
+def stored_calls(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored calls as the JSON stream tells them (docs/streaming.md)."""
+    return [
+        {
+            "id": call["id"],
+            "name": call["name"],
+            "arguments": call["arguments"],
+            "ok": not call["error"],
+            "result": call["result"],
+            "error": call["error"] or None,
+            "duration_ms": call["duration_ms"],
+        }
+        for call in json.loads(row["tool_calls"])
+    ]
+
+
+def test_a_continued_answers_json_stream_tells_its_earlier_calls(
+    client: SpoolClient, spool: DaphneServer, server: FakeOpenAIServer
+) -> None:
+    """Two calls, Stop in the round after them, Continue: a program reading
+    the continued answer's JSON stream from its start (or joining late) gets
+    every stored call, in order, with its result; the page's stream neither
+    draws their chips again nor says them again."""
+    key = f"[tool-json-{uuid.uuid4().hex[:8]}]"
+    before = "Let me work it out."
+    after = "It is 1024 and 42. " + " ".join(f"Then word{i} follows." for i in range(150))
+    server.enqueue(
+        Script.tool_call("calculator", {"expression": "2^10"}, before=before),
+        Script.tool_call("calculator", {"expression": "6 * 7"}, call_id="call_2"),
+        Script.text(after, chunk_size=6, delay=0.02),
+    )
+    _, answer_id = client.start_conversation(f"{key} compute", model=MODEL)
+    applied = client.stream_until(answer_id, lambda seen: "word3 " in PageModel().apply(seen).html)
+    seen = next((e.id for e in reversed(applied) if e.id), "")
+    r = client.post(f"/m/{answer_id}/stop", {"seen": seen}, headers={"HX-Request": "true"})
+    assert r.status_code == 204
+    stopped = spool.wait_status(answer_id, "stopped")
+    assert [c["result"] for c in calls_of(stopped)] == ["1024", "42"]
+
+    server.when_continuing(key, Script.continuation(f"{before}\n\n{after}", chunk_size=8))
+    r = client.post(f"/m/{answer_id}/continue", headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text[:300]
+    events = client.stream_until(answer_id, count("done", 1), last_event_id="0")
+    row = spool.wait_status(answer_id, "complete")
+    stored = stored_calls(row)
+    assert [c["id"] for c in stored] == ["call_1", "call_2"]
+
+    # From the run's first event: each call started, then told, in order.
+    from_start = read_events(client.http, answer_id, after="0", until="final")
+    told = [(e.event, e.data["id"]) for e in from_start if e.event.startswith("tool_")]
+    assert told == [
+        ("tool_start", "call_1"),
+        ("tool_result", "call_1"),
+        ("tool_start", "call_2"),
+        ("tool_result", "call_2"),
+    ]
+    assert stream_calls(from_start) == stored
+    assert ProgramText().apply(from_start).text == row["content"]
+    # Joining late: the snapshot carries them.
+    late = read_events(client.http, answer_id, until="final")
+    assert late[0].event == "snapshot"
+    assert stream_calls(late) == stored
+
+    # The page's stream of the continuation: the chips are in its first
+    # frame's block, drawn once, and no call is said again.
+    assert not [e for e in events if e.event == "tool"]
+    said = [e.data for e in events if e.event in ("status", "announce", "announce-done")]
+    assert not [s for s in said if "Calculat" in s], said
+    assert PageModel().apply(events).html == row["html"]
+    assert row["html"].count("Calculated: 1024") == row["html"].count("Calculated: 42") == 1
+    # A page that connects now gets the log's snapshot: each chip once too.
+    assert PageModel().apply(client.stream_events(answer_id)).html == row["html"]

@@ -128,6 +128,8 @@ class Run:
             if self._seam is not None and self.spec.resume is not None:
                 # Before the first wait: a page that subscribes at once finds it.
                 await self._answer.resume(self._seam.head, self.spec.resume.chips)
+                # Its calls, told again for programs (the page has their chips).
+                await self._tools.resume()
             if self.spec.resume is not None:
                 # The stored thinking stays, and a continuation's adds to it.
                 earlier = self.spec.resume.metrics.reasoning_ms

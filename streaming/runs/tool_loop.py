@@ -15,6 +15,9 @@ tools after them is not run (the answer ends ``truncated``, finish reason
 are not a JSON object, a tool error or timeout) is answered with the error
 text, which the model can act on: it never fails the run. Stop cancels the
 tools still running (``aclose``); they are stored as stopped.
+
+A Continue keeps the stored calls first (``earlier``) and tells them again at
+the run's start (``resume``), for programs reading its stream from the start.
 """
 
 from __future__ import annotations
@@ -95,6 +98,47 @@ class ToolLoop:
     def capped(self) -> bool:
         """The last turn called tools past ``MAX_TOOL_ROUNDS``: the answer ends there."""
         return self.unanswered > 0
+
+    async def resume(self) -> None:
+        """A Continue's stored calls, told again at the run's start as they were
+        told the first time (``tool_start``, then ``tool_result``), so a program
+        that reads the continued answer's stream from its start gets every
+        call. Marked ``resumed``: their chips are in the first frame already
+        (``frames.AnswerFrames.resume``), so the page draws and says nothing."""
+        for n, record in enumerate(self._earlier, start=1):
+            chip = record.chip
+            chip_id = chip.id if chip is not None else f"tool-{self._run_id}-{n}"
+            html = chip.html if chip is not None else ""
+            text = chip.text if chip is not None else ""
+            await self._emit(
+                EventType.TOOL_START,
+                {
+                    "id": record.id,
+                    "chip": chip_id,
+                    "name": record.name,
+                    "args": record.arguments,
+                    "text": text,
+                    "html": html,
+                    "resumed": True,
+                },
+            )
+            await self._emit(
+                EventType.TOOL_RESULT,
+                {
+                    "id": record.id,
+                    "chip": chip_id,
+                    "name": record.name,
+                    "ok": not record.error,
+                    "summary": record.error,
+                    "result": record.result,
+                    "duration_ms": record.duration_ms,
+                    "text": text,
+                    "html": html,
+                    "running_html": html,
+                    "spoken": "",
+                    "resumed": True,
+                },
+            )
 
     async def call(self, call: ToolCall) -> None:
         """A call the model made: its chip shown, its tool started."""
