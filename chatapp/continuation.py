@@ -1,4 +1,5 @@
-"""Continue: more streamed into a stopped, interrupted or cut-short answer.
+"""Continue: more streamed into a stopped, interrupted, cut-short or failed answer
+(a failure that may pass: ``chatapp.retry.continue_offered``).
 
 The same message, not a new version (those are ``chatapp/versions.py``): the
 row turns ``pending`` again (``message_continue``), the model is shown the
@@ -53,7 +54,8 @@ CONTINUE_INSTRUCTION = (
 
 @transaction.atomic
 def message_continue(*, message: Message) -> Sent:
-    """Stream more into a stopped, interrupted or cut-short answer (the same message).
+    """Stream more into a stopped, interrupted, cut-short or transiently failed
+    answer (the same message).
 
     Counts as a send for the per-minute limit and takes a live-answer slot;
     refused (``SendError``) like a send, and while the answer is not one
@@ -78,6 +80,12 @@ def message_continue(*, message: Message) -> Sent:
     chained = Q(continued_at__gte=now - timedelta(seconds=SEND_WINDOW_S))
     taken = Message.objects.filter(id=message.id, status=message.status).update(
         status=Message.Status.PENDING,
+        # A failed answer goes on: its error is history (a live answer shows
+        # none), and the run's end saves its own.
+        error_code="",
+        error_message="",
+        error_retryable=True,
+        retry_after_at=None,
         continued_at=now,
         recent_continues=Case(When(chained, then=F("recent_continues") + 1), default=Value(1)),
         checkpoint_at=now,

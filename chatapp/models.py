@@ -15,7 +15,7 @@ from django.db import models
 
 from chatapp.attachments.thumbnail import fit
 from chatapp.metrics_text import rate_text, tokens_text
-from chatapp.retry import RetryOffer, continue_offered, offer_for
+from chatapp.retry import RetryOffer, continue_offer, continue_offered, offer_for
 from chatapp.status_text import StatusLine, status_line
 from streaming.runs.reasoning import seconds_text
 from streaming.snapshot import Reasoning
@@ -248,8 +248,14 @@ class Message(models.Model):
 
     @property
     def continue_offered(self) -> bool:
-        """Continue is shown: a stopped, interrupted or cut-short answer with text."""
+        """Continue is shown: a stopped, interrupted, cut-short or transiently
+        failed answer with text (or thinking)."""
         return continue_offered(self)
+
+    @property
+    def continue_offer(self) -> RetryOffer:
+        """Continue now, after the model's wait, or not at all, as of now."""
+        return continue_offer(self)
 
 
 class Share(models.Model):

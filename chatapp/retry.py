@@ -9,6 +9,10 @@ counts the wait down on the page and formats it as ``wait_text`` does.
 The provider decides (streaming/providers/errors.py): ``retryable`` False means
 pressing Retry cannot help (bad key, unknown model, prompt too long…), and a
 Retry-After keeps Retry closed until ``Message.retry_after_at``.
+
+Continue follows the same word for a failed answer: offered (beside Retry,
+before it) when the failure was transient and some of the answer was
+written, closed with Retry until the wait is over, refused like Retry.
 """
 
 from __future__ import annotations
@@ -50,15 +54,17 @@ class RetryOffer:
     ``shown``: a Retry button is there. ``wait_s``: whole seconds before it may
     be pressed (0: now); the button is disabled while it is above 0.
     ``next_step``: when Retry cannot help, what to do instead ("" otherwise).
+    ``action``: the button's word (Continue waits the same way: ``continue_offer``).
     """
 
     shown: bool
     wait_s: int = 0
     next_step: str = ""
+    action: str = "Retry"
 
     @property
     def label(self) -> str:
-        return f"Retry in {wait_text(self.wait_s)}" if self.wait_s else "Retry"
+        return f"{self.action} in {wait_text(self.wait_s)}" if self.wait_s else self.action
 
 
 NO_OFFER = RetryOffer(shown=False)
@@ -98,27 +104,55 @@ def offer_for(message: Message, now: datetime | None = None) -> RetryOffer:
 
 
 # Continue streams more into the same answer (docs/streaming.md, Continue):
-# offered where the answer was cut, not where the model failed or finished.
+# offered where the answer was cut, or where it failed for a reason that may
+# pass (``error_retryable``: a dropped connection, a 5xx, a stall, a rate
+# limit), not where the model finished or cannot be helped by asking again.
 CONTINUABLE = frozenset({RunStatus.STOPPED, RunStatus.INTERRUPTED, RunStatus.TRUNCATED})
 
 
+def _continuable_status(message: Message) -> bool:
+    if message.status in CONTINUABLE:
+        return True
+    return message.status == RunStatus.FAILED and message.error_retryable
+
+
 def continue_offered(message: Message) -> bool:
+    """Continue is shown (enabled, or disabled while the model's wait runs:
+    ``continue_offer``)."""
     return (
         message.is_assistant
-        and message.status in CONTINUABLE
-        # Stopped while thinking: Continue starts the answer afresh.
+        and _continuable_status(message)
+        # Stopped (or failed) while thinking: Continue starts the answer afresh.
         and bool(message.content.strip() or message.reasoning.strip())
         and message.reply_to_id is not None
     )
 
 
-def continue_refusal(message: Message) -> str | None:
+def continue_offer(message: Message, now: datetime | None = None) -> RetryOffer:
+    """Continue now, after the model's wait (a failure's Retry-After, the same
+    as Retry's), or not at all."""
+    if not continue_offered(message):
+        return NO_OFFER
+    wait = seconds_left(message.retry_after_at, now or timezone.now())
+    return RetryOffer(shown=True, wait_s=wait, action="Continue")
+
+
+def continue_refusal(message: Message, now: datetime | None = None) -> str | None:
     """Why Continue is refused for ``message``, or None (exactly where the
-    footer shows no Continue)."""
+    footer shows no Continue, or a disabled one)."""
     if message.is_live:
         return "This answer is still being written."
+    if message.status == RunStatus.FAILED and not message.error_retryable:
+        # What the footer says to do instead, as for Retry.
+        return next_step(message.error_code)
     if not continue_offered(message):
-        return "Only a stopped, interrupted or cut-short answer can be continued."
+        return (
+            "Only a stopped, interrupted or cut-short answer, or one that failed "
+            "for a passing reason, can be continued."
+        )
+    wait = seconds_left(message.retry_after_at, now or timezone.now())
+    if wait:
+        return f"The model asked to wait: Continue in {wait_text(wait)}."
     return None
 
 

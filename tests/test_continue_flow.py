@@ -190,7 +190,10 @@ def test_a_complete_or_live_answer_is_not_continued(
     spool_server.wait_status(done_id, "complete")
     r = client.post(f"/m/{done_id}/continue", headers=HX)
     assert r.status_code == 422
-    assert "Only a stopped, interrupted or cut-short answer can be continued." in r.text
+    assert (
+        "Only a stopped, interrupted or cut-short answer, or one that failed "
+        "for a passing reason, can be continued." in r.text
+    )
 
     _page, mid = client.start_conversation(f"{scenario} y", model=FAKE_MODEL)
     client.stream_until(mid, count("block", 2))

@@ -188,7 +188,7 @@ def test_a_cut_answer_with_text_offers_continue_beside_retry(user: User, status:
 
 @pytest.mark.parametrize(
     ("status", "content"),
-    [("complete", "All of it"), ("failed", "Half of it"), ("stopped", "  \n"), ("streaming", "x")],
+    [("complete", "All of it"), ("stopped", "  \n"), ("failed", ""), ("streaming", "x")],
 )
 def test_continue_is_not_offered_for_other_answers(user: User, status: str, content: str) -> None:
     message = failed_answer(user, status=status, content=content)
@@ -215,3 +215,94 @@ def test_continue_turns_the_same_answer_pending_once(user: User) -> None:
         continuation.message_continue(message=stale)
     message.refresh_from_db()
     assert message.recent_continues == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "fields"),
+    [
+        ("stream_broken", {"content": "Half of it"}),
+        ("timeout", {"content": "Half of it"}),
+        ("upstream_down", {"content": "Half of it"}),
+        ("internal", {"content": "Half of it"}),
+        # Failed while thinking: Continue starts the answer afresh, as after a Stop.
+        ("stream_broken", {"reasoning": "First I weigh it"}),
+    ],
+)
+def test_a_transient_failure_with_text_offers_continue_before_retry(
+    user: User, code: str, fields: dict[str, str]
+) -> None:
+    message = failed_answer(user, error_code=code, **fields)
+    assert retry.continue_offered(message)
+    assert retry.continue_refusal(message) is None
+    assert message.continue_offer == retry.RetryOffer(shown=True, action="Continue")
+    html = footer(message)
+    assert f'action="/m/{message.id}/continue"' in html
+    assert re.search(r"<button[^>]*>Continue</button>", html)
+    assert visible_text(html).index("Continue") < visible_text(html).index("Retry")
+
+
+@pytest.mark.parametrize("code", ["auth", "not_found", "context_length", "bad_request"])
+def test_a_failure_continue_cannot_fix_offers_no_continue(user: User, code: str) -> None:
+    message = failed_answer(user, error_code=code, error_retryable=False, content="Half of it")
+    assert not retry.continue_offered(message)
+    assert "/continue" not in footer(message)
+    assert "Continue" not in visible_text(footer(message))
+    # Refused with what the footer says to do instead, as Retry is.
+    assert retry.continue_refusal(message) == retry.next_step(code)
+    with pytest.raises(services.SendError) as refused:
+        continuation.message_continue(message=message)
+    assert refused.value.message == retry.next_step(code)
+    message.refresh_from_db()
+    assert message.status == "failed"
+
+
+def test_a_wait_disables_continue_too_with_the_seconds_left(user: User) -> None:
+    message = failed_answer(
+        user,
+        error_code="rate_limit",
+        content="Half of it",
+        retry_after_at=timezone.now() + timedelta(seconds=23.5),
+    )
+    offer = message.continue_offer
+    assert (offer.shown, offer.wait_s, offer.label) == (True, 24, "Continue in 24 s")
+    buttons = re.findall(r"<button[^>]*>[^<]*</button>", footer(message))[:2]  # then Copy
+    for button, label in zip(buttons, ("Continue in 24 s", "Retry in 24 s"), strict=True):
+        assert " disabled" in button
+        assert 'data-retry-wait="24"' in button
+        assert f">{label}</button>" in button
+    assert retry.continue_refusal(message) == "The model asked to wait: Continue in 24 s."
+    with pytest.raises(services.SendError) as refused:
+        continuation.message_continue(message=message)
+    assert refused.value.message == "The model asked to wait: Continue in 24 s."
+    message.refresh_from_db()
+    assert message.status == "failed"
+
+
+def test_continue_view_answers_422_before_the_time(user: User) -> None:
+    message = failed_answer(
+        user, content="Half", retry_after_at=timezone.now() + timedelta(seconds=30)
+    )
+    web = Client()
+    web.force_login(user)
+    r = web.post(f"/m/{message.id}/continue", headers={"HX-Request": "true"})
+    assert r.status_code == 422
+    assert r.headers["HX-Retarget"] == "#composer-error"
+    assert re.fullmatch(
+        r"The model asked to wait: Continue in (29|30) s\.", r.content.decode().strip()
+    )
+
+
+def test_continue_of_a_failed_answer_clears_its_error(user: User) -> None:
+    message = failed_answer(
+        user,
+        error_code="rate_limit",
+        content="Half",
+        retry_after_at=timezone.now() - timedelta(seconds=1),
+    )
+    continuation.message_continue(message=message)
+    message.refresh_from_db()
+    assert message.status == "pending"
+    assert (message.error_code, message.error_message) == ("", "")
+    assert message.error_retryable
+    assert message.retry_after_at is None
+    assert message.content == "Half"

@@ -347,7 +347,9 @@
   // side cannot open Retry early. The visible text changes each second but is
   // in no live region (a disabled button cannot hold focus either), so screen
   // readers read the current number when they reach the button, and hear once,
-  // through #sr-status, that Retry is available.
+  // through #sr-status, that Retry is available. A failed answer's Continue
+  // waits the same way (data-retry-action="Continue"): both open in one tick
+  // and are said in one line, "Continue and Retry are available."
   var retryTimer = null;
   function waitText(seconds) {
     return seconds < RETRY_MINUTES_FROM_S ? seconds + " s" : Math.ceil(seconds / 60) + " min";
@@ -366,12 +368,13 @@
   function retryTick() {
     retryTimer = null;
     var now = performance.now();
-    var opened = false;
+    var opened = [];
     var nextIn = null;
     document.querySelectorAll("button[data-retry-deadline]").forEach(function (button) {
+      var action = button.dataset.retryAction || "Retry";
       var msLeft = Number(button.dataset.retryDeadline) - now;
       if (msLeft > 0) {
-        var label = "Retry in " + waitText(Math.ceil(msLeft / 1000));
+        var label = action + " in " + waitText(Math.ceil(msLeft / 1000));
         if (button.textContent !== label) { button.textContent = label; }
         var toFlip = msLeft % 1000 || 1000;
         nextIn = nextIn === null ? toFlip : Math.min(nextIn, toFlip);
@@ -379,12 +382,13 @@
       }
       delete button.dataset.retryDeadline;
       delete button.dataset.retryWait;
-      button.textContent = "Retry";
+      button.textContent = action;
       button.disabled = false;
-      opened = true;
+      if (opened.indexOf(action) < 0) { opened.push(action); }
     });
-    // One announcement however many buttons opened in this tick.
-    if (opened) { srStatus("Retry is available."); }
+    // One announcement however many buttons opened in this tick, in their order.
+    if (opened.length === 1) { srStatus(opened[0] + " is available."); }
+    if (opened.length > 1) { srStatus(opened.join(" and ") + " are available."); }
     if (nextIn !== null) { retryTimer = window.setTimeout(retryTick, nextIn + RETRY_TICK_SLACK_MS); }
   }
   document.addEventListener("DOMContentLoaded", function () { armRetryCountdowns(document); });

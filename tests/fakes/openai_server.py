@@ -225,13 +225,14 @@ class FakeOpenAIServer:
         with self._cond:
             self._rules.append(_Rule(substring, script, times))
 
-    def when_continuing(self, substring: str, script: Script) -> None:
+    def when_continuing(self, substring: str, script: Script, *, times: int | None = None) -> None:
         """Answer with ``script`` a request that continues the answer to a user
         message containing ``substring`` (that message is followed by an
         assistant message: the partial answer, as a prefill or before an
-        instruction to continue)."""
+        instruction to continue). ``times`` as for ``when`` (a Continue that
+        fails, then one that works)."""
         with self._cond:
-            self._rules.append(_Rule(substring, script, None, continuing=True))
+            self._rules.append(_Rule(substring, script, times, continuing=True))
 
     def when_system(self, substring: str, script: Script, *, question: str = "") -> None:
         """Answer with ``script`` a request whose first message is a system
@@ -263,7 +264,13 @@ class FakeOpenAIServer:
                 result = content_text(messages[-1].get("content"))
                 return self._after_tool or Script.text(f"The tool returned {result}.")
             for rule in self._rules:
-                if rule.continuing and _continues(messages or [], rule.substring):
+                if (
+                    rule.continuing
+                    and rule.remaining != 0
+                    and _continues(messages or [], rule.substring)
+                ):
+                    if rule.remaining is not None:
+                        rule.remaining -= 1
                     return rule.script
             system = _system_text(messages or [])
             text = last_text(body, role="user")
