@@ -155,6 +155,27 @@ def test_nothing_new_leaves_the_partial_as_it_was() -> None:
     assert join("Say it again", ["again"]) == "Say it again"
 
 
+def join_after_chip(partial: str, pieces: list[str], *, verbatim: bool = False) -> str:
+    """What the seam lets through when ``partial`` ends at a tool call's chip."""
+    seam = Seam(partial, verbatim=verbatim, after_break=True)
+    return "".join(seam.feed(p) for p in pieces) + seam.flush()
+
+
+def test_after_a_chip_the_continuation_starts_without_joining_whitespace() -> None:
+    """The renderer puts the paragraph break below the chip: no space glued
+    before a capital, no blank line before a block, none of the model's."""
+    assert join_after_chip("Let me work it out.", ["It is", " 1024."]) == "It is 1024."
+    assert join_after_chip("Let me work it out.", ["\n\n", "It is 1024."]) == "It is 1024."
+    assert join_after_chip("Let me work it out.", ["## Result"]) == "## Result"
+    assert join_after_chip("Let me work it out.", ["\n\nIt is"], verbatim=True) == "It is"
+    # A repeat of the text before the chip is still trimmed.
+    assert join_after_chip("Let me work it out.", ["Let me work it out. It is 1024."]) == (
+        "It is 1024."
+    )
+    # Nothing new: nothing after the chip, not even whitespace.
+    assert join_after_chip("Let me work it out.\n\n", ["  \n"]) == ""
+
+
 def test_a_reopened_code_fence_is_dropped() -> None:
     partial = "Code:\n\n```python\ndef f():\n    ret"
     assert join(partial, ["```python\n", "    return 1\n```\n"]) == (

@@ -619,3 +619,46 @@ def test_a_continued_answers_json_stream_tells_its_earlier_calls(
     assert row["html"].count("Calculated: 1024") == row["html"].count("Calculated: 42") == 1
     # A page that connects now gets the log's snapshot: each chip once too.
     assert PageModel().apply(client.stream_events(answer_id)).html == row["html"]
+
+
+def test_a_5xx_in_the_round_after_a_call_is_continued_below_its_chip(
+    client: SpoolClient, spool: DaphneServer, server: FakeOpenAIServer
+) -> None:
+    """Text, a call, then the model server answers the next round with a 503:
+    the answer fails with its text and chip kept and offers Continue (a 5xx
+    may pass); Continue starts below the chip, which stays where it was, with
+    nothing glued between them ("out.\\n\\n It is" was stored before)."""
+    key = f"[tool-5xx-{uuid.uuid4().hex[:8]}]"
+    before = "Let me work it out."
+    after = "It is 1024. " + " ".join(f"Then word{i} follows." for i in range(20))
+    whole = f"{before}\n\n{after}"
+    server.enqueue(
+        Script.tool_call("calculator", {"expression": "2^10"}, before=before),
+        Script.http_error(503, "The engine is currently overloaded", type="server_error"),
+    )
+    path, answer_id, failed = ask(client, spool, f"{key} compute")
+    assert (failed["status"], failed["error_code"]) == ("failed", "upstream_down")
+    assert failed["error_retryable"]
+    assert failed["content"] == before
+    [chip] = chips_of(failed)
+    assert chip[:2] == ("done", "Calculated: 1024")
+    page = answer_article(client.http.get(path).text, answer_id)
+    assert page.index(">Continue</button>") < page.index(">Retry</button>")
+
+    server.when_continuing(key, Script.continuation(whole, chunk_size=8))
+    r = client.post(f"/m/{answer_id}/continue", headers={"HX-Request": "true"})
+    assert r.status_code == 200, r.text[:300]
+    live = answer_article(r.text, answer_id)
+    assert live.index(before) < live.index("Calculated: 1024")
+    assert "The model server is having trouble" not in live
+    events = client.stream_events(answer_id)
+    assert events[-1].event == "done"
+    row = spool.wait_status(answer_id, "complete")
+    assert row["content"] == whole
+    assert (row["error_code"], row["error_message"]) == ("", "")
+    assert chips_of(row) == [chip]  # kept, where it was
+    assert calls_of(row) == calls_of(failed)
+    finished_chip = re.search(r'<p class="tool-chip[^>]*>.*?</p>', failed["html"])
+    assert finished_chip
+    assert row["html"] == render_markdown(before) + finished_chip[0] + render_markdown(after)
+    assert PageModel().apply(events).html == row["html"]

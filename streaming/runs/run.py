@@ -99,8 +99,11 @@ class Run:
         # Every event goes through here: mypy checks each kind's payload (events.Emit).
         self._emit: Emit = self._append
         self._answer = AnswerFrames(self._emit, self._clock)
+        resume = spec.resume
         self._seam = (
-            None if spec.resume is None else Seam(spec.resume.text, verbatim=spec.resume.verbatim)
+            None
+            if resume is None
+            else Seam(resume.text, verbatim=resume.verbatim, after_break=resume.after_chip)
         )
         self._title: TitleRequest | None = None
         self._tools = ToolLoop(

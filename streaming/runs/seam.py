@@ -40,6 +40,13 @@ Two modes:
 
   The continuation is held back while it could still be a repeat (at most
   ``OVERLAP_WINDOW`` characters), so a repeat never reaches the page.
+
+``after_break`` (either mode): the partial answer ends at a tool call's chip,
+so the continuation opens a new segment below it and the renderer puts the
+paragraph break there (``segments.SegmentedMarkdown``): the join's own
+whitespace (the model's, the partial's, a glued space) is left out, or the
+stored text would read "chip.\n\n It is" (a failure or Stop in the round
+after a call).
 """
 
 from __future__ import annotations
@@ -58,10 +65,11 @@ _SENTENCE_END = ".!?"
 
 
 class Seam:
-    def __init__(self, partial: str, *, verbatim: bool) -> None:
+    def __init__(self, partial: str, *, verbatim: bool, after_break: bool = False) -> None:
         self.head = partial.rstrip()
         self._trailing = partial[len(self.head) :]
         self._verbatim = verbatim
+        self._after_break = after_break
         self._held = ""
         self._decided = False
         self._fence = open_fence(self.head)
@@ -151,7 +159,8 @@ class Seam:
     def _done(self, text: str) -> str:
         self._decided = True
         self._held = ""
-        return text
+        # Whatever joins it is whitespace: the segment break replaces it.
+        return text.lstrip() if self._after_break else text
 
 
 def _inside_word(text: str, at: int) -> bool:

@@ -46,6 +46,13 @@ class Resume:
     def chips(self) -> list[ChipRecord]:
         return [call.chip for call in self.tool_calls if call.chip is not None]
 
+    @property
+    def after_chip(self) -> bool:
+        """The stored text ends at its last chip (cut in the round after a
+        call): the continuation starts a new segment below it."""
+        chips = self.chips
+        return bool(chips) and chips[-1].at >= len(self.text.rstrip())
+
     def earlier_metrics(self) -> RunMetrics:
         """The stored parts' metrics; a crash leftover has no token count: estimated."""
         if self.metrics.output_tokens is not None:
