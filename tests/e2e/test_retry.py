@@ -1,4 +1,5 @@
-"""Retry after a rate limit, in a real browser: the countdown a person sees and hears."""
+"""Retry after a rate limit, in a real browser: the countdown a person sees and hears
+(and a failed answer's Continue, which waits the same way)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from pytest_playwright.pytest_playwright import CreateContextCallback
 
+from tests.e2e.test_a11y_axe import SIZES, check
 from tests.e2e.test_chat import ask, sign_up
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Script
 from tests.support.daphne import ROOT
+from tests.test_continue_failed_flow import PARTIAL
+from tests.test_continue_flow import REPEAT_WORDS, WHOLE
 
 pytestmark = pytest.mark.e2e
 
@@ -149,3 +154,101 @@ def test_bad_key_shows_what_to_do_instead_of_retry(
     ).to_be_visible(timeout=10_000)
     expect(answer.get_by_role("button")).to_have_count(0)
     screenshot(page, "retry-not-offered.png")
+
+
+CONTINUE_COUNTDOWN = re.compile(r"^Continue in (\d+) s$")
+BOTH_AVAILABLE = "Continue and Retry are available."
+
+
+def cut_then_rate_limited(fake_llm: FakeOpenAIServer, seconds: int) -> str:
+    """A prompt marker whose answer is cut midway (the connection dropped),
+    whose first Continue gets 429 + Retry-After, and whose next one the rest."""
+    key = f"[cut-429-{seconds}s-{uuid.uuid4().hex[:8]}]"
+    fake_llm.when(
+        key, Script.text(PARTIAL, chunk_size=20, delay=0.03, finish=None).then_abrupt_close()
+    )
+    limited = Script.http_error(
+        429, "Rate limit reached", type="requests", code="rate_limit_exceeded",
+        headers={"retry-after": str(seconds)},
+    )  # fmt: skip
+    fake_llm.when_continuing(key, limited, times=1)
+    fake_llm.when_continuing(key, Script.continuation(WHOLE, repeat_words=REPEAT_WORDS))
+    return key
+
+
+def rate_limited_continue(page: Page, fake_llm: FakeOpenAIServer, seconds: int) -> Locator:
+    """The answer, failed again by a rate limit on its Continue."""
+    key = cut_then_rate_limited(fake_llm, seconds)
+    answer = ask(page, f"{key} tell me about the river")
+    expect(answer.get_by_text("The connection to the model broke off")).to_be_visible(
+        timeout=10_000
+    )
+    with page.expect_response(re.compile(r"/continue$")) as continued:
+        answer.get_by_role("button", name="Continue").click()
+    assert continued.value.status == 200
+    answer = page.locator("article.msg-assistant").last
+    expect(answer.get_by_text("The model is rate-limited.")).to_be_visible(timeout=10_000)
+    return answer
+
+
+def test_a_rate_limited_continue_counts_down_beside_retry_and_opens_once(
+    page: Page, spool_server, fake_llm: FakeOpenAIServer
+) -> None:
+    """A failed answer's Continue waits for the model's Retry-After as Retry
+    does: both disabled and counted down, then opened in one tick, said once
+    ("Continue and Retry are available."); the Continue then finishes it."""
+    page.add_init_script(STATUS_LOG)
+    sign_up(page, spool_server.url, f"browser-cont-429-{uuid.uuid4().hex[:6]}")
+    answer = rate_limited_continue(page, fake_llm, 3)
+    buttons = answer.locator("footer form button")
+    continue_button, retry = buttons.nth(0), buttons.nth(1)
+    expect(continue_button).to_have_text(CONTINUE_COUNTDOWN)
+    expect(retry).to_have_text(COUNTDOWN)
+    expect(continue_button).to_be_disabled()
+    expect(retry).to_be_disabled()
+    # The text kept through both failures.
+    expect(answer.locator(".msg-body")).to_contain_text("Part 6: the calm hare")
+    screenshot(page, "continue-countdown-disabled.png")
+
+    texts = watch_countdown(continue_button, timeout_s=6)
+    counts = [int(m.group(1)) for t in texts[:-1] if (m := CONTINUE_COUNTDOWN.match(t))]
+    assert len(counts) == len(texts) - 1, texts
+    assert counts == sorted(counts, reverse=True), texts
+    assert texts[-1] == "Continue"
+    expect(retry).to_be_enabled()
+    expect(retry).to_have_text("Retry")
+    expect(page.locator("#sr-status")).to_have_text(BOTH_AVAILABLE)
+    page.wait_for_timeout(1500)  # a repeat would come with the next tick
+    log = page.evaluate("window.srStatusLog")
+    assert log.count(BOTH_AVAILABLE) == 1, log
+    assert AVAILABLE not in log, log
+    assert not [t for t in log if " in " in t and t.endswith(" s")], log
+
+    with page.expect_response(re.compile(r"/continue$")) as continued:
+        continue_button.click()
+    assert continued.value.status == 200
+    answer = page.locator("article.msg-assistant").last
+    expect(answer.locator(".msg-body")).to_contain_text("Part 39", timeout=20_000)
+    expect(page.get_by_role("button", name="Send")).to_be_visible(timeout=10_000)
+    answer_id = answer.get_attribute("id")
+    assert answer_id is not None
+    row = spool_server.wait_status(answer_id.removeprefix("m-"), "complete")
+    assert row["content"] == WHOLE
+
+
+def test_a_continue_waiting_for_the_model_passes_axe_and_survives_a_reload(
+    new_context: CreateContextCallback, spool_server, fake_llm: FakeOpenAIServer
+) -> None:
+
+    page = new_context(bypass_csp=True, viewport=SIZES["desktop"]).new_page()  # axe is injected
+    sign_up(page, spool_server.url, f"browser-cont-wait-{uuid.uuid4().hex[:6]}")
+    answer = rate_limited_continue(page, fake_llm, 60)
+    expect(answer.locator("footer form button").first).to_have_text(CONTINUE_COUNTDOWN)
+    check(page, "continue-countdown")
+
+    page.reload()
+    button = page.locator("article.msg-assistant").last.locator("footer form button").first
+    expect(button).to_be_disabled()
+    first = CONTINUE_COUNTDOWN.match(button.inner_text().strip())
+    assert first, button.inner_text()
+    assert 40 <= int(first.group(1)) <= 60
