@@ -184,6 +184,10 @@ class Message(models.Model):
     # is shown streaming even if the run ended before the page was rendered
     # (a fast answer to a regenerate): the replay ends with its "done".
     replay_stream: bool = False
+    # Transient: the page shows the stored answer a Continue goes on from (the
+    # POST response); its stream replays from the end of the run's first
+    # frame, so a Continue that fails or ends at once is heard (views/stream.py).
+    resume_stream: bool = False
     # Transient: where this message stands among its versions (chatapp/tree.py),
     # set for the messages of the path a page shows; None when it has no others.
     versions: Versions | None = None

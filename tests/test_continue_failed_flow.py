@@ -19,11 +19,16 @@ import pytest
 from chatapp import retry
 from chatapp.continuation import CONTINUE_INSTRUCTION
 from streaming.markdown import render_markdown
-from streaming.providers.errors import MSG_BROKEN, MSG_IDLE, MSG_UPSTREAM_FAILED
+from streaming.providers.errors import (
+    MSG_BROKEN,
+    MSG_IDLE,
+    MSG_UPSTREAM_FAILED,
+    rate_limit_message,
+)
 from tests.conftest import FAKE_MODEL
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripts import Reasoning, Script, Text
-from tests.support.client import SpoolClient, SSEEvent
+from tests.support.client import SpoolClient, SSEEvent, iter_sse
 from tests.support.daphne import DaphneServer
 from tests.test_continue_flow import (
     HX,
@@ -36,6 +41,7 @@ from tests.test_continue_flow import (
     press_continue,
 )
 from tests.test_upstream_faults_e2e import buttons, visible
+from tests.test_views_stream import PageModel
 
 IDLE_TIMEOUT_S = 3  # spool_env's SPOOL_IDLE_TIMEOUT_S
 # Inside a word, mid-answer: "Part 7: the quick ..." cut after 20 more characters.
@@ -50,6 +56,18 @@ def partial_then(*steps: Any, thought: bool = False) -> Script:
     """PARTIAL in a few chunks, no finish, then ``steps`` (the failure)."""
     first = (Reasoning(THOUGHT, chunk_size=12),) if thought else ()
     return Script((*first, Text(PARTIAL, chunk_size=40)), name="partial").then(*steps)
+
+
+def page_stream(client: SpoolClient, live_html: str) -> list[SSEEvent]:
+    """The stream as the page a POST response rendered connects to it (its ``sse-connect``)."""
+    m = re.search(r'sse-connect="([^"]+)"', live_html)
+    assert m, "no live answer"
+    url = html.unescape(m.group(1))
+    with client.http.stream("GET", url, headers={"Accept": "text/event-stream"}) as r:
+        assert r.status_code == 200
+        events = [e for e in iter_sse(r) if isinstance(e, SSEEvent)]
+    assert events[-1].event == "done", [e.event for e in events]
+    return events
 
 
 def failed_footers(client: SpoolClient, page: str, mid: str) -> tuple[str, str]:
@@ -201,12 +219,18 @@ def test_a_rate_limited_continue_waits_like_retry_and_an_early_one_is_refused(
     fake_llm.when_continuing(key, limited, times=1)
     page, mid = client.start_conversation(f"{key} tell me", model=FAKE_MODEL)
     spool_server.wait_status(mid, "failed")
-    press_continue(client, mid)
-    continued_stream(client, mid)
+    live_html = press_continue(client, mid)
     failed = spool_server.wait_status(mid, "failed")
     assert (failed["content"], failed["error_code"]) == (PARTIAL, "rate_limit")
     assert failed["error_retryable"]
     assert failed["retry_after_at"] is not None
+
+    # The page connects after the run ended (the 429 came at once): it still
+    # hears the failure, once, and shows the stored text once.
+    events = page_stream(client, live_html)
+    assert [visible(e.data) for e in events if e.event == "alert"] == [rate_limit_message(30)]
+    assert [visible(e.data) for e in events if e.event == "status"] == ["Answer failed."]
+    assert PageModel().apply(events).html == render_markdown(PARTIAL) == failed["html"]
 
     for where in failed_footers(client, page, mid):
         labels = buttons(where)[:2]

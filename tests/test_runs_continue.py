@@ -14,6 +14,7 @@ from streaming.markdown import render_markdown
 from streaming.providers.openai_compat import OpenAICompatProvider
 from streaming.runs import Resume, RunMetrics, RunSpec, chips
 from streaming.runs.chips import ChipRecord
+from streaming.runs.frames import resumed_through
 from streaming.runs.store import STOPPED_CALL, ToolRecord
 from streaming.snapshot import fold
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -198,3 +199,46 @@ async def test_the_stored_calls_are_told_again_for_programs_not_for_pages(
     assert fold(events).html == msg.html
     assert msg.html.count("Calculated: 1024") == msg.html.count("Clock stopped before") == 1
     assert [call["id"] for call in fold(events).tool_calls] == ["call_1", "call_2", "call_0"]
+
+
+async def test_resumed_through_marks_the_end_of_the_stored_answers_frame(
+    run_id: str, openai_server: FakeOpenAIServer
+) -> None:
+    """The stored answer, its calls told again and its thinking come first (not
+    said); what the page that pressed Continue replays starts right after them
+    (views/stream.py)."""
+    openai_server.enqueue(Script.text("the quick brown fox jumps over the dog.", chunk_size=3))
+    chip = ChipRecord("tool-x-1", chips.DONE, "Calculated: 1024", len("## Plan"))
+    call = ToolRecord("call_1", "calculator", {"expression": "2^10"}, "1024", "", 3.5, 1, chip)
+    base = resumed(run_id)
+    spec_ = RunSpec(
+        run_id=base.run_id,
+        user_id=base.user_id,
+        model=base.model,
+        messages=base.messages,
+        correlation_id=base.correlation_id,
+        resume=Resume(
+            text=PARTIAL,
+            metrics=EARLIER,
+            verbatim=False,
+            reasoning="I thought.",
+            tool_calls=(call,),
+        ),
+    )
+    m = manager()
+    m.start(spec_, OpenAICompatProvider(openai_server.base_url, "k"))
+    events = await all_events(m, run_id)
+
+    end = resumed_through(events)
+    assert end is not None
+    stored = [e for e in events if e.offset <= end]
+    assert stored[-1].type is EventType.REASONING_DONE
+    assert [e.type for e in stored if e.type.startswith("tool_")] == [
+        EventType.TOOL_START,
+        EventType.TOOL_RESULT,
+    ]
+    assert "Calculated: 1024" in fold(stored).html
+    assert fold(stored).html.count("<p>") == render_markdown(PARTIAL).count("<p>")
+    rest = [e for e in events if e.offset > end]
+    assert "".join(e.data["text"] for e in rest if e.type is EventType.DELTA) == "ps over the dog."
+    assert resumed_through(events[:3]) is None  # the frame not written yet: unknown

@@ -351,6 +351,8 @@ async def message_continue(
         return HttpResponseRedirect(url, status=303)
     answer = sent.assistant_message
     answer.live_blocks = answer.html
+    # Its run starts from the stored text (a Continue of thinking alone starts afresh).
+    answer.resume_stream = bool(answer.content.strip())
     context = {
         "message": answer,
         "conversation": sent.conversation,

@@ -5,7 +5,10 @@ continues after that offset; without it (new page, other tab, or htmx's
 recreated EventSource after an error) it starts with a ``snapshot`` of the
 current state. ``?replay=1`` (the page the first send lands on, which shows
 nothing of the answer yet) replays the run from its first event instead, so
-what was announced before the page connected is heard too. A subscriber that
+what was announced before the page connected is heard too. ``?replay=resumed``
+(the page that pressed Continue, which shows the stored answer) replays from
+the end of the run's first frame, the stored answer (``resumed_through``): a
+Continue that fails or ends at once is heard as such too. A subscriber that
 fell far behind (it stopped reading; the server waited for its socket) is
 skipped ahead with a snapshot rather than replayed every frame. Either way
 every stream ends with ``done``, which the page's ``sse-close`` turns into a
@@ -40,6 +43,7 @@ from chatapp.stream_accounting import accounting
 from chatapp.views.common import request_user
 from streaming import sse
 from streaming.events import Event, EventType
+from streaming.runs.frames import resumed_through
 from streaming.snapshot import Snapshot, fold
 
 logger = logging.getLogger(__name__)
@@ -59,13 +63,14 @@ async def message_stream(request: HttpRequest, message_id: UUID) -> StreamingHtt
         request.headers.get("Last-Event-ID") or request.GET.get("after")
     )
     reconnected = after is not None
-    if after is None and request.GET.get("replay") == "1":
+    replay = request.GET.get("replay") if after is None else None
+    if replay == "1":
         after = 0  # a first connection, not a reconnect: counted as such
     # Access is checked once, when the stream opens: one thread hop for the
     # session, the user and the message together.
     message = await sync_to_async(_owned_message)(request, message_id)
     return StreamingHttpResponse(
-        _counted(message, after, reconnected=reconnected),
+        _counted(message, after, reconnected=reconnected, resumed=replay == "resumed"),
         content_type=sse.CONTENT_TYPE,
         headers=sse.HEADERS,
     )
@@ -95,19 +100,21 @@ def _owned_message(request: HttpRequest, message_id: UUID) -> Message:
 
 
 async def _counted(
-    message: Message, after: int | None, *, reconnected: bool
+    message: Message, after: int | None, *, reconnected: bool, resumed: bool = False
 ) -> AsyncIterator[bytes]:
     """Count bytes and reconnects for the message's metrics, whatever ends the stream."""
     sent = 0
     try:
-        async for chunk in _events(message, after):
+        async for chunk in _events(message, after, resumed=resumed):
             sent += len(chunk)
             yield chunk
     finally:
         accounting.record(message.id, bytes_sent=sent, reconnected=reconnected)
 
 
-async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
+async def _events(
+    message: Message, after: int | None, *, resumed: bool = False
+) -> AsyncIterator[bytes]:
     """The stream's chunks: each is what the page needs at that moment, written at once.
 
     Every event of one log batch goes out in one chunk (one write to the
@@ -133,6 +140,13 @@ async def _events(message: Message, after: int | None) -> AsyncIterator[bytes]:
         # page's state is unknown, so it starts afresh like a new subscriber.
         after = None
     first = sse.retry()
+    if after is None and resumed:
+        events = (await manager.log.read(run_id, 0, 0)).events
+        end = resumed_through(events)
+        if end is not None:
+            # The stored answer as the page shows it, then the rest as it came.
+            first += snapshot_frame(fold([e for e in events if e.offset <= end]))
+            after = end
     if after is None:
         first += snapshot_frame(snapshot)
         after = snapshot.offset

@@ -540,14 +540,15 @@
 
   // --- The first send's page replays its answer once ----------------------
   // Its stream URL asks for the run from the start (?replay=1): nothing was
-  // heard yet. Once open, later connections must not replay it all again:
+  // heard yet; a Continue's, from the end of the stored answer it shows
+  // (?replay=resumed). Once open, later connections must not replay again:
   // the browser's own reconnect sends Last-Event-ID anyway, and an
   // EventSource that htmx recreates after an error reads the URL again, so
   // the URL loses the request and that connection starts from a snapshot.
   document.addEventListener("htmx:sseOpen", function (evt) {
     var url = evt.target.getAttribute && evt.target.getAttribute("sse-connect");
-    if (url && url.indexOf("?replay=1") >= 0) {
-      evt.target.setAttribute("sse-connect", url.replace("?replay=1", ""));
+    if (url && /\?replay=(1|resumed)$/.test(url)) {
+      evt.target.setAttribute("sse-connect", url.replace(/\?replay=(1|resumed)$/, ""));
     }
   });
 

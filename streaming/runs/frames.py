@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from streaming.events import Emit, EventType
+from streaming.events import Emit, Event, EventType
 from streaming.markdown import speech_for_answer
 from streaming.metrics import RunClock
 from streaming.runs.chips import ChipRecord
@@ -194,3 +194,37 @@ class AnswerFrames:
         self._last_announce = time.monotonic()
         text, self._spoken = " ".join(self._spoken), []
         await self._emit(EventType.ANNOUNCE, {"text": text})
+
+
+def resumed_through(events: Sequence[Event]) -> int | None:
+    """The offset of the last event of a Continue's first frame (the run's
+    ``status``, then ``AnswerFrames.resume``: one ``delta``, its ``block``s and
+    ``tail``; the stored calls told again, ``resumed``, by ``ToolLoop.resume``;
+    then the stored thinking's frame up to its ``reasoning_done``), or None
+    when ``events`` (a log from its start) do not begin so, or not yet.
+
+    A page that pressed Continue already shows that frame (the POST response
+    rendered the stored answer): its stream replays what follows, so what the
+    continuation says is heard even when it ended before the page connected.
+    """
+    if len(events) < 3 or (events[0].type, events[1].type) != (EventType.STATUS, EventType.DELTA):
+        return None
+    i = 2
+    while i < len(events) and events[i].type is EventType.BLOCK:
+        i += 1
+    if i == len(events) or events[i].type is not EventType.TAIL:
+        return None
+    end = events[i].offset
+    i += 1
+    while i < len(events) and events[i].type in _TOLD_CALL and events[i].data.get("resumed"):
+        end = events[i].offset
+        i += 1
+    if i < len(events) and events[i].type is EventType.REASONING_DELTA:
+        done = next((e for e in events[i:] if e.type is EventType.REASONING_DONE), None)
+        if done is None:
+            return None
+        end = done.offset
+    return end
+
+
+_TOLD_CALL = (EventType.TOOL_START, EventType.TOOL_RESULT)
